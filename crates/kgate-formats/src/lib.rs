@@ -1,0 +1,1 @@
+//! kgate's embedded formats: how a JSON value in a request becomes Kafka bytes and back.

@@ -1,0 +1,1 @@
+//! What every kgate face shares: error responses, request limits, serving with shutdown.

@@ -1,0 +1,5 @@
+//! The kgate binary: configuration, wiring, listeners and shutdown.
+
+fn main() {
+    println!("kgate");
+}
