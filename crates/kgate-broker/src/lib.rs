@@ -2,14 +2,36 @@
 //!
 //! Everything else in kgate reaches this broker only over the Kafka protocol; this crate
 //! exposes nothing but a way to start it, learn its address, and stop it.
+//!
+//! Inside: `server` owns connections and framing, `codec` decodes requests defensively
+//! and encodes responses, `api` holds one handler per request type, `group` is the
+//! consumer group coordinator, `topics` the durable topic registry and `log` the
+//! segment storage behind it. A data directory holds `meta.properties` (cluster id),
+//! `topics.json`, `producer-ids`, `logs/<topic>-<partition>/` segment files and
+//! `groups/`.
 
+mod api;
+mod codec;
+mod config;
 mod context;
 mod group;
+mod log;
+mod server;
+mod state;
+mod topics;
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::context::TopicLookup;
+use crate::group::{CoordinatorAddress, GroupCoordinator};
+use crate::state::{BrokerState, ProducerIds};
+use crate::topics::TopicRegistry;
 
 /// Errors that stop the broker from starting or shutting down cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +78,88 @@ impl BrokerConfig {
 /// A running broker.
 pub struct Broker {
     local_addr: SocketAddr,
+    state: Arc<BrokerState>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Held while the broker runs so a second broker cannot share the data directory.
+    _lock: std::fs::File,
+}
+
+/// Takes the data directory's lock file; the OS releases it even after kill -9.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, BrokerError> {
+    let path = data_dir.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(BrokerError::Io(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            format!("{} is in use by another running broker", data_dir.display()),
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
+/// Reads the cluster id from `<data_dir>/meta.properties`, creating it on first start.
+fn load_cluster_id(data_dir: &Path, node_id: i32) -> Result<String, BrokerError> {
+    let path = data_dir.join("meta.properties");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            for line in text.lines() {
+                if let Some(id) = line.trim().strip_prefix("cluster.id=") {
+                    return Ok(id.trim().to_string());
+                }
+            }
+            Err(BrokerError::Config {
+                key: "cluster.id".into(),
+                message: format!("{} has no cluster.id line", path.display()),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding.
+            let id = base64_url(uuid::Uuid::new_v4().as_bytes());
+            let tmp = data_dir.join("meta.properties.tmp");
+            std::fs::write(
+                &tmp,
+                format!("version=1\ncluster.id={id}\nnode.id={node_id}\n"),
+            )?;
+            std::fs::rename(tmp, path)?;
+            Ok(id)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32;
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Every API the broker answers: the server's table merged with the coordinator's.
+fn supported_apis() -> Vec<(kafka_protocol::messages::ApiKey, i16, i16)> {
+    let mut all: Vec<_> = api::SUPPORTED_APIS
+        .iter()
+        .chain(group::SUPPORTED_APIS.iter())
+        .copied()
+        .collect();
+    all.sort_by_key(|(k, _, _)| *k as i16);
+    all.dedup_by_key(|(k, _, _)| *k as i16);
+    all
 }
 
 impl Broker {
@@ -64,9 +168,77 @@ impl Broker {
         listener: tokio::net::TcpListener,
         config: BrokerConfig,
     ) -> Result<Broker, BrokerError> {
-        let _ = config;
+        let settings = config::Settings::from_properties(&config.properties)?;
         let local_addr = listener.local_addr()?;
-        Ok(Broker { local_addr })
+        std::fs::create_dir_all(&config.data_dir)?;
+        let lock = lock_data_dir(&config.data_dir)?;
+        let cluster_id = load_cluster_id(&config.data_dir, config.node_id)?;
+        let (host, port) = match &config.advertised {
+            Some((h, p)) => (h.clone(), *p),
+            None if local_addr.ip().is_unspecified() => {
+                ("localhost".to_string(), local_addr.port())
+            }
+            None => (local_addr.ip().to_string(), local_addr.port()),
+        };
+        let retention_interval = settings.retention_check_interval_ms;
+        let data_dir = config.data_dir.clone();
+        let topics = tokio::task::spawn_blocking(move || TopicRegistry::open(&data_dir, settings))
+            .await
+            .map_err(|e| std::io::Error::other(format!("log recovery task failed: {e}")))??;
+        let topics = Arc::new(topics);
+        let lookup: Arc<dyn TopicLookup> = topics.clone();
+        let groups = GroupCoordinator::open(
+            &config.data_dir,
+            CoordinatorAddress {
+                node_id: config.node_id,
+                host: host.clone(),
+                port: port as i32,
+            },
+            lookup,
+        )?;
+        let state = Arc::new(BrokerState {
+            topics: topics.clone(),
+            groups,
+            node_id: config.node_id,
+            advertised_host: host.clone(),
+            advertised_port: port as i32,
+            cluster_id,
+            producer_ids: ProducerIds::open(config.data_dir.join("producer-ids"))?,
+            api_versions: supported_apis(),
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(server::accept_loop(
+            listener,
+            state.clone(),
+            shutdown_rx.clone(),
+        )));
+        let mut retention_rx = shutdown_rx;
+        tasks.push(tokio::spawn(async move {
+            let period = std::time::Duration::from_millis(retention_interval.max(1));
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(period) => {}
+                    _ = retention_rx.changed() => return,
+                }
+                let topics = topics.clone();
+                let _ = tokio::task::spawn_blocking(move || topics.apply_retention()).await;
+            }
+        }));
+        tracing::info!(
+            address = %local_addr,
+            advertised = %format!("{host}:{port}"),
+            data_dir = %config.data_dir.display(),
+            cluster_id = %state.cluster_id,
+            "kgate broker listening"
+        );
+        Ok(Broker {
+            local_addr,
+            state,
+            shutdown,
+            tasks,
+            _lock: lock,
+        })
     }
 
     /// The address the broker listens on.
@@ -74,9 +246,31 @@ impl Broker {
         self.local_addr
     }
 
+    /// The cluster id announced in Metadata (stable across restarts of a data directory).
+    pub fn cluster_id(&self) -> &str {
+        &self.state.cluster_id
+    }
+
     /// Stops accepting connections, flushes what was acknowledged and closes the logs.
-    pub async fn shutdown(self) -> Result<(), BrokerError> {
+    pub async fn shutdown(mut self) -> Result<(), BrokerError> {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        self.state.groups.shutdown().await;
+        let topics = self.state.topics.clone();
+        tokio::task::spawn_blocking(move || topics.flush_all())
+            .await
+            .map_err(|e| std::io::Error::other(format!("flush task failed: {e}")))?;
+        tracing::info!(address = %self.local_addr, "kgate broker stopped");
         Ok(())
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        // A broker dropped without `shutdown` still stops serving.
+        let _ = self.shutdown.send(true);
     }
 }
 
@@ -89,4 +283,35 @@ pub async fn serve(
     let broker = Broker::start(listener, config).await?;
     shutdown.await;
     broker.shutdown().await
+}
+
+/// Entry points for robustness tests of request decoding; not part of the broker's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Decodes one request frame (without its length prefix) exactly as the server does
+    /// before dispatching it: header, version check, body.
+    pub fn decode_request(frame: bytes::Bytes) -> Result<(), String> {
+        let raw = match crate::codec::parse_frame(frame) {
+            Ok(raw) => raw,
+            Err(crate::codec::FrameError::Malformed(m)) => return Err(m),
+            Err(crate::codec::FrameError::UnknownApiKey { api_key }) => {
+                return Err(format!("unknown API key {api_key}"));
+            }
+        };
+        let supported = super::supported_apis()
+            .iter()
+            .any(|(k, min, max)| *k == raw.api_key && (*min..=*max).contains(&raw.api_version));
+        if !supported {
+            return Err("unsupported version".into());
+        }
+        crate::codec::decode_body(&raw).map(|_| ())
+    }
+
+    /// The (api key, min version, max version) triples the broker advertises.
+    pub fn supported_apis() -> Vec<(i16, i16, i16)> {
+        super::supported_apis()
+            .into_iter()
+            .map(|(k, a, b)| (k as i16, a, b))
+            .collect()
+    }
 }

@@ -1,9 +1,20 @@
 //! kgate's Confluent-compatible REST Proxy API (v1, v2, v3).
 
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod negotiation;
+pub mod state;
+pub mod v2;
+
 use std::future::Future;
 use std::time::Duration;
 
+use axum::Router;
 use kgate_kafka::Kafka;
+
+pub use error::RestError;
+pub use state::AppState;
 
 /// REST Proxy settings, under Confluent REST Proxy's names where one exists.
 #[derive(Debug, Clone)]
@@ -45,6 +56,19 @@ impl Default for RestConfig {
     }
 }
 
+/// The REST Proxy's routes for `state`, with the body limit and request logging.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    if state.config.api_v2_enable {
+        router = router.merge(v2::router());
+    }
+    let router = router
+        .fallback(|| async { RestError::NotFound })
+        .method_not_allowed_fallback(|| async { RestError::MethodNotAllowed });
+    let max_body = state.config.max_request_body_bytes;
+    kgate_http::with_common_layers(router, max_body).with_state(state)
+}
+
 /// Serves the REST Proxy on `listener` until `shutdown` completes, then closes consumer
 /// instances.
 pub async fn serve(
@@ -53,7 +77,9 @@ pub async fn serve(
     config: RestConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let _ = (listener, kafka, config);
-    shutdown.await;
-    Ok(())
+    let state = AppState::new(kafka, config);
+    let consumers = state.consumers.clone();
+    let served = kgate_http::serve(listener, router(state), shutdown).await;
+    consumers.close_all().await;
+    served
 }

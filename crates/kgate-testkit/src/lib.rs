@@ -1,1 +1,382 @@
 //! Test support: an embedded broker and a kgate server on 127.0.0.1:0.
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use kgate_testkit::TestCluster;
+//! # async fn example() -> Result<(), reqwest::Error> {
+//! let cluster = TestCluster::start().await;
+//! cluster.create_topic("t", 3).await;
+//! let topics = cluster.http().get(format!("{}/topics", cluster.rest_url())).send().await?;
+//! assert_eq!(topics.status(), 200);
+//! let landed = cluster.consume_all("t", 3, Duration::from_secs(30)).await;
+//! cluster.stop().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Test helpers panic with a clear message on failure: a panic is how a test fails.
+
+#![warn(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use kgate_broker::{Broker, BrokerConfig};
+use kgate_kafka::{Kafka, KafkaConfig};
+use kgate_rest::RestConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+pub use kgate_rest;
+
+/// A record read back from Kafka by [`TestCluster::consume_all`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumedRecord {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+    /// The key, if any.
+    pub key: Option<Vec<u8>>,
+    /// The value, if any.
+    pub value: Option<Vec<u8>>,
+    /// Headers in order.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// How to start a [`TestCluster`].
+#[derive(Debug, Clone)]
+pub struct TestClusterBuilder {
+    rest: RestConfig,
+    broker_properties: BTreeMap<String, String>,
+    kafka: KafkaConfig,
+}
+
+impl TestClusterBuilder {
+    /// Uses `config` for the REST server (e.g. a short `consumer_instance_timeout`).
+    pub fn rest_config(mut self, config: RestConfig) -> Self {
+        self.rest = config;
+        self
+    }
+
+    /// Sets a broker property (Apache Kafka's name).
+    pub fn broker_property(mut self, key: &str, value: &str) -> Self {
+        self.broker_properties
+            .insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// Sets a librdkafka property for kgate's producers (`producer.*` without the prefix).
+    pub fn producer_property(mut self, key: &str, value: &str) -> Self {
+        self.kafka
+            .producer
+            .insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// Sets a librdkafka property for kgate's consumers (`consumer.*` without the prefix).
+    pub fn consumer_property(mut self, key: &str, value: &str) -> Self {
+        self.kafka
+            .consumer
+            .insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// Starts the broker and the REST server.
+    pub async fn start(self) -> TestCluster {
+        let dir = tempfile::tempdir().expect("create a temporary data directory");
+        let broker_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the broker listener");
+        let mut broker_config = BrokerConfig::new(dir.path().join("broker"));
+        broker_config.properties = self.broker_properties;
+        let broker = Broker::start(broker_listener, broker_config)
+            .await
+            .expect("start the embedded broker");
+        let bootstrap = broker.local_addr().to_string();
+        let kafka = Kafka::connect(KafkaConfig {
+            bootstrap_servers: bootstrap.clone(),
+            ..self.kafka
+        })
+        .await
+        .expect("create the Kafka client layer");
+        let rest_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the REST listener");
+        let rest_addr = rest_listener.local_addr().expect("REST listener address");
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(kgate_rest::serve(
+            rest_listener,
+            kafka.clone(),
+            self.rest,
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("build the HTTP client");
+        TestCluster {
+            broker: Some(broker),
+            bootstrap,
+            rest_addr,
+            kafka,
+            http,
+            stop: Some(stop_tx),
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+}
+
+/// An embedded broker and a REST Proxy talking to it over the Kafka protocol.
+pub struct TestCluster {
+    broker: Option<Broker>,
+    bootstrap: String,
+    rest_addr: SocketAddr,
+    kafka: Kafka,
+    http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+static UNIQUE: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other test in this process uses: `prefix` plus a counter and the process id.
+pub fn unique_name(prefix: &str) -> String {
+    let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{n}", std::process::id())
+}
+
+impl TestCluster {
+    /// Starts a broker and a REST server with default settings.
+    pub async fn start() -> TestCluster {
+        Self::builder().start().await
+    }
+
+    /// A builder for non-default settings.
+    pub fn builder() -> TestClusterBuilder {
+        TestClusterBuilder {
+            rest: RestConfig::default(),
+            broker_properties: BTreeMap::new(),
+            kafka: KafkaConfig::default(),
+        }
+    }
+
+    /// Base URL of the REST server, e.g. `http://127.0.0.1:41234`.
+    pub fn rest_url(&self) -> String {
+        format!("http://{}", self.rest_addr)
+    }
+
+    /// The REST server's address.
+    pub fn rest_addr(&self) -> SocketAddr {
+        self.rest_addr
+    }
+
+    /// The broker's `host:port`.
+    pub fn bootstrap(&self) -> String {
+        self.bootstrap.clone()
+    }
+
+    /// The client layer the REST server uses.
+    pub fn kafka(&self) -> &Kafka {
+        &self.kafka
+    }
+
+    /// An HTTP client with a generous timeout.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Creates a topic with `partitions` partitions and waits until metadata shows it.
+    pub async fn create_topic(&self, name: &str, partitions: i32) {
+        self.create_topic_with(name, partitions, &BTreeMap::new())
+            .await
+    }
+
+    /// Creates a topic with configuration overrides and waits until metadata shows it.
+    pub async fn create_topic_with(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &BTreeMap<String, String>,
+    ) {
+        self.kafka
+            .create_topic(name, partitions, 1, configs)
+            .await
+            .unwrap_or_else(|e| panic!("create topic {name}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(t) = self.kafka.topic(name).await
+                && t.partitions.len() == partitions as usize
+                && t.partitions.iter().all(|p| p.leader >= 0)
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "topic {name} never appeared");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// An rdkafka producer on the broker (acks=all), independent of kgate's.
+    pub fn producer(&self) -> FutureProducer {
+        ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("acks", "all")
+            .create()
+            .expect("create a test producer")
+    }
+
+    /// Produces one record with rdkafka directly; returns (partition, offset).
+    pub async fn produce(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> (i32, i64) {
+        let producer = self.producer();
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
+        if let Some(p) = partition {
+            record = record.partition(p);
+        }
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        let delivery = producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|(e, _)| panic!("produce to {topic}: {e}"));
+        (delivery.partition, delivery.offset)
+    }
+
+    /// Reads `topic` from the beginning of every partition with a plain rdkafka consumer
+    /// until `count` records arrived (panics after `timeout`); then keeps reading briefly
+    /// so that extra, unexpected records show up too. Records are sorted by (partition,
+    /// offset).
+    pub async fn consume_all(
+        &self,
+        topic: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<ConsumedRecord> {
+        let meta = self
+            .kafka
+            .topic(topic)
+            .await
+            .unwrap_or_else(|e| panic!("metadata of {topic}: {e}"));
+        let bootstrap = self.bootstrap.clone();
+        let topic = topic.to_string();
+        // librdkafka needs a group id to assign partitions; it is never joined nor committed.
+        let group = unique_name("testkit-reader");
+        tokio::task::spawn_blocking(move || {
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", &group)
+                .set("enable.auto.commit", "false")
+                .set("enable.partition.eof", "false")
+                .create()
+                .expect("create a test consumer");
+            let mut tpl = TopicPartitionList::new();
+            for p in &meta.partitions {
+                tpl.add_partition_offset(&topic, p.id, Offset::Beginning)
+                    .expect("add partition");
+            }
+            consumer.assign(&tpl).expect("assign partitions");
+            let deadline = Instant::now() + timeout;
+            let mut out = Vec::new();
+            let mut settle_until: Option<Instant> = None;
+            loop {
+                let now = Instant::now();
+                if let Some(until) = settle_until {
+                    if now >= until {
+                        break;
+                    }
+                } else if out.len() >= count {
+                    settle_until = Some(now + Duration::from_millis(300));
+                    continue;
+                } else if now >= deadline {
+                    panic!(
+                        "only {} of {count} records arrived in {topic} within {timeout:?}",
+                        out.len()
+                    );
+                }
+                match consumer.poll(Duration::from_millis(100)) {
+                    None => {}
+                    Some(Err(e)) => panic!("consume {topic}: {e}"),
+                    Some(Ok(m)) => out.push(ConsumedRecord {
+                        topic: m.topic().to_string(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        key: m.key().map(|k| k.to_vec()),
+                        value: m.payload().map(|v| v.to_vec()),
+                        headers: m
+                            .headers()
+                            .map(|hs| {
+                                hs.iter()
+                                    .map(|h| (h.key.to_string(), h.value.map(|v| v.to_vec())))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    }),
+                }
+            }
+            out.sort_by_key(|r| (r.partition, r.offset));
+            out
+        })
+        .await
+        .expect("consumer task")
+    }
+
+    /// Stops the broker alone, leaving kgate running, to see how kgate answers when the
+    /// cluster is gone.
+    pub async fn stop_broker(&mut self) {
+        if let Some(broker) = self.broker.take() {
+            broker.shutdown().await.expect("broker shutdown");
+        }
+    }
+
+    /// Stops the REST server (closing consumer instances), the client layer and the broker.
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            match tokio::time::timeout(Duration::from_secs(30), server).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => panic!("REST server failed: {e}"),
+                Ok(Err(e)) => panic!("REST server task failed: {e}"),
+                Err(_) => panic!("REST server did not stop within 30 s"),
+            }
+        }
+        self.kafka.close().await;
+        if let Some(broker) = self.broker.take() {
+            broker.shutdown().await.expect("broker shutdown");
+        }
+    }
+}
+
+impl Drop for TestCluster {
+    /// A test that panicked before [`TestCluster::stop`] still asks the REST server to
+    /// stop; the broker's tasks end with the test's runtime.
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,5 +1,85 @@
 //! The kgate binary: configuration, wiring, listeners and shutdown.
 
-fn main() {
-    println!("kgate");
+mod cli;
+mod config;
+mod error;
+mod logging;
+mod run;
+mod shutdown;
+mod topics;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, LogArgs, ServeArgs};
+use crate::config::{LogFormat, Sources};
+use crate::error::KgateError;
+use crate::shutdown::Shutdown;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("kgate: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kgate: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), KgateError> {
+    match cli.command {
+        None => serve(cli.serve, cli.log).await,
+        Some(Command::Serve(args)) => {
+            // Options given before the word `serve` count too, as if written after it.
+            let mut merged = cli.serve;
+            merged.config = args.config.or(merged.config);
+            merged.sets.extend(args.sets);
+            serve(merged, cli.log).await
+        }
+        Some(Command::Broker(args)) => {
+            logging::init(
+                cli.log.log_format.unwrap_or(LogFormat::Text),
+                cli.log.log_level.as_deref(),
+                None,
+            );
+            let shutdown = Shutdown::on_signals().map_err(KgateError::Signals)?;
+            run::broker(args, shutdown).await
+        }
+        Some(Command::Topics(args)) => {
+            // A one-shot tool: only warnings and errors unless asked for more.
+            logging::init(
+                cli.log.log_format.unwrap_or(LogFormat::Text),
+                cli.log.log_level.as_deref(),
+                Some("warn,librdkafka=off"),
+            );
+            topics::run(args).await
+        }
+    }
+}
+
+/// Loads the configuration, sets up logging and runs `serve`.
+async fn serve(args: ServeArgs, log: LogArgs) -> Result<(), KgateError> {
+    let (config, stray_env) = config::load(&Sources::with_process_env(args.config, args.sets))?;
+    logging::init(
+        log.log_format.unwrap_or(config.log_format),
+        log.log_level.as_deref(),
+        config.log_level.as_deref(),
+    );
+    for name in stray_env {
+        tracing::warn!(variable = %name, "environment variable names no kgate configuration key; ignored");
+    }
+    let shutdown = Shutdown::on_signals().map_err(KgateError::Signals)?;
+    run::serve(config, shutdown).await
 }

@@ -1,0 +1,120 @@
+//! Request handlers, one file per API. The dispatcher offers each request to the group
+//! coordinator first and answers the rest here.
+
+pub mod alter_configs;
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod fetch;
+pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::context::RequestContext;
+use crate::state::BrokerState;
+
+/// The (api, min, max) versions answered by this module (the coordinator's are merged
+/// in by the caller).
+pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 7),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 5),
+    (ApiKey::DeleteTopics, 1, 5),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+];
+
+/// Answers one request; `Ok(None)` when no response is due (acks=0), `Err` when the
+/// connection must be closed.
+pub async fn dispatch(
+    state: &BrokerState,
+    ctx: &RequestContext,
+    request: RequestKind,
+) -> Result<Option<ResponseKind>, String> {
+    let request = match state.groups.handle(ctx, request).await {
+        Ok(response) => return Ok(Some(response)),
+        Err(request) => request,
+    };
+    let v = ctx.api_version;
+    Ok(Some(match request {
+        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::response(state, v)),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(state, r, v)),
+        RequestKind::Produce(r) => {
+            let acks = r.acks;
+            let resp = produce::handle(state, r, v);
+            if acks == 0 {
+                // Without a response, closing the connection is how Kafka tells an acks=0
+                // producer that a write failed (it then refreshes metadata).
+                let failed = resp
+                    .responses
+                    .iter()
+                    .flat_map(|t| &t.partition_responses)
+                    .find(|p| p.error_code != 0);
+                if let Some(p) = failed {
+                    return Err(format!(
+                        "acks=0 produce failed with error code {}",
+                        p.error_code
+                    ));
+                }
+                return Ok(None);
+            }
+            ResponseKind::Produce(resp)
+        }
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(state, r, v).await),
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(state, r, v)),
+        RequestKind::CreateTopics(r) => {
+            ResponseKind::CreateTopics(create_topics::handle(state, r, v))
+        }
+        RequestKind::DeleteTopics(r) => {
+            ResponseKind::DeleteTopics(delete_topics::handle(state, r, v))
+        }
+        RequestKind::CreatePartitions(r) => {
+            ResponseKind::CreatePartitions(create_partitions::handle(state, r, v))
+        }
+        RequestKind::DeleteRecords(r) => {
+            ResponseKind::DeleteRecords(delete_records::handle(state, r, v))
+        }
+        RequestKind::DescribeCluster(r) => {
+            ResponseKind::DescribeCluster(describe_cluster::handle(state, r, v))
+        }
+        RequestKind::AlterConfigs(r) => {
+            ResponseKind::AlterConfigs(alter_configs::handle(state, r, v))
+        }
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(alter_configs::handle_incremental(state, r, v))
+        }
+        RequestKind::DescribeConfigs(r) => {
+            ResponseKind::DescribeConfigs(describe_configs::handle(state, r, v))
+        }
+        RequestKind::InitProducerId(r) => {
+            ResponseKind::InitProducerId(init_producer_id::handle(state, r, v))
+        }
+        other => {
+            return Err(format!(
+                "no handler for {:?}",
+                std::mem::discriminant(&other)
+            ));
+        }
+    }))
+}
+
+/// A protocol string from a Rust string.
+pub(crate) fn s(text: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(text.into())
+}

@@ -1,0 +1,11 @@
+//! Log storage: per-partition segment files with sparse offset and time indexes.
+
+pub mod batch;
+pub mod config;
+pub mod defaults;
+pub mod partition;
+pub mod producers;
+pub mod segment;
+
+pub use config::LogConfig;
+pub use partition::PartitionLog;

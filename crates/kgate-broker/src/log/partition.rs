@@ -1,0 +1,464 @@
+//! One partition's log: an ordered list of segments, the log start offset, and the
+//! idempotent producer state. This is the interface the request handlers use.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::ResponseError;
+use kafka_protocol::records::RecordBatchDecoder;
+
+use super::batch::{self, BatchHeader};
+use super::config::LogConfig;
+use super::producers::{ProducerStates, SequenceCheck};
+use super::segment::Segment;
+
+/// Where the log start offset is kept when it moves inside the first segment.
+const LOG_START_FILE: &str = "log-start-offset";
+
+/// A partition log.
+pub struct PartitionLog {
+    dir: PathBuf,
+    config: LogConfig,
+    segments: Vec<Segment>,
+    log_start_offset: i64,
+    producers: ProducerStates,
+}
+
+/// The result of a successful append.
+#[derive(Debug, Clone, Copy)]
+pub struct Appended {
+    /// Offset given to the first record of the request.
+    pub base_offset: i64,
+    /// The broker time stamped on the batches, or -1 with CreateTime.
+    pub log_append_time: i64,
+    /// The log start offset after the append.
+    pub log_start_offset: i64,
+}
+
+/// Why an append was refused.
+#[derive(Debug, Clone)]
+pub struct AppendError {
+    /// The protocol error code.
+    pub error: ResponseError,
+    /// A human-readable explanation.
+    pub message: String,
+}
+
+impl AppendError {
+    fn new(error: ResponseError, message: impl Into<String>) -> Self {
+        Self {
+            error,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<io::Error> for AppendError {
+    fn from(e: io::Error) -> Self {
+        tracing::error!(error = %e, "log write failed");
+        AppendError::new(
+            ResponseError::KafkaStorageError,
+            format!("log write failed: {e}"),
+        )
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl PartitionLog {
+    /// Opens the log in `dir`, creating it if needed and recovering after a crash.
+    pub fn open(dir: &Path, config: LogConfig) -> io::Result<PartitionLog> {
+        std::fs::create_dir_all(dir)?;
+        let mut bases: Vec<i64> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_suffix(".log")?.parse::<i64>().ok()
+            })
+            .collect();
+        bases.sort_unstable();
+        let mut producers = ProducerStates::default();
+        let mut segments: Vec<Segment> = Vec::with_capacity(bases.len().max(1));
+        let mut cut = false;
+        for (i, base) in bases.iter().copied().enumerate() {
+            if cut {
+                // Everything after a corrupt point is unreachable by offset order.
+                let seg = Segment::create(dir, base, 0)?;
+                seg.delete_files()?;
+                continue;
+            }
+            if let Some(prev) = segments.last()
+                && prev.next_offset > base
+            {
+                cut = true;
+                let seg = Segment::create(dir, base, 0)?;
+                seg.delete_files()?;
+                continue;
+            }
+            let last = i + 1 == bases.len();
+            let recovered = Segment::recover(dir, base, config.index_interval_bytes, last, |h| {
+                producers.record(h)
+            })?;
+            cut = recovered.truncated;
+            segments.push(recovered.segment);
+        }
+        if segments.is_empty() {
+            segments.push(Segment::create(dir, 0, now_ms())?);
+        }
+        let first_base = segments[0].base_offset;
+        let saved_start = std::fs::read_to_string(dir.join(LOG_START_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(first_base);
+        let mut log = PartitionLog {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            log_start_offset: first_base,
+            producers,
+        };
+        log.log_start_offset = saved_start.clamp(first_base, log.next_offset());
+        Ok(log)
+    }
+
+    /// The offset the next record will get (the high watermark on a single node).
+    pub fn next_offset(&self) -> i64 {
+        self.segments.last().map(|s| s.next_offset).unwrap_or(0)
+    }
+
+    /// The first offset still readable.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// Bytes stored in all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    /// Replaces the settings (a topic's configuration changed).
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    /// Appends the record batches of a produce request, assigning offsets.
+    pub fn append(&mut self, records: &[u8]) -> Result<Appended, AppendError> {
+        let batches = batch::split_batches(records, self.config.max_message_bytes)
+            .map_err(|e| AppendError::new(e, append_error_text(e)))?;
+        let now = now_ms();
+        let mut producers = self.producers.clone_if(batches.len() > 1);
+        let mut out = BytesMut::with_capacity(records.len());
+        let mut stored: Vec<BatchHeader> = Vec::with_capacity(batches.len());
+        let mut next = self.next_offset();
+        let mut first_offset = None;
+        for (header, range) in &batches {
+            if header.is_control() {
+                return Err(AppendError::new(
+                    ResponseError::InvalidRecord,
+                    "clients may not write control batches",
+                ));
+            }
+            let check = match &producers {
+                Some(p) => p.check(header),
+                None => self.producers.check(header),
+            }
+            .map_err(|e| AppendError::new(e, sequence_error_text(e, header)))?;
+            match check {
+                SequenceCheck::Duplicate(offset) => {
+                    first_offset.get_or_insert(offset);
+                }
+                SequenceCheck::Append => {
+                    let start = out.len();
+                    out.extend_from_slice(&records[range.clone()]);
+                    let bytes = &mut out[start..];
+                    batch::set_base_offset(bytes, next);
+                    let mut h = *header;
+                    h.base_offset = next;
+                    if self.config.log_append_time {
+                        batch::set_log_append_time(bytes, now);
+                        h.max_timestamp = now;
+                    }
+                    first_offset.get_or_insert(next);
+                    next = h.last_offset() + 1;
+                    if let Some(p) = producers.as_mut() {
+                        p.record(&h);
+                    }
+                    stored.push(h);
+                }
+            }
+        }
+        if !stored.is_empty() {
+            let needs_roll = {
+                let active = self.active();
+                active.size > 0 && active.size + out.len() as u64 > self.config.segment_bytes
+            };
+            if needs_roll {
+                self.roll(now)?;
+            }
+            let interval = self.config.index_interval_bytes;
+            let flush = self.config.flush_every_append;
+            let active = self.active_mut();
+            active.append(&out, &stored, interval, now)?;
+            if flush {
+                active.flush()?;
+            }
+            match producers {
+                Some(p) => self.producers = p,
+                None => stored.iter().for_each(|h| self.producers.record(h)),
+            }
+        }
+        Ok(Appended {
+            base_offset: first_offset.unwrap_or(next),
+            log_append_time: if self.config.log_append_time { now } else { -1 },
+            log_start_offset: self.log_start_offset,
+        })
+    }
+
+    fn active(&self) -> &Segment {
+        // A log always has at least one segment (open and retention keep one).
+        &self.segments[self.segments.len() - 1]
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        let last = self.segments.len() - 1;
+        &mut self.segments[last]
+    }
+
+    fn roll(&mut self, now: i64) -> io::Result<()> {
+        let next = self.next_offset();
+        self.active().flush()?;
+        self.segments.push(Segment::create(&self.dir, next, now)?);
+        Ok(())
+    }
+
+    /// Reads whole batches starting with the one holding `offset`, up to `max_bytes`
+    /// (but always at least one whole batch, so a large batch never blocks a consumer).
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Bytes, ResponseError> {
+        let next = self.next_offset();
+        if offset < self.log_start_offset || offset > next {
+            return Err(ResponseError::OffsetOutOfRange);
+        }
+        if offset == next {
+            return Ok(Bytes::new());
+        }
+        let first = self
+            .segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1);
+        for seg in &self.segments[first..] {
+            let found = seg.find_position(offset).map_err(storage_error)?;
+            let Some((position, header)) = found else {
+                continue;
+            };
+            let available = (seg.size - position) as usize;
+            let len = max_bytes.max(header.size).min(available);
+            let data = seg.read_at(position, len).map_err(storage_error)?;
+            return Ok(data.slice(..whole_batches_len(&data)));
+        }
+        Ok(Bytes::new())
+    }
+
+    /// The first offset whose record timestamp is >= `ts`, with that timestamp.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, ResponseError> {
+        for seg in &self.segments {
+            if seg.max_timestamp < ts || seg.next_offset <= self.log_start_offset {
+                continue;
+            }
+            let start = seg.time_lookup_start(ts).map_err(storage_error)?;
+            let log_start = self.log_start_offset;
+            let mut position = start;
+            while let Some((pos, h)) = seg
+                .scan_from(position, |h| {
+                    h.max_timestamp >= ts && h.last_offset() >= log_start && !h.is_control()
+                })
+                .map_err(storage_error)?
+            {
+                let found = first_record_matching(seg, pos, &h, |r| {
+                    r.timestamp >= ts && r.offset >= log_start
+                })?;
+                if let Some(hit) = found {
+                    return Ok(Some(hit));
+                }
+                position = pos + h.size as u64;
+            }
+        }
+        Ok(None)
+    }
+
+    /// The offset and timestamp of the record with the largest timestamp.
+    pub fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>, ResponseError> {
+        let Some(seg) = self
+            .segments
+            .iter()
+            .filter(|s| s.next_offset > self.log_start_offset && s.max_timestamp >= 0)
+            .reduce(|a, b| {
+                if b.max_timestamp > a.max_timestamp {
+                    b
+                } else {
+                    a
+                }
+            })
+        else {
+            return Ok(None);
+        };
+        let max = seg.max_timestamp;
+        let Some((pos, h)) = seg
+            .find_position(seg.max_timestamp_batch)
+            .map_err(storage_error)?
+        else {
+            return Ok(None);
+        };
+        first_record_matching(seg, pos, &h, |r| r.timestamp == max)
+    }
+
+    /// Deletes whole segments past `retention.ms` / `retention.bytes`; returns whether
+    /// the log start offset moved.
+    pub fn apply_retention(&mut self, now: i64) -> io::Result<bool> {
+        if !self.config.delete_policy {
+            return Ok(false);
+        }
+        let before = self.log_start_offset;
+        let retention_ms = self.config.retention_ms;
+        let expired = |s: &Segment| {
+            let newest = if s.max_timestamp > 0 {
+                s.max_timestamp
+            } else {
+                s.last_modified_ms
+            };
+            retention_ms >= 0 && s.size > 0 && now - newest > retention_ms
+        };
+        // An expired active segment is rolled first so it can be deleted like the rest.
+        if expired(self.active()) {
+            self.roll(now)?;
+        }
+        while self.segments.len() > 1 && expired(&self.segments[0]) {
+            self.remove_oldest()?;
+        }
+        if self.config.retention_bytes >= 0 {
+            let limit = self.config.retention_bytes as u64;
+            let mut total = self.size_bytes();
+            while self.segments.len() > 1 && total - self.segments[0].size >= limit {
+                total -= self.segments[0].size;
+                self.remove_oldest()?;
+            }
+        }
+        Ok(self.log_start_offset != before)
+    }
+
+    /// Makes every offset below `offset` unreadable (DeleteRecords); -1 means the high
+    /// watermark. Returns the new log start offset.
+    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, ResponseError> {
+        let next = self.next_offset();
+        let offset = if offset == -1 { next } else { offset };
+        if offset < 0 || offset > next {
+            return Err(ResponseError::OffsetOutOfRange);
+        }
+        if offset > self.log_start_offset {
+            self.log_start_offset = offset;
+            self.save_log_start().map_err(storage_error)?;
+            // Whole segments below the new start are no longer needed.
+            while self.segments.len() > 1 && self.segments[1].base_offset <= offset {
+                self.remove_oldest().map_err(storage_error)?;
+            }
+        }
+        Ok(self.log_start_offset)
+    }
+
+    fn remove_oldest(&mut self) -> io::Result<()> {
+        let seg = self.segments.remove(0);
+        seg.delete_files()?;
+        let first = self.segments[0].base_offset;
+        if first > self.log_start_offset {
+            self.log_start_offset = first;
+            self.save_log_start()?;
+        }
+        Ok(())
+    }
+
+    fn save_log_start(&self) -> io::Result<()> {
+        let tmp = self.dir.join(format!("{LOG_START_FILE}.tmp"));
+        std::fs::write(&tmp, self.log_start_offset.to_string())?;
+        std::fs::rename(tmp, self.dir.join(LOG_START_FILE))
+    }
+
+    /// Forces everything written so far to disk.
+    pub fn flush(&self) -> io::Result<()> {
+        self.active().flush()
+    }
+}
+
+impl ProducerStates {
+    /// A working copy when several batches must be checked before any is stored.
+    fn clone_if(&self, needed: bool) -> Option<ProducerStates> {
+        needed.then(|| self.clone())
+    }
+}
+
+fn storage_error(e: io::Error) -> ResponseError {
+    tracing::error!(error = %e, "log read failed");
+    ResponseError::KafkaStorageError
+}
+
+/// The length of the complete batches at the start of `data`.
+fn whole_batches_len(data: &[u8]) -> usize {
+    let mut pos = 0;
+    while data.len() - pos >= batch::LOG_OVERHEAD {
+        let len =
+            i32::from_be_bytes([data[pos + 8], data[pos + 9], data[pos + 10], data[pos + 11]]);
+        let size = len.max(0) as usize + batch::LOG_OVERHEAD;
+        if len <= 0 || pos + size > data.len() {
+            break;
+        }
+        pos += size;
+    }
+    pos
+}
+
+/// Decodes the batch at `pos` and returns the offset and timestamp of its first record
+/// that satisfies `pred`.
+fn first_record_matching(
+    seg: &Segment,
+    pos: u64,
+    h: &BatchHeader,
+    pred: impl Fn(&kafka_protocol::records::Record) -> bool,
+) -> Result<Option<(i64, i64)>, ResponseError> {
+    let mut data = seg.read_at(pos, h.size).map_err(storage_error)?;
+    let set = RecordBatchDecoder::decode(&mut data).map_err(|e| {
+        tracing::error!(error = %e, offset = h.base_offset, "stored batch does not decode");
+        ResponseError::CorruptMessage
+    })?;
+    Ok(set
+        .records
+        .iter()
+        .find(|r| pred(r))
+        .map(|r| (r.offset, r.timestamp)))
+}
+
+fn append_error_text(e: ResponseError) -> String {
+    match e {
+        ResponseError::UnsupportedForMessageFormat => {
+            "only record batches of magic v2 are accepted (message format v0/v1 is not supported)"
+                .to_string()
+        }
+        ResponseError::CorruptMessage => {
+            "record batch is truncated or its CRC does not match".to_string()
+        }
+        ResponseError::MessageTooLarge => {
+            "record batch is larger than max.message.bytes".to_string()
+        }
+        _ => "invalid record batch".to_string(),
+    }
+}
+
+fn sequence_error_text(e: ResponseError, h: &BatchHeader) -> String {
+    format!(
+        "producer {} epoch {} base sequence {}: {}",
+        h.producer_id, h.producer_epoch, h.base_sequence, e
+    )
+}

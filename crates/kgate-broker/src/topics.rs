@@ -1,0 +1,424 @@
+//! The topic registry: which topics exist, their ids, partitions and configuration,
+//! kept durable in `<data_dir>/topics.json`, and the partition logs behind them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::context::TopicLookup;
+use crate::log::{LogConfig, PartitionLog};
+
+/// A partition log shared between request handlers.
+pub type SharedLog = Arc<Mutex<PartitionLog>>;
+
+/// One topic.
+pub struct Topic {
+    /// The topic's name.
+    pub name: String,
+    /// The topic's id (Metadata v10+).
+    pub id: Uuid,
+    /// Configuration overrides (given at creation or altered since).
+    pub configs: RwLock<BTreeMap<String, String>>,
+    /// The partition logs, by partition index.
+    pub partitions: RwLock<Vec<SharedLog>>,
+}
+
+impl Topic {
+    /// The log of partition `index`, if it exists.
+    pub fn partition(&self, index: i32) -> Option<SharedLog> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.read().get(i).cloned())
+    }
+
+    /// The number of partitions.
+    pub fn partition_count(&self) -> i32 {
+        self.partitions.read().len() as i32
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct TopicRecord {
+    name: String,
+    id: Uuid,
+    partitions: i32,
+    #[serde(default)]
+    configs: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct TopicsFile {
+    topics: Vec<TopicRecord>,
+}
+
+/// Why a topic operation was refused, as a protocol error and a message.
+#[derive(Debug)]
+pub struct TopicError {
+    /// The protocol error.
+    pub error: kafka_protocol::ResponseError,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl TopicError {
+    fn new(error: kafka_protocol::ResponseError, message: impl Into<String>) -> Self {
+        Self {
+            error,
+            message: message.into(),
+        }
+    }
+}
+
+/// All topics of the broker.
+pub struct TopicRegistry {
+    data_dir: PathBuf,
+    settings: Settings,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    /// Serialises changes to the set of topics and their durable record.
+    change: Mutex<()>,
+    /// Woken whenever records are appended, for waiting fetches.
+    pub appended: tokio::sync::Notify,
+}
+
+fn logs_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("logs")
+}
+
+fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
+    logs_dir(data_dir).join(format!("{topic}-{partition}"))
+}
+
+/// Checks a topic name the way Kafka does.
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("topic name is empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err(format!("topic name `{name}` is not allowed"));
+    }
+    if name.len() > 249 {
+        return Err("topic name is longer than 249 characters".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "topic name `{name}` contains `{c}`; only ASCII letters, digits, '.', '_' and '-' are allowed"
+        ));
+    }
+    Ok(())
+}
+
+impl TopicRegistry {
+    /// Loads every topic recorded under `data_dir`, recovering their logs.
+    pub fn open(data_dir: &Path, settings: Settings) -> std::io::Result<TopicRegistry> {
+        std::fs::create_dir_all(logs_dir(data_dir))?;
+        let file: TopicsFile = match std::fs::read(data_dir.join("topics.json")) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("topics.json is unreadable: {e}"),
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => TopicsFile::default(),
+            Err(e) => return Err(e),
+        };
+        let mut topics = HashMap::new();
+        for record in file.topics {
+            let config =
+                LogConfig::resolve(&settings.log, settings.flush_every_append, &record.configs);
+            let mut logs = Vec::with_capacity(record.partitions.max(0) as usize);
+            for p in 0..record.partitions {
+                let log =
+                    PartitionLog::open(&partition_dir(data_dir, &record.name, p), config.clone())?;
+                logs.push(Arc::new(Mutex::new(log)));
+            }
+            topics.insert(
+                record.name.clone(),
+                Arc::new(Topic {
+                    name: record.name,
+                    id: record.id,
+                    configs: RwLock::new(record.configs),
+                    partitions: RwLock::new(logs),
+                }),
+            );
+        }
+        Ok(TopicRegistry {
+            data_dir: data_dir.to_path_buf(),
+            settings,
+            topics: RwLock::new(topics),
+            change: Mutex::new(()),
+            appended: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// The broker settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// A topic by name.
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().get(name).cloned()
+    }
+
+    /// A topic by id.
+    pub fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        self.topics.read().values().find(|t| t.id == id).cloned()
+    }
+
+    /// Every topic, sorted by name.
+    pub fn all(&self) -> Vec<Arc<Topic>> {
+        let mut v: Vec<_> = self.topics.read().values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    fn save(&self) -> std::io::Result<()> {
+        let records = self
+            .all()
+            .iter()
+            .map(|t| TopicRecord {
+                name: t.name.clone(),
+                id: t.id,
+                partitions: t.partition_count(),
+                configs: t.configs.read().clone(),
+            })
+            .collect();
+        let bytes = serde_json::to_vec_pretty(&TopicsFile { topics: records })
+            .map_err(std::io::Error::other)?;
+        let tmp = self.data_dir.join("topics.json.tmp");
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(tmp, self.data_dir.join("topics.json"))
+    }
+
+    /// Checks what `create` would do, without doing it.
+    pub fn validate_create(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<i32, TopicError> {
+        use kafka_protocol::ResponseError as E;
+        validate_topic_name(name).map_err(|m| TopicError::new(E::InvalidTopicException, m))?;
+        if self.topics.read().contains_key(name) {
+            return Err(TopicError::new(
+                E::TopicAlreadyExists,
+                format!("topic `{name}` already exists"),
+            ));
+        }
+        let partitions = if partitions == -1 {
+            self.settings.num_partitions
+        } else {
+            partitions
+        };
+        if partitions <= 0 {
+            return Err(TopicError::new(
+                E::InvalidPartitions,
+                format!("the number of partitions must be positive, got {partitions}"),
+            ));
+        }
+        if replication_factor != -1 && replication_factor != 1 {
+            return Err(TopicError::new(
+                E::InvalidReplicationFactor,
+                format!(
+                    "replication factor {replication_factor} is not possible: this is a single-node broker, so the only possible replication factor is 1"
+                ),
+            ));
+        }
+        for (k, v) in configs {
+            crate::log::config::validate_topic_config(k, v)
+                .map_err(|m| TopicError::new(E::InvalidConfig, m))?;
+        }
+        Ok(partitions)
+    }
+
+    /// Creates a topic (`partitions` -1 means `num.partitions`).
+    pub fn create(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, TopicError> {
+        let _guard = self.change.lock();
+        let partitions = self.validate_create(name, partitions, replication_factor, &configs)?;
+        let config = LogConfig::resolve(
+            &self.settings.log,
+            self.settings.flush_every_append,
+            &configs,
+        );
+        let mut logs = Vec::with_capacity(partitions as usize);
+        for p in 0..partitions {
+            let dir = partition_dir(&self.data_dir, name, p);
+            // Leftovers of an earlier topic with the same name must not reappear.
+            let _ = std::fs::remove_dir_all(&dir);
+            let log = PartitionLog::open(&dir, config.clone()).map_err(storage)?;
+            logs.push(Arc::new(Mutex::new(log)));
+        }
+        let topic = Arc::new(Topic {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            configs: RwLock::new(configs),
+            partitions: RwLock::new(logs),
+        });
+        self.topics.write().insert(name.to_string(), topic.clone());
+        self.save().map_err(storage)?;
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    /// Deletes a topic and its data.
+    pub fn delete(&self, name: &str) -> Result<(), TopicError> {
+        let _guard = self.change.lock();
+        let Some(topic) = self.topics.write().remove(name) else {
+            return Err(TopicError::new(
+                kafka_protocol::ResponseError::UnknownTopicOrPartition,
+                format!("topic `{name}` does not exist"),
+            ));
+        };
+        self.save().map_err(storage)?;
+        let count = topic.partition_count();
+        topic.partitions.write().clear();
+        for p in 0..count {
+            let _ = std::fs::remove_dir_all(partition_dir(&self.data_dir, name, p));
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(())
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        use kafka_protocol::ResponseError as E;
+        let _guard = self.change.lock();
+        let Some(topic) = self.get(name) else {
+            return Err(TopicError::new(
+                E::UnknownTopicOrPartition,
+                format!("topic `{name}` does not exist"),
+            ));
+        };
+        let current = topic.partition_count();
+        if count <= current {
+            return Err(TopicError::new(
+                E::InvalidPartitions,
+                format!(
+                    "topic `{name}` has {current} partitions; the new count {count} must be larger"
+                ),
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let config = LogConfig::resolve(
+            &self.settings.log,
+            self.settings.flush_every_append,
+            &topic.configs.read(),
+        );
+        let mut new_logs = Vec::new();
+        for p in current..count {
+            let dir = partition_dir(&self.data_dir, name, p);
+            let _ = std::fs::remove_dir_all(&dir);
+            let log = PartitionLog::open(&dir, config.clone()).map_err(storage)?;
+            new_logs.push(Arc::new(Mutex::new(log)));
+        }
+        topic.partitions.write().extend(new_logs);
+        self.save().map_err(storage)?;
+        tracing::info!(topic = name, partitions = count, "added partitions");
+        Ok(())
+    }
+
+    /// Replaces a topic's configuration overrides after validating every entry; the
+    /// new settings apply to its logs at once and are kept across restarts.
+    pub fn alter_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        use kafka_protocol::ResponseError as E;
+        let _guard = self.change.lock();
+        let Some(topic) = self.get(name) else {
+            return Err(TopicError::new(
+                E::UnknownTopicOrPartition,
+                format!("topic `{name}` does not exist"),
+            ));
+        };
+        for (k, v) in &configs {
+            crate::log::config::validate_topic_config(k, v)
+                .map_err(|m| TopicError::new(E::InvalidConfig, m))?;
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let config = LogConfig::resolve(
+            &self.settings.log,
+            self.settings.flush_every_append,
+            &configs,
+        );
+        *topic.configs.write() = configs;
+        for log in topic.partitions.read().iter() {
+            log.lock().set_config(config.clone());
+        }
+        self.save().map_err(storage)?;
+        tracing::info!(topic = name, "altered topic configuration");
+        Ok(())
+    }
+
+    /// Applies retention to every partition.
+    pub fn apply_retention(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        for topic in self.all() {
+            let logs = topic.partitions.read().clone();
+            for (p, log) in logs.iter().enumerate() {
+                if let Err(e) = log.lock().apply_retention(now) {
+                    tracing::error!(topic = %topic.name, partition = p, error = %e, "retention failed");
+                }
+            }
+        }
+    }
+
+    /// Forces every log to disk (on shutdown).
+    pub fn flush_all(&self) {
+        for topic in self.all() {
+            for log in topic.partitions.read().iter() {
+                if let Err(e) = log.lock().flush() {
+                    tracing::error!(topic = %topic.name, error = %e, "flush failed");
+                }
+            }
+        }
+    }
+}
+
+fn storage(e: std::io::Error) -> TopicError {
+    tracing::error!(error = %e, "topic storage failed");
+    TopicError::new(
+        kafka_protocol::ResponseError::KafkaStorageError,
+        format!("storage failure: {e}"),
+    )
+}
+
+impl TopicLookup for TopicRegistry {
+    fn partition_count(&self, topic: &str) -> Option<i32> {
+        self.get(topic).map(|t| t.partition_count())
+    }
+}

@@ -1,0 +1,937 @@
+//! Consumer handles: one librdkafka consumer per handle, owned by a dedicated thread so
+//! that its blocking calls (poll, subscribe, assign, seek, commit, committed, close) never
+//! run on the async runtime.
+//!
+//! The thread also keeps a subscribed consumer alive between requests: it polls it a few
+//! times a second so group rebalances complete promptly even while no client is reading,
+//! and keeps the records such polls return until a client reads them.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaError as RdKafkaError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::oneshot;
+
+use crate::{Kafka, KafkaError};
+
+/// How often an idle subscribed consumer is polled to serve rebalances and prefetch.
+const IDLE_POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Records kept in memory ahead of reads before the consumer's partitions are paused.
+const PREFETCH_LIMIT_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Longest wait for a blocking librdkafka call other than a read.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a seek keeps retrying while a freshly assigned partition starts fetching.
+const SEEK_RETRY_WINDOW: Duration = Duration::from_secs(5);
+
+/// One partition of one topic.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// The topic name.
+    pub topic: String,
+    /// The partition id.
+    pub partition: i32,
+}
+
+/// Where a seek moves a partition's next read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeekTarget {
+    /// To this offset.
+    Offset(i64),
+    /// To the first offset still in the log.
+    Beginning,
+    /// To the offset the next produced record will get.
+    End,
+}
+
+/// An offset of one partition, with the metadata committed alongside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionOffset {
+    /// The topic name.
+    pub topic: String,
+    /// The partition id.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+    /// The commit metadata (empty when none).
+    pub metadata: String,
+}
+
+/// What a consumer asked its group for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subscription {
+    /// These topics.
+    Topics(Vec<String>),
+    /// Every topic whose whole name matches this regular expression.
+    Pattern(String),
+}
+
+/// One header of a consumed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// The header's name.
+    pub name: String,
+    /// The header's value; `None` for a null value.
+    pub value: Option<Vec<u8>>,
+}
+
+/// A record handed out by a read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumedRecord {
+    /// The topic it was read from.
+    pub topic: String,
+    /// The partition it was read from.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Its timestamp in milliseconds since the epoch, when it has one.
+    pub timestamp: Option<i64>,
+    /// Its key; `None` for a null key.
+    pub key: Option<Vec<u8>>,
+    /// Its value; `None` for a null value.
+    pub value: Option<Vec<u8>>,
+    /// Its headers, in order.
+    pub headers: Vec<RecordHeader>,
+}
+
+impl ConsumedRecord {
+    /// Bytes of key and value, the measure read limits are expressed in.
+    pub fn size(&self) -> u64 {
+        let key = self.key.as_ref().map_or(0, Vec::len);
+        let value = self.value.as_ref().map_or(0, Vec::len);
+        (key + value) as u64
+    }
+
+    fn tp(&self) -> TopicPartition {
+        TopicPartition {
+            topic: self.topic.clone(),
+            partition: self.partition,
+        }
+    }
+}
+
+/// Bounds of one read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// The read returns by then, with whatever it has.
+    pub timeout: Duration,
+    /// Bytes of keys and values not to exceed, except that one record is returned even
+    /// when it alone is larger.
+    pub max_bytes: u64,
+    /// The read returns early once it holds at least this many bytes (and at least one
+    /// record) and nothing more is immediately available.
+    pub min_bytes: u64,
+}
+
+/// Per-handle settings beyond the configured `client.*` / `consumer.*` layers.
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerSettings {
+    /// The consumer group (`group.id`).
+    pub group_id: String,
+    /// The client id announced to the brokers (`client.id`); empty keeps the configured one.
+    pub client_id: String,
+    /// librdkafka settings applied last (e.g. `auto.offset.reset`, `enable.auto.commit`).
+    pub overrides: BTreeMap<String, String>,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, KafkaError>>;
+
+enum Command {
+    Subscribe(Subscription, Reply<()>),
+    Unsubscribe(Reply<()>),
+    Assign(Vec<TopicPartition>, Reply<()>),
+    Assignment(Reply<Vec<TopicPartition>>),
+    Seek(Vec<(TopicPartition, SeekTarget)>, Reply<()>),
+    Read(ReadLimits, Reply<Vec<ConsumedRecord>>),
+    Commit(Option<Vec<PartitionOffset>>, Reply<Vec<PartitionOffset>>),
+    Committed(Vec<TopicPartition>, Reply<Vec<PartitionOffset>>),
+    Close(Reply<()>),
+}
+
+/// A consumer in a group, driven by its own thread; dropping the handle closes the
+/// consumer (leaving its group) in the background.
+pub struct ConsumerHandle {
+    commands: mpsc::Sender<Command>,
+    closed: Arc<AtomicBool>,
+    /// Set by `close` so that a read in progress returns at once instead of making the
+    /// close wait for its timeout.
+    interrupt: Arc<AtomicBool>,
+}
+
+impl Kafka {
+    /// Starts a consumer in `settings.group_id`: `bootstrap.servers`, `client.*`,
+    /// `consumer.*`, then `settings.overrides`. A setting librdkafka refuses is
+    /// [`KafkaError::Config`].
+    pub async fn create_consumer(
+        &self,
+        settings: ConsumerSettings,
+    ) -> Result<ConsumerHandle, KafkaError> {
+        let mut layer = settings.overrides;
+        layer.insert("group.id".to_string(), settings.group_id.clone());
+        if !settings.client_id.is_empty() {
+            layer.insert("client.id".to_string(), settings.client_id.clone());
+        }
+        // Offsets are stored only for records handed to a client, not for those merely
+        // prefetched into the handle's buffer, so auto-commit never skips unread records.
+        layer.insert("enable.auto.offset.store".to_string(), "false".to_string());
+        layer.insert("enable.partition.eof".to_string(), "false".to_string());
+        let config = self.consumer_config(&layer);
+        let auto_commit = config
+            .get("enable.auto.commit")
+            .is_none_or(|v| v.eq_ignore_ascii_case("true"));
+        let (commands, inbox) = mpsc::channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let closed = Arc::new(AtomicBool::new(false));
+        let thread_closed = closed.clone();
+        let interrupt = Arc::new(AtomicBool::new(false));
+        let thread_interrupt = interrupt.clone();
+        std::thread::Builder::new()
+            .name(format!("kgate-consumer-{}", settings.group_id))
+            .spawn(move || {
+                // Marks the handle closed however the thread ends, a panic included.
+                let _closed = ClosedOnExit(thread_closed);
+                let consumer: Result<BaseConsumer<InstanceContext>, _> =
+                    config.create_with_context(InstanceContext::default());
+                let consumer = match consumer {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ =
+                            ready_tx.send(Err(KafkaError::from_rdkafka(e, "creating consumer")));
+                        return;
+                    }
+                };
+                if ready_tx.send(Ok(())).is_ok() {
+                    Worker::new(consumer, auto_commit, thread_interrupt).run(inbox);
+                }
+            })
+            .map_err(|e| KafkaError::Internal(format!("starting consumer thread: {e}")))?;
+        ready_rx
+            .await
+            .map_err(|_| KafkaError::Internal("consumer thread ended while starting".into()))??;
+        Ok(ConsumerHandle {
+            commands,
+            closed,
+            interrupt,
+        })
+    }
+}
+
+impl ConsumerHandle {
+    async fn call<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, KafkaError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(command(tx))
+            .map_err(|_| KafkaError::Internal("consumer is closed".into()))?;
+        rx.await
+            .map_err(|_| KafkaError::Internal("consumer is closed".into()))?
+    }
+
+    /// Whether the consumer has been closed (its thread has ended).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Subscribes to topics or a pattern, replacing any subscription or assignment.
+    pub async fn subscribe(&self, subscription: Subscription) -> Result<(), KafkaError> {
+        self.call(|r| Command::Subscribe(subscription, r)).await
+    }
+
+    /// Drops the subscription and the assignment.
+    pub async fn unsubscribe(&self) -> Result<(), KafkaError> {
+        self.call(Command::Unsubscribe).await
+    }
+
+    /// Reads these partitions without group management, replacing any subscription.
+    pub async fn assign(&self, partitions: Vec<TopicPartition>) -> Result<(), KafkaError> {
+        self.call(|r| Command::Assign(partitions, r)).await
+    }
+
+    /// The partitions the consumer holds now, assigned manually or by its group.
+    pub async fn assignment(&self) -> Result<Vec<TopicPartition>, KafkaError> {
+        self.call(Command::Assignment).await
+    }
+
+    /// Moves the next read of each partition. A subscribed partition not assigned yet is
+    /// moved when the group assigns it.
+    pub async fn seek(&self, targets: Vec<(TopicPartition, SeekTarget)>) -> Result<(), KafkaError> {
+        self.call(|r| Command::Seek(targets, r)).await
+    }
+
+    /// Reads records within `limits`.
+    pub async fn read(&self, limits: ReadLimits) -> Result<Vec<ConsumedRecord>, KafkaError> {
+        self.call(|r| Command::Read(limits, r)).await
+    }
+
+    /// Commits `offsets` as given, or with `None` the position after every record handed
+    /// out by reads on the partitions still held; returns what was committed.
+    pub async fn commit(
+        &self,
+        offsets: Option<Vec<PartitionOffset>>,
+    ) -> Result<Vec<PartitionOffset>, KafkaError> {
+        self.call(|r| Command::Commit(offsets, r)).await
+    }
+
+    /// The group's committed offsets of these partitions; partitions without one are left
+    /// out.
+    pub async fn committed(
+        &self,
+        partitions: Vec<TopicPartition>,
+    ) -> Result<Vec<PartitionOffset>, KafkaError> {
+        self.call(|r| Command::Committed(partitions, r)).await
+    }
+
+    /// Closes the consumer, leaving its group, and waits until it is done.
+    pub async fn close(&self) -> Result<(), KafkaError> {
+        if self.is_closed() {
+            return Ok(());
+        }
+        self.interrupt.store(true, Ordering::SeqCst);
+        match self.call(Command::Close).await {
+            Err(KafkaError::Internal(_)) if self.is_closed() => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// Sets its flag when dropped.
+struct ClosedOnExit(Arc<AtomicBool>);
+
+impl Drop for ClosedOnExit {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Group callbacks: applies seeks waiting for their partition and tells the worker that
+/// the assignment changed.
+#[derive(Default)]
+struct InstanceContext {
+    pending_seeks: Mutex<HashMap<TopicPartition, Offset>>,
+    rebalanced: AtomicBool,
+}
+
+impl ClientContext for InstanceContext {}
+
+impl ConsumerContext for InstanceContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let mut pending = self.pending_seeks.lock();
+                let assigned: Vec<TopicPartition> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| TopicPartition {
+                        topic: e.topic().to_string(),
+                        partition: e.partition(),
+                    })
+                    .collect();
+                for tp in assigned {
+                    if let Some(offset) = pending.remove(&tp) {
+                        // The start offset is set in the assignment itself, so the first
+                        // fetch already reads from where the client asked.
+                        if let Err(e) = tpl.set_partition_offset(&tp.topic, tp.partition, offset) {
+                            tracing::warn!(error = %e, "applying a pending seek failed");
+                        }
+                    }
+                }
+                drop(pending);
+                if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                }
+            }
+            other => {
+                tracing::warn!(error = ?other, "consumer group rebalance failed");
+                consumer.unassign()
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "applying a group assignment failed");
+        }
+        self.rebalanced.store(true, Ordering::SeqCst);
+    }
+}
+
+/// What the consumer reads from.
+enum Mode {
+    Idle,
+    Subscribed,
+    Assigned(Vec<TopicPartition>),
+}
+
+/// The state owned by a consumer's thread.
+struct Worker {
+    consumer: BaseConsumer<InstanceContext>,
+    mode: Mode,
+    auto_commit: bool,
+    /// Records polled but not yet handed out, in arrival order.
+    buffer: VecDeque<ConsumedRecord>,
+    buffer_bytes: u64,
+    /// The offset after the last record handed out, per partition: what an empty commit
+    /// commits.
+    delivered: HashMap<TopicPartition, i64>,
+    /// Where the next read of a manually assigned partition starts, when known.
+    positions: HashMap<TopicPartition, Offset>,
+    paused: bool,
+    interrupt: Arc<AtomicBool>,
+}
+
+impl Worker {
+    fn new(
+        consumer: BaseConsumer<InstanceContext>,
+        auto_commit: bool,
+        interrupt: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            consumer,
+            mode: Mode::Idle,
+            auto_commit,
+            buffer: VecDeque::new(),
+            buffer_bytes: 0,
+            delivered: HashMap::new(),
+            positions: HashMap::new(),
+            paused: false,
+            interrupt,
+        }
+    }
+
+    fn run(mut self, inbox: mpsc::Receiver<Command>) {
+        loop {
+            let command = if matches!(self.mode, Mode::Subscribed) {
+                match inbox.recv_timeout(IDLE_POLL_INTERVAL) {
+                    Ok(c) => c,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if let Err(e) = self.prefetch() {
+                            tracing::warn!(error = %e, "background poll of a consumer failed");
+                        }
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match inbox.recv() {
+                    Ok(c) => c,
+                    Err(mpsc::RecvError) => break,
+                }
+            };
+            match command {
+                Command::Subscribe(s, reply) => {
+                    let _ = reply.send(self.subscribe(s));
+                }
+                Command::Unsubscribe(reply) => {
+                    let _ = reply.send(self.unsubscribe());
+                }
+                Command::Assign(p, reply) => {
+                    let _ = reply.send(self.assign(p));
+                }
+                Command::Assignment(reply) => {
+                    self.handle_rebalance();
+                    let mut held: Vec<TopicPartition> = match &self.mode {
+                        Mode::Assigned(p) => p.clone(),
+                        _ => self.assigned_set().into_iter().collect(),
+                    };
+                    held.sort();
+                    let _ = reply.send(Ok(held));
+                }
+                Command::Seek(t, reply) => {
+                    let _ = reply.send(self.seek(t));
+                }
+                Command::Read(limits, reply) => {
+                    let _ = reply.send(self.read(limits));
+                }
+                Command::Commit(o, reply) => {
+                    let _ = reply.send(self.commit(o));
+                }
+                Command::Committed(p, reply) => {
+                    let _ = reply.send(self.committed(p));
+                }
+                Command::Close(reply) => {
+                    self.close();
+                    let _ = reply.send(Ok(()));
+                    return;
+                }
+            }
+        }
+        self.close();
+    }
+
+    /// Leaves the group: committing (when auto-commit is on) and unsubscribing happen
+    /// while the consumer is dropped, which waits for librdkafka to finish.
+    fn close(self) {
+        if matches!(self.mode, Mode::Subscribed) {
+            self.consumer.unsubscribe();
+        }
+        drop(self.consumer);
+    }
+
+    fn subscribe(&mut self, subscription: Subscription) -> Result<(), KafkaError> {
+        self.reset();
+        let topics: Vec<String> = match &subscription {
+            Subscription::Topics(t) => t.clone(),
+            // librdkafka treats a topic starting with '^' as a regular expression, matched
+            // anywhere in the name; anchoring both ends gives Java's whole-name match.
+            Subscription::Pattern(p) => vec![format!("^({p})$")],
+        };
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        self.consumer
+            .subscribe(&refs)
+            .map_err(|e| KafkaError::from_rdkafka(e, "subscribing"))?;
+        self.mode = Mode::Subscribed;
+        Ok(())
+    }
+
+    fn unsubscribe(&mut self) -> Result<(), KafkaError> {
+        self.reset();
+        Ok(())
+    }
+
+    /// Drops subscription, assignment and everything tied to them.
+    fn reset(&mut self) {
+        match self.mode {
+            Mode::Subscribed => self.consumer.unsubscribe(),
+            Mode::Assigned(_) => {
+                if let Err(e) = self.consumer.unassign() {
+                    tracing::warn!(error = %e, "unassigning a consumer failed");
+                }
+            }
+            Mode::Idle => {}
+        }
+        self.mode = Mode::Idle;
+        self.clear_buffer();
+        self.delivered.clear();
+        self.positions.clear();
+        self.consumer.context().pending_seeks.lock().clear();
+        self.paused = false;
+    }
+
+    fn assign(&mut self, partitions: Vec<TopicPartition>) -> Result<(), KafkaError> {
+        self.reset();
+        let mut unique = Vec::new();
+        for tp in partitions {
+            if !unique.contains(&tp) {
+                unique.push(tp);
+            }
+        }
+        self.apply_assignment(&unique)?;
+        self.mode = Mode::Assigned(unique);
+        Ok(())
+    }
+
+    /// (Re)assigns `partitions` manually, each starting where it is known to continue.
+    fn apply_assignment(&mut self, partitions: &[TopicPartition]) -> Result<(), KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for tp in partitions {
+            let offset = self.positions.get(tp).copied().unwrap_or(Offset::Invalid);
+            tpl.add_partition_offset(&tp.topic, tp.partition, offset)
+                .map_err(|e| KafkaError::from_rdkafka(e, "assigning"))?;
+        }
+        self.consumer
+            .assign(&tpl)
+            .map_err(|e| KafkaError::from_rdkafka(e, "assigning"))?;
+        self.paused = false;
+        Ok(())
+    }
+
+    fn seek(&mut self, targets: Vec<(TopicPartition, SeekTarget)>) -> Result<(), KafkaError> {
+        let targets: Vec<(TopicPartition, Offset)> = targets
+            .into_iter()
+            .map(|(tp, t)| {
+                let offset = match t {
+                    SeekTarget::Offset(o) => Offset::Offset(o),
+                    SeekTarget::Beginning => Offset::Beginning,
+                    SeekTarget::End => Offset::End,
+                };
+                (tp, offset)
+            })
+            .collect();
+        match &self.mode {
+            Mode::Assigned(partitions) => {
+                let partitions = partitions.clone();
+                for (tp, _) in &targets {
+                    if !partitions.contains(tp) {
+                        return Err(KafkaError::InvalidRequest(format!(
+                            "partition {} of topic {} is not assigned to this consumer",
+                            tp.partition, tp.topic
+                        )));
+                    }
+                }
+                // Re-assigning with start offsets is deterministic, whereas a seek fails
+                // until librdkafka has started fetching the partition.
+                self.keep_buffered_positions();
+                self.clear_buffer();
+                for (tp, offset) in targets {
+                    self.positions.insert(tp, offset);
+                }
+                self.apply_assignment(&partitions)
+            }
+            Mode::Subscribed => {
+                self.handle_rebalance();
+                let assigned = self.assigned_set();
+                let mut now = Vec::new();
+                {
+                    let mut pending = self.consumer.context().pending_seeks.lock();
+                    for (tp, offset) in targets {
+                        if assigned.contains(&tp) {
+                            now.push((tp, offset));
+                        } else {
+                            pending.insert(tp, offset);
+                        }
+                    }
+                }
+                if now.is_empty() {
+                    return Ok(());
+                }
+                self.buffer_retain(|r| !now.iter().any(|(tp, _)| *tp == r.tp()));
+                self.seek_assigned(now)
+            }
+            Mode::Idle => Err(KafkaError::InvalidRequest(
+                "the consumer has no subscription or assignment to seek in".into(),
+            )),
+        }
+    }
+
+    /// Seeks partitions the group assigned to this consumer, retrying while librdkafka
+    /// has not started fetching them yet.
+    fn seek_assigned(&mut self, targets: Vec<(TopicPartition, Offset)>) -> Result<(), KafkaError> {
+        let started = Instant::now();
+        let mut remaining = targets;
+        loop {
+            let mut tpl = TopicPartitionList::new();
+            for (tp, offset) in &remaining {
+                tpl.add_partition_offset(&tp.topic, tp.partition, *offset)
+                    .map_err(|e| KafkaError::from_rdkafka(e, "seeking"))?;
+            }
+            let result = self
+                .consumer
+                .seek_partitions(tpl, CALL_TIMEOUT)
+                .map_err(|e| KafkaError::from_rdkafka(e, "seeking"))?;
+            let mut retry = Vec::new();
+            for elem in result.elements() {
+                if let Err(e) = elem.error() {
+                    let tp = TopicPartition {
+                        topic: elem.topic().to_string(),
+                        partition: elem.partition(),
+                    };
+                    let not_started = matches!(
+                        e.rdkafka_error_code(),
+                        Some(RDKafkaErrorCode::State | RDKafkaErrorCode::PreviousInProgress)
+                    );
+                    if not_started && started.elapsed() < SEEK_RETRY_WINDOW {
+                        if let Some(t) = remaining.iter().find(|(r, _)| *r == tp) {
+                            retry.push(t.clone());
+                        }
+                    } else {
+                        return Err(KafkaError::from_rdkafka(e, &tp.topic));
+                    }
+                }
+            }
+            if retry.is_empty() {
+                return Ok(());
+            }
+            remaining = retry;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn read(&mut self, limits: ReadLimits) -> Result<Vec<ConsumedRecord>, KafkaError> {
+        if matches!(self.mode, Mode::Idle) {
+            return Err(KafkaError::InvalidRequest(
+                "the consumer has no subscription or assignment to read from".into(),
+            ));
+        }
+        let deadline = Instant::now() + limits.timeout;
+        let max_bytes = limits.max_bytes.max(1);
+        let mut out: Vec<ConsumedRecord> = Vec::new();
+        let mut bytes = 0u64;
+        'reading: loop {
+            while let Some(front) = self.buffer.front() {
+                let size = front.size();
+                if !out.is_empty() && bytes + size > max_bytes {
+                    break 'reading;
+                }
+                if let Some(record) = self.pop_buffer() {
+                    bytes += size;
+                    out.push(record);
+                }
+                if bytes >= max_bytes {
+                    break 'reading;
+                }
+            }
+            let satisfied = !out.is_empty() && bytes >= limits.min_bytes;
+            if self.interrupt.load(Ordering::SeqCst) {
+                break;
+            }
+            let now = Instant::now();
+            // Waits are sliced so that a close does not wait for the whole timeout.
+            let wait = if satisfied || now >= deadline {
+                Duration::ZERO
+            } else {
+                (deadline - now).min(IDLE_POLL_INTERVAL)
+            };
+            match self.poll_one(wait)? {
+                Some(record) => self.push_buffer(record),
+                None if satisfied || Instant::now() >= deadline => break,
+                None => {}
+            }
+        }
+        self.flow_control();
+        for r in &out {
+            let next = r.offset + 1;
+            let tp = r.tp();
+            // librdkafka's offset store takes the record's own offset and keeps the one
+            // after it.
+            if self.auto_commit
+                && let Err(e) = self.consumer.store_offset(&r.topic, r.partition, r.offset)
+            {
+                tracing::debug!(error = %e, "storing a consumed offset failed");
+            }
+            if matches!(self.mode, Mode::Assigned(_)) {
+                self.positions.insert(tp.clone(), Offset::Offset(next));
+            }
+            self.delivered.insert(tp, next);
+        }
+        Ok(out)
+    }
+
+    /// Polls the consumer once, serving group events; returns a record when one came.
+    fn poll_one(&mut self, wait: Duration) -> Result<Option<ConsumedRecord>, KafkaError> {
+        let polled = self.consumer.poll(wait);
+        let record = match polled {
+            None => None,
+            Some(Ok(m)) => Some(ConsumedRecord {
+                topic: m.topic().to_string(),
+                partition: m.partition(),
+                offset: m.offset(),
+                timestamp: m.timestamp().to_millis(),
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+                headers: m
+                    .headers()
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| RecordHeader {
+                                name: h.key.to_string(),
+                                value: h.value.map(<[u8]>::to_vec),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }),
+            Some(Err(RdKafkaError::MessageConsumptionFatal(code))) => {
+                return Err(KafkaError::from_code(code, "consuming"));
+            }
+            Some(Err(e)) => {
+                // Transport hiccups, unknown subscribed topics and the like: librdkafka
+                // retries by itself, and the read goes on.
+                tracing::debug!(error = %e, "consumer reported an error");
+                None
+            }
+        };
+        self.handle_rebalance();
+        Ok(record)
+    }
+
+    /// After a rebalance, forgets buffered records and positions of partitions no longer
+    /// held, and re-applies flow control to the new assignment.
+    fn handle_rebalance(&mut self) {
+        if !self
+            .consumer
+            .context()
+            .rebalanced
+            .swap(false, Ordering::SeqCst)
+        {
+            return;
+        }
+        let assigned = self.assigned_set();
+        self.buffer_retain(|r| assigned.contains(&r.tp()));
+        self.delivered.retain(|tp, _| assigned.contains(tp));
+        self.paused = false;
+        self.flow_control();
+    }
+
+    fn assigned_set(&self) -> HashSet<TopicPartition> {
+        match self.consumer.assignment() {
+            Ok(tpl) => tpl
+                .elements()
+                .iter()
+                .map(|e| TopicPartition {
+                    topic: e.topic().to_string(),
+                    partition: e.partition(),
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading a consumer's assignment failed");
+                HashSet::new()
+            }
+        }
+    }
+
+    /// Polls a subscribed consumer without a reader, keeping what arrives.
+    fn prefetch(&mut self) -> Result<(), KafkaError> {
+        loop {
+            match self.poll_one(Duration::ZERO)? {
+                Some(record) => {
+                    self.push_buffer(record);
+                    self.flow_control();
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Pauses fetching while the buffer is full, resumes it once half drained.
+    fn flow_control(&mut self) {
+        let pause = self.buffer_bytes >= PREFETCH_LIMIT_BYTES;
+        let resume = self.buffer_bytes < PREFETCH_LIMIT_BYTES / 2;
+        if pause == self.paused || (!pause && !resume) {
+            return;
+        }
+        let tpl = match self.consumer.assignment() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading a consumer's assignment failed");
+                return;
+            }
+        };
+        let result = if pause {
+            self.consumer.pause(&tpl)
+        } else {
+            self.consumer.resume(&tpl)
+        };
+        match result {
+            Ok(()) => self.paused = pause,
+            Err(e) => tracing::warn!(error = %e, "pausing or resuming a consumer failed"),
+        }
+    }
+
+    fn push_buffer(&mut self, record: ConsumedRecord) {
+        self.buffer_bytes += record.size();
+        self.buffer.push_back(record);
+    }
+
+    fn pop_buffer(&mut self) -> Option<ConsumedRecord> {
+        let record = self.buffer.pop_front()?;
+        self.buffer_bytes = self.buffer_bytes.saturating_sub(record.size());
+        Some(record)
+    }
+
+    fn buffer_retain(&mut self, keep: impl Fn(&ConsumedRecord) -> bool) {
+        self.buffer.retain(|r| keep(r));
+        self.buffer_bytes = self.buffer.iter().map(ConsumedRecord::size).sum();
+    }
+
+    fn clear_buffer(&mut self) {
+        self.buffer.clear();
+        self.buffer_bytes = 0;
+    }
+
+    /// Before buffered records are thrown away, remembers where each partition must
+    /// continue, so a partition with nothing handed out yet does not skip them.
+    fn keep_buffered_positions(&mut self) {
+        for r in &self.buffer {
+            self.positions
+                .entry(r.tp())
+                .or_insert(Offset::Offset(r.offset));
+        }
+    }
+
+    fn commit(
+        &mut self,
+        offsets: Option<Vec<PartitionOffset>>,
+    ) -> Result<Vec<PartitionOffset>, KafkaError> {
+        let offsets = match offsets {
+            Some(o) => o,
+            None => {
+                self.handle_rebalance();
+                let mut all: Vec<PartitionOffset> = self
+                    .delivered
+                    .iter()
+                    .map(|(tp, o)| PartitionOffset {
+                        topic: tp.topic.clone(),
+                        partition: tp.partition,
+                        offset: *o,
+                        metadata: String::new(),
+                    })
+                    .collect();
+                all.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+                all
+            }
+        };
+        if offsets.is_empty() {
+            return Ok(offsets);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for o in &offsets {
+            tpl.add_partition_offset(&o.topic, o.partition, Offset::Offset(o.offset))
+                .map_err(|e| KafkaError::from_rdkafka(e, "committing"))?;
+            if !o.metadata.is_empty()
+                && let Some(mut elem) = tpl.find_partition(&o.topic, o.partition)
+            {
+                elem.set_metadata(&o.metadata);
+            }
+        }
+        self.consumer
+            .commit(&tpl, CommitMode::Sync)
+            .map_err(|e| KafkaError::from_rdkafka(e, "committing offsets"))?;
+        Ok(offsets)
+    }
+
+    fn committed(
+        &mut self,
+        partitions: Vec<TopicPartition>,
+    ) -> Result<Vec<PartitionOffset>, KafkaError> {
+        if partitions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for tp in &partitions {
+            tpl.add_partition(&tp.topic, tp.partition);
+        }
+        let answer = self
+            .consumer
+            .committed_offsets(tpl, CALL_TIMEOUT)
+            .map_err(|e| KafkaError::from_rdkafka(e, "reading committed offsets"))?;
+        let mut out = Vec::new();
+        for elem in answer.elements() {
+            if let Err(e) = elem.error() {
+                return Err(KafkaError::from_rdkafka(e, elem.topic()));
+            }
+            if let Offset::Offset(offset) = elem.offset() {
+                out.push(PartitionOffset {
+                    topic: elem.topic().to_string(),
+                    partition: elem.partition(),
+                    offset,
+                    metadata: elem.metadata().to_string(),
+                });
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,215 @@
+//! The REST Proxy's one error type and its `{"error_code":..,"message":..}` envelope,
+//! with the exact codes of the Confluent REST Proxy reference.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kgate_formats::FormatError;
+use kgate_http::{ErrorEnvelope, HttpError};
+use kgate_kafka::KafkaError;
+
+/// Everything a REST Proxy request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum RestError {
+    /// No route matches the path (404, error code 404).
+    #[error("HTTP 404 Not Found")]
+    NotFound,
+    /// The route exists but not for this method (405).
+    #[error("HTTP 405 Method Not Allowed")]
+    MethodNotAllowed,
+    /// The request body is not well-formed JSON, or does not serialize in the embedded
+    /// format (400, error code 400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is well-formed but its content is wrong (422, error code 422).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The body is larger than `max_request_body_bytes` (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// No response type the client accepts can be produced (406).
+    #[error("HTTP 406 Not Acceptable")]
+    NotAcceptable,
+    /// The request's Content-Type is not one this endpoint reads (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Topic not found (404, error code 40401).
+    #[error("Topic {0} not found.")]
+    TopicNotFound(String),
+    /// Partition not found (404, error code 40402).
+    #[error("Partition {partition} of topic {topic} not found.")]
+    PartitionNotFound {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+    /// Consumer instance not found (404, error code 40403).
+    #[error("Consumer instance not found.")]
+    ConsumerInstanceNotFound,
+    /// The consumer's format does not match the Accept header (406, error code 40601).
+    #[error(
+        "The requested embedded data format does not match the deserializer for this consumer instance"
+    )]
+    ConsumerFormatMismatch,
+    /// A consumer instance with this name exists (409, error code 40902).
+    #[error("Consumer with specified consumer ID already exists in the specified consumer group.")]
+    ConsumerAlreadyExists,
+    /// Subscription and manual assignment mixed (409, error code 40903).
+    #[error("Subscription to topics, partitions and pattern are mutually exclusive.")]
+    IllegalSubscriptionState,
+    /// Keys given in a schema format without `key_schema`/`key_schema_id` (422, 42201).
+    #[error("Request includes keys but does not include key_schema or key_schema_id")]
+    MissingKeySchema,
+    /// Values given in a schema format without `value_schema`/`value_schema_id` (422, 42202).
+    #[error("Request includes values but does not include value_schema or value_schema_id")]
+    MissingValueSchema,
+    /// Invalid consumer configuration (422, error code 42204).
+    #[error("Invalid consumer configuration: {0}")]
+    InvalidConsumerConfig(String),
+    /// A Kafka failure, mapped to 40101/40301/40401/40402/50002/50003.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    /// A bug in kgate (500, error code 500).
+    #[error("Internal server error: {0}")]
+    Internal(String),
+}
+
+impl ErrorEnvelope for RestError {
+    fn status(&self) -> StatusCode {
+        match self {
+            RestError::NotFound
+            | RestError::TopicNotFound(_)
+            | RestError::PartitionNotFound { .. }
+            | RestError::ConsumerInstanceNotFound => StatusCode::NOT_FOUND,
+            RestError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            RestError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            RestError::Unprocessable(_)
+            | RestError::InvalidConsumerConfig(_)
+            | RestError::MissingKeySchema
+            | RestError::MissingValueSchema => StatusCode::UNPROCESSABLE_ENTITY,
+            RestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RestError::NotAcceptable | RestError::ConsumerFormatMismatch => {
+                StatusCode::NOT_ACCEPTABLE
+            }
+            RestError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            RestError::ConsumerAlreadyExists | RestError::IllegalSubscriptionState => {
+                StatusCode::CONFLICT
+            }
+            RestError::Kafka(e) => match e {
+                KafkaError::TopicNotFound(_) | KafkaError::PartitionNotFound { .. } => {
+                    StatusCode::NOT_FOUND
+                }
+                KafkaError::Authentication(_) => StatusCode::UNAUTHORIZED,
+                KafkaError::Authorization(_) => StatusCode::FORBIDDEN,
+                KafkaError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+                KafkaError::TopicAlreadyExists(_) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            RestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_code(&self) -> u32 {
+        match self {
+            RestError::TopicNotFound(_) => 40401,
+            RestError::PartitionNotFound { .. } => 40402,
+            RestError::ConsumerInstanceNotFound => 40403,
+            RestError::ConsumerFormatMismatch => 40601,
+            RestError::ConsumerAlreadyExists => 40902,
+            RestError::IllegalSubscriptionState => 40903,
+            RestError::MissingKeySchema => 42201,
+            RestError::MissingValueSchema => 42202,
+            RestError::InvalidConsumerConfig(_) => 42204,
+            RestError::Kafka(e) => match e {
+                KafkaError::TopicNotFound(_) => 40401,
+                KafkaError::PartitionNotFound { .. } => 40402,
+                KafkaError::Authentication(_) => 40101,
+                KafkaError::Authorization(_) => 40301,
+                KafkaError::InvalidRequest(_) | KafkaError::TopicAlreadyExists(_) => 400,
+                KafkaError::Retriable { .. } | KafkaError::Timeout(_) => 50003,
+                _ => 50002,
+            },
+            other => other.status().as_u16().into(),
+        }
+    }
+
+    fn content_type(&self) -> &'static str {
+        "application/vnd.kafka.v2+json"
+    }
+}
+
+impl IntoResponse for RestError {
+    fn into_response(self) -> Response {
+        self.to_response()
+    }
+}
+
+impl From<HttpError> for RestError {
+    fn from(e: HttpError) -> Self {
+        match e {
+            HttpError::BodyTooLarge { .. } => RestError::TooLarge(e.to_string()),
+            HttpError::BodyUnreadable(_) => RestError::BadRequest(e.to_string()),
+        }
+    }
+}
+
+impl From<FormatError> for RestError {
+    fn from(e: FormatError) -> Self {
+        match e {
+            // The reference answers a value that does not serialize with 400 "serialization
+            // error".
+            FormatError::InvalidBase64(_)
+            | FormatError::InvalidValue(_)
+            | FormatError::Undecodable(_) => RestError::BadRequest(e.to_string()),
+            FormatError::Unsupported(_) => RestError::UnsupportedMediaType(e.to_string()),
+        }
+    }
+}
+
+/// Parses a JSON request body: malformed JSON is 400, JSON of the wrong shape is 422,
+/// as Confluent's proxy answers them.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, RestError> {
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => RestError::Unprocessable(e.to_string()),
+        _ => RestError::BadRequest(format!("Malformed JSON: {e}")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_errors_get_the_reference_codes() {
+        let e = RestError::from(KafkaError::TopicNotFound("t".into()));
+        assert_eq!((e.status(), e.error_code()), (StatusCode::NOT_FOUND, 40401));
+        let e = RestError::from(KafkaError::Retriable {
+            code: 6,
+            message: String::new(),
+        });
+        assert_eq!(e.error_code(), 50003);
+        let e = RestError::from(KafkaError::Kafka {
+            code: 1,
+            message: String::new(),
+        });
+        assert_eq!(e.error_code(), 50002);
+        assert_eq!(RestError::NotAcceptable.error_code(), 406);
+    }
+
+    #[test]
+    fn malformed_json_is_400_and_wrong_shape_is_422() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct R {
+            records: Vec<u8>,
+        }
+        assert_eq!(parse_json::<R>(b"{oops").unwrap_err().error_code(), 400);
+        assert_eq!(parse_json::<R>(b"{}").unwrap_err().error_code(), 422);
+        assert_eq!(
+            parse_json::<R>(br#"{"records": "x"}"#)
+                .unwrap_err()
+                .error_code(),
+            422
+        );
+    }
+}

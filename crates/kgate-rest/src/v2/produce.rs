@@ -1,0 +1,231 @@
+//! `POST /topics/{topic}` and `POST /topics/{topic}/partitions/{partition}`: produce
+//! records in an embedded format, one result per record, in request order.
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use kgate_formats::{EmbeddedFormat, FormatError, json_to_bytes};
+use kgate_http::{HttpError, LimitedBody};
+use kgate_kafka::{KafkaError, ProduceRecord, RecordPosition};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{RestError, parse_json};
+use crate::negotiation::{Negotiated, V2Accept, request_media_type};
+use crate::state::AppState;
+use crate::v2::partitions::parse_partition;
+
+/// A v2 produce request.
+#[derive(Debug, Deserialize)]
+pub struct ProduceRequest {
+    /// Key schema, for schema-registry formats.
+    #[serde(default)]
+    pub key_schema: Option<String>,
+    /// Key schema id, for schema-registry formats.
+    #[serde(default)]
+    pub key_schema_id: Option<i32>,
+    /// Value schema, for schema-registry formats.
+    #[serde(default)]
+    pub value_schema: Option<String>,
+    /// Value schema id, for schema-registry formats.
+    #[serde(default)]
+    pub value_schema_id: Option<i32>,
+    /// The records.
+    pub records: Vec<ProduceRecordJson>,
+}
+
+/// One record of a produce request.
+#[derive(Debug, Deserialize)]
+pub struct ProduceRecordJson {
+    /// The key in the embedded format; absent or null means no key.
+    #[serde(default)]
+    pub key: Value,
+    /// The value in the embedded format; absent or null means a null value.
+    #[serde(default)]
+    pub value: Value,
+    /// The partition to write to (topic produce only).
+    #[serde(default)]
+    pub partition: Option<i32>,
+}
+
+/// The answer to a produce request.
+#[derive(Debug, Serialize)]
+pub struct ProduceResponse {
+    /// Schema id used for keys; null for formats without schemas.
+    pub key_schema_id: Option<i32>,
+    /// Schema id used for values; null for formats without schemas.
+    pub value_schema_id: Option<i32>,
+    /// One entry per record, in request order.
+    pub offsets: Vec<RecordResult>,
+}
+
+/// Where one record landed, or why it did not.
+#[derive(Debug, Serialize)]
+pub struct RecordResult {
+    /// The partition, or null if the record failed.
+    pub partition: Option<i32>,
+    /// The offset, or null if the record failed.
+    pub offset: Option<i64>,
+    /// 1 for a non-retriable failure, 2 for a retriable one, null on success.
+    pub error_code: Option<i32>,
+    /// Why the record failed, null on success.
+    pub error: Option<String>,
+}
+
+/// `POST /topics/{topic}`.
+pub async fn to_topic(
+    State(state): State<AppState>,
+    V2Accept(content_type): V2Accept,
+    Path(topic): Path<String>,
+    headers: HeaderMap,
+    body: Result<LimitedBody, HttpError>,
+) -> Result<Negotiated<ProduceResponse>, RestError> {
+    let records = parse_request(&headers, body)?;
+    let response = produce(&state, &topic, records, None).await?;
+    Ok(Negotiated(content_type, response))
+}
+
+/// `POST /topics/{topic}/partitions/{partition}`.
+pub async fn to_partition(
+    State(state): State<AppState>,
+    V2Accept(content_type): V2Accept,
+    Path((topic, partition)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<LimitedBody, HttpError>,
+) -> Result<Negotiated<ProduceResponse>, RestError> {
+    let partition = parse_partition(&topic, &partition)?;
+    let records = parse_request(&headers, body)?;
+    // 40402 for the whole request rather than one error per record.
+    state.kafka.partition(&topic, partition).await?;
+    let response = produce(&state, &topic, records, Some(partition)).await?;
+    Ok(Negotiated(content_type, response))
+}
+
+/// Reads and validates the body, converting every record to bytes before anything is
+/// sent, so a bad record fails the request instead of half of it landing.
+fn parse_request(
+    headers: &HeaderMap,
+    body: Result<LimitedBody, HttpError>,
+) -> Result<Vec<ProduceRecord>, RestError> {
+    let LimitedBody(body) = body?;
+    let format = request_media_type(headers)?.format_or_binary();
+    let request: ProduceRequest = parse_json(&body)?;
+    if request.records.is_empty() {
+        return Err(RestError::Unprocessable(
+            "records may not be empty".to_string(),
+        ));
+    }
+    if format.uses_schema_registry() {
+        if request.records.iter().any(|r| !r.key.is_null())
+            && request.key_schema.is_none()
+            && request.key_schema_id.is_none()
+        {
+            return Err(RestError::MissingKeySchema);
+        }
+        if request.records.iter().any(|r| !r.value.is_null())
+            && request.value_schema.is_none()
+            && request.value_schema_id.is_none()
+        {
+            return Err(RestError::MissingValueSchema);
+        }
+        return Err(FormatError::Unsupported(format).into());
+    }
+    request
+        .records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            Ok(ProduceRecord {
+                key: convert(format, &r.key, "key", i)?,
+                value: convert(format, &r.value, "value", i)?,
+                partition: r.partition,
+                ..ProduceRecord::default()
+            })
+        })
+        .collect()
+}
+
+fn convert(
+    format: EmbeddedFormat,
+    value: &Value,
+    what: &str,
+    index: usize,
+) -> Result<Option<Vec<u8>>, RestError> {
+    json_to_bytes(format, value).map_err(|e| match e {
+        FormatError::Unsupported(_) => RestError::from(e),
+        other => RestError::BadRequest(format!(
+            "Error serializing the {what} of record {index} as {format}: {other}"
+        )),
+    })
+}
+
+async fn produce(
+    state: &AppState,
+    topic: &str,
+    mut records: Vec<ProduceRecord>,
+    partition: Option<i32>,
+) -> Result<ProduceResponse, RestError> {
+    if let Some(p) = partition {
+        for r in &mut records {
+            r.partition = Some(p);
+        }
+    }
+    let results = state.kafka.produce(topic, records).await?;
+    Ok(ProduceResponse {
+        key_schema_id: None,
+        value_schema_id: None,
+        offsets: results
+            .into_iter()
+            .map(|r| record_result(r, partition))
+            .collect(),
+    })
+}
+
+fn record_result(r: Result<RecordPosition, KafkaError>, partition: Option<i32>) -> RecordResult {
+    match r {
+        Ok(pos) => RecordResult {
+            partition: Some(pos.partition),
+            offset: Some(pos.offset),
+            error_code: None,
+            error: None,
+        },
+        Err(e) => RecordResult {
+            partition,
+            offset: None,
+            error_code: Some(if e.is_retriable() { 2 } else { 1 }),
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_results_carry_the_reference_error_codes() {
+        let ok = record_result(
+            Ok(RecordPosition {
+                partition: 2,
+                offset: 7,
+                timestamp: None,
+            }),
+            None,
+        );
+        assert_eq!(
+            (ok.partition, ok.offset, ok.error_code),
+            (Some(2), Some(7), None)
+        );
+        let retriable = record_result(Err(KafkaError::Timeout("slow".into())), None);
+        assert_eq!(retriable.error_code, Some(2));
+        assert_eq!(retriable.partition, None);
+        let fatal = record_result(
+            Err(KafkaError::Kafka {
+                code: 10,
+                message: "too large".into(),
+            }),
+            Some(1),
+        );
+        assert_eq!((fatal.error_code, fatal.partition), (Some(1), Some(1)));
+        assert!(fatal.error.is_some_and(|e| e.contains("too large")));
+    }
+}

@@ -1,0 +1,42 @@
+//! Turning SIGINT and SIGTERM into one shutdown signal every server can wait on.
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+/// A shutdown signal that can be waited on from any number of tasks.
+#[derive(Clone)]
+pub struct Shutdown {
+    receiver: watch::Receiver<bool>,
+}
+
+impl Shutdown {
+    /// Installs handlers for SIGINT and SIGTERM. The first signal starts a clean
+    /// shutdown; a second one exits at once, for when the clean path hangs.
+    pub fn on_signals() -> std::io::Result<Shutdown> {
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        let (sender, receiver) = watch::channel(false);
+        tokio::spawn(async move {
+            let name = tokio::select! {
+                _ = interrupt.recv() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            };
+            tracing::info!(signal = name, "shutting down");
+            let _ = sender.send(true);
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
+            }
+            tracing::warn!("second signal: exiting without finishing the shutdown");
+            std::process::exit(130);
+        });
+        Ok(Shutdown { receiver })
+    }
+
+    /// Completes once shutdown has been asked for.
+    pub async fn wait(mut self) {
+        // An error means the sender is gone, which only happens if the signal task
+        // ended; treat that as a request to stop rather than waiting forever.
+        let _ = self.receiver.wait_for(|stop| *stop).await;
+    }
+}

@@ -1,0 +1,60 @@
+//! `kgate topics`: create and list topics over the Kafka protocol, so a newcomer with only
+//! kgate can prepare a topic for the REST Proxy (whose v2 API cannot create one).
+
+use std::collections::BTreeMap;
+
+use kgate_kafka::{Kafka, KafkaConfig};
+
+use crate::cli::{TopicsAction, TopicsArgs};
+use crate::error::KgateError;
+
+/// Runs one `kgate topics` action and prints its result.
+pub async fn run(args: TopicsArgs) -> Result<(), KgateError> {
+    let kafka = Kafka::connect(KafkaConfig {
+        bootstrap_servers: args.bootstrap_server.clone(),
+        ..KafkaConfig::default()
+    })
+    .await?;
+    let result = act(&kafka, args.action).await;
+    kafka.close().await;
+    result
+}
+
+async fn act(kafka: &Kafka, action: TopicsAction) -> Result<(), KgateError> {
+    match action {
+        TopicsAction::Create {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+        } => {
+            let mut settings = BTreeMap::new();
+            for config in configs {
+                let (key, value) =
+                    config
+                        .split_once('=')
+                        .ok_or_else(|| KgateError::BadArgument {
+                            option: "--config".into(),
+                            value: config.clone(),
+                            message: "expected key=value".into(),
+                        })?;
+                settings.insert(key.trim().to_string(), value.trim().to_string());
+            }
+            kafka
+                .create_topic(&name, partitions, replication_factor, &settings)
+                .await
+                .map_err(KgateError::KafkaRequest)?;
+            println!("created topic {name}");
+        }
+        TopicsAction::List => {
+            let metadata = kafka
+                .fresh_metadata()
+                .await
+                .map_err(KgateError::KafkaRequest)?;
+            for topic in metadata.topics.keys() {
+                println!("{topic}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! Runs the real kgate binary as a child process and finds its listeners from the lines
+//! it prints.
+
+#![allow(dead_code)] // Each test file uses a different part of this module.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Generous: the machine is shared by several builds and test runs.
+pub const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A running kgate process, killed when dropped.
+pub struct Kgate {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Kgate {
+    /// Starts `kgate ARGS...` with piped stdout/stderr.
+    pub fn spawn(args: &[&str]) -> Kgate {
+        Self::spawn_with_env(args, &[])
+    }
+
+    /// Starts `kgate ARGS...` with extra environment variables.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Kgate {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kgate"));
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("RUST_LOG", "info");
+        // Configuration from the environment outranks --set; a KGATE_* variable of the
+        // developer's shell must not change what a test configures.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("KGATE_") {
+                command.env_remove(key);
+            }
+        }
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn the kgate binary");
+        let (sender, lines) = mpsc::channel();
+        // stdout and stderr both go to one channel, so a test sees listener lines and
+        // log lines in one place (and a failure shows both).
+        if let Some(stdout) = child.stdout.take() {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    let _ = sender.send(line);
+                }
+            });
+        }
+        if let Some(stderr) = child.stderr.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let _ = sender.send(line);
+                }
+            });
+        }
+        Kgate {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for an output line starting with `prefix` and returns the rest of it.
+    pub fn wait_for_line(&mut self, prefix: &str) -> String {
+        let deadline = Instant::now() + STARTUP_DEADLINE;
+        if let Some(found) = self.seen.iter().find_map(|l| l.strip_prefix(prefix)) {
+            return found.trim().to_string();
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.strip_prefix(prefix).map(|r| r.trim().to_string());
+                    self.seen.push(line);
+                    if let Some(found) = found {
+                        return found;
+                    }
+                }
+                Err(_) => panic!(
+                    "kgate printed no line starting with {prefix:?} in time; output so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// The broker address from "kgate broker listening on HOST:PORT".
+    pub fn broker_address(&mut self) -> String {
+        self.wait_for_line("kgate broker listening on ")
+    }
+
+    /// The REST base URL from "kgate REST Proxy listening on http://HOST:PORT".
+    pub fn rest_url(&mut self) -> String {
+        self.wait_for_line("kgate REST Proxy listening on ")
+    }
+
+    /// Process id, for sending signals.
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) with our own child's pid has no memory-safety concerns.
+        let rc = unsafe { libc::kill(self.pid(), signal) };
+        assert_eq!(rc, 0, "kill({}, {signal}) failed", self.pid());
+    }
+
+    /// Waits up to `deadline` for the process to exit; `None` if it is still running.
+    pub fn wait_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
+        let end = Instant::now() + deadline;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything printed so far (after draining what is buffered).
+    pub fn output(&mut self) -> String {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        self.seen.join("\n")
+    }
+}
+
+impl Drop for Kgate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A path as the `&str` the command line needs.
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().expect("temporary paths are UTF-8")
+}

@@ -1,0 +1,158 @@
+"""Shared by the interop tests: running the real `kgate broker` binary, and polling.
+
+The binary is found through KGATE_BIN (set by scripts/test), else under the cargo
+target directory. Each broker listens on 127.0.0.1 port 0; the real port is read from
+the line the binary prints ("kgate broker listening on HOST:PORT").
+"""
+
+import os
+import pathlib
+import queue
+import signal
+import subprocess
+import threading
+import time
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+LISTENING = "kgate broker listening on "
+STARTUP_SECONDS = 60
+
+
+def kgate_binary():
+    explicit = os.environ.get("KGATE_BIN")
+    if explicit:
+        return pathlib.Path(explicit)
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    for profile in ("debug", "release"):
+        candidate = target / profile / "kgate"
+        if candidate.exists():
+            return candidate
+    raise RuntimeError(
+        "kgate binary not found: build it (cargo build -p kgate) or set KGATE_BIN"
+    )
+
+
+class Broker:
+    """One `kgate broker` process on a data directory that outlives restarts."""
+
+    def __init__(self, data_dir, extra_args=()):
+        self.data_dir = pathlib.Path(data_dir)
+        self.extra_args = list(extra_args)
+        self.process = None
+        self.bootstrap = None
+        self.output = []
+
+    def start(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KGATE_")}
+        env.setdefault("RUST_LOG", "info")
+        self.process = subprocess.Popen(
+            [str(kgate_binary()), "broker", "--listen", "127.0.0.1:0",
+             "--data-dir", str(self.data_dir), *self.extra_args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+        )
+        lines = queue.Queue()
+
+        def pump(stream, sink, keep):
+            for line in stream:
+                keep.append(line.rstrip("\n"))
+                sink.put(line.rstrip("\n"))
+            sink.put(None)
+
+        threading.Thread(
+            target=pump, args=(self.process.stdout, lines, self.output), daemon=True
+        ).start()
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                raise RuntimeError("broker did not start:\n" + "\n".join(self.output))
+            try:
+                line = lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise RuntimeError("broker exited at start:\n" + "\n".join(self.output))
+            if line.startswith(LISTENING):
+                self.bootstrap = line[len(LISTENING):].strip()
+                return self
+
+    def stop(self, timeout=30):
+        """SIGTERM and wait: the clean shutdown path."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                code = self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise AssertionError("broker did not stop on SIGTERM in time")
+            assert code == 0, "broker exited with %s:\n%s" % (code, "\n".join(self.output))
+
+    def kill(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+
+def wait_until(condition, timeout=30, interval=0.2, message="condition"):
+    """Polls `condition` until it returns a truthy value or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - retried until the deadline
+            last_error = e
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for %s (last error: %r)" % (message, last_error))
+
+
+def admin_for(broker):
+    return KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=30000)
+
+
+def create_topic(broker, name, partitions=1):
+    admin = admin_for(broker)
+    try:
+        admin.create_topics(
+            {name: {"num_partitions": partitions, "replication_factor": 1}},
+            timeout_ms=30000,
+        )
+        wait_until(lambda: name in admin.list_topics(), message="topic %s listed" % name)
+    finally:
+        admin.close()
+
+
+def read_partition(broker, topic, partition, count, timeout=30):
+    """Reads `count` records of one partition from its beginning, without a group."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=broker.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        consumer.seek_to_beginning(tp)
+        records = []
+        deadline = time.monotonic() + timeout
+        while len(records) < count and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+        assert len(records) >= count, "read %d of %d records" % (len(records), count)
+        return records
+    finally:
+        consumer.close()
