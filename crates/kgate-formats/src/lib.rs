@@ -6,6 +6,8 @@
 
 #![warn(missing_docs)]
 
+pub mod schema;
+
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde_json::Value;

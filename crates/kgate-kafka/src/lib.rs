@@ -11,7 +11,9 @@ pub mod consumer;
 mod context;
 mod error;
 mod metadata;
+pub mod native;
 mod producer;
+pub mod raw;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

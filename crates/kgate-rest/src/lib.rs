@@ -6,6 +6,7 @@ pub mod error;
 pub mod negotiation;
 pub mod state;
 pub mod v2;
+pub mod v3;
 
 use std::future::Future;
 use std::time::Duration;
@@ -61,6 +62,9 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
     if state.config.api_v2_enable {
         router = router.merge(v2::router());
+    }
+    if state.config.api_v3_enable {
+        router = router.merge(v3::router());
     }
     let router = router
         .fallback(|| async { RestError::NotFound })

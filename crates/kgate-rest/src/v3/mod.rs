@@ -1,0 +1,27 @@
+//! REST Proxy API v3: cluster administration and record produce under `/v3`.
+
+use axum::Router;
+
+use crate::AppState;
+
+pub mod acls;
+pub mod brokers;
+pub mod clusters;
+pub mod configs;
+pub mod consumer_groups;
+pub mod partitions;
+pub mod records;
+pub mod topics;
+
+/// Every v3 route.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(clusters::router())
+        .merge(brokers::router())
+        .merge(configs::router())
+        .merge(topics::router())
+        .merge(partitions::router())
+        .merge(acls::router())
+        .merge(consumer_groups::router())
+        .merge(records::router())
+}
