@@ -85,6 +85,8 @@ const ACCEPTED_INTEGER_KEYS: &[&str] = &[
     "transactional.id.expiration.ms",
     "producer.id.expiration.ms",
     "transaction.max.timeout.ms",
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+    "log.cleaner.backoff.ms",
     "log.flush.interval.ms",
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
@@ -179,6 +181,7 @@ impl Settings {
                 _ if ACCEPTED_INTEGER_KEYS.contains(&k) => {
                     parse_int(k, v, -1)?;
                 }
+                _ if is_security_key(k) => {}
                 _ => return Err(bad(k, "unknown broker configuration key")),
             }
         }
@@ -189,5 +192,173 @@ impl Settings {
             s.log.retention_ms = ms;
         }
         Ok(s)
+    }
+}
+
+/// Whether `key` is read by [`SecuritySettings`] rather than [`Settings`].
+fn is_security_key(key: &str) -> bool {
+    matches!(
+        key,
+        "listener.security.protocol"
+            | "sasl.enabled.mechanisms"
+            | "ssl.certificate.location"
+            | "ssl.key.location"
+            | "authorizer.enabled"
+            | "authorizer.class.name"
+            | "super.users"
+            | "allow.everyone.if.no.acl.found"
+    ) || key.starts_with("sasl.user.")
+}
+
+/// A listener's security protocol, under Kafka's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityProtocol {
+    /// No TLS, no authentication.
+    Plaintext,
+    /// SASL over plain TCP.
+    SaslPlaintext,
+    /// TLS without SASL.
+    Ssl,
+    /// SASL inside TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// Parses Kafka's protocol name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_uppercase().as_str() {
+            "PLAINTEXT" => Some(Self::Plaintext),
+            "SASL_PLAINTEXT" => Some(Self::SaslPlaintext),
+            "SSL" => Some(Self::Ssl),
+            "SASL_SSL" => Some(Self::SaslSsl),
+            _ => None,
+        }
+    }
+
+    /// Whether clients must authenticate with SASL first.
+    pub fn sasl(self) -> bool {
+        matches!(self, Self::SaslPlaintext | Self::SaslSsl)
+    }
+
+    /// Whether connections are wrapped in TLS.
+    pub fn tls(self) -> bool {
+        matches!(self, Self::Ssl | Self::SaslSsl)
+    }
+}
+
+/// Authentication, authorization and TLS settings.
+#[derive(Debug, Clone)]
+pub struct SecuritySettings {
+    /// `listener.security.protocol`: the protocol of the listener given to `start`.
+    pub protocol: SecurityProtocol,
+    /// `sasl.enabled.mechanisms`.
+    pub mechanisms: Vec<String>,
+    /// `sasl.user.<name>=<password>`: users for PLAIN and SCRAM.
+    pub users: BTreeMap<String, String>,
+    /// `ssl.certificate.location`: PEM certificate chain of TLS listeners.
+    pub certificate: Option<std::path::PathBuf>,
+    /// `ssl.key.location`: PEM private key of TLS listeners.
+    pub key: Option<std::path::PathBuf>,
+    /// `authorizer.enabled` (or a non-empty `authorizer.class.name`).
+    pub authorizer: bool,
+    /// `super.users`: `User:a;User:b`.
+    pub super_users: std::collections::BTreeSet<String>,
+    /// `allow.everyone.if.no.acl.found`.
+    pub allow_if_no_acl: bool,
+}
+
+const MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+
+impl SecuritySettings {
+    /// Reads the security keys of `properties`.
+    pub fn from_properties(properties: &BTreeMap<String, String>) -> Result<Self, BrokerError> {
+        let mut s = SecuritySettings {
+            protocol: SecurityProtocol::Plaintext,
+            mechanisms: MECHANISMS.iter().map(|m| m.to_string()).collect(),
+            users: BTreeMap::new(),
+            certificate: None,
+            key: None,
+            authorizer: false,
+            super_users: Default::default(),
+            allow_if_no_acl: false,
+        };
+        for (key, v) in properties {
+            let k = key.as_str();
+            match k {
+                "listener.security.protocol" => {
+                    s.protocol = SecurityProtocol::parse(v).ok_or_else(|| {
+                        bad(k, "expected PLAINTEXT, SASL_PLAINTEXT, SSL or SASL_SSL")
+                    })?
+                }
+                "sasl.enabled.mechanisms" => {
+                    let list: Vec<String> = v
+                        .split(',')
+                        .map(|m| m.trim().to_ascii_uppercase())
+                        .filter(|m| !m.is_empty())
+                        .collect();
+                    if let Some(m) = list.iter().find(|m| !MECHANISMS.contains(&m.as_str())) {
+                        return Err(bad(k, format!("unsupported mechanism {m}")));
+                    }
+                    s.mechanisms = list;
+                }
+                "ssl.certificate.location" => s.certificate = Some(v.into()),
+                "ssl.key.location" => s.key = Some(v.into()),
+                "authorizer.enabled" => s.authorizer = parse_bool(k, v)?,
+                "authorizer.class.name" => s.authorizer |= !v.trim().is_empty(),
+                "super.users" => {
+                    s.super_users = v
+                        .split(';')
+                        .map(|u| u.trim().to_string())
+                        .filter(|u| !u.is_empty())
+                        .collect()
+                }
+                "allow.everyone.if.no.acl.found" => s.allow_if_no_acl = parse_bool(k, v)?,
+                _ => {
+                    if let Some(user) = k.strip_prefix("sasl.user.") {
+                        if user.is_empty() {
+                            return Err(bad(k, "the user name is missing"));
+                        }
+                        s.users.insert(user.to_string(), v.clone());
+                    }
+                }
+            }
+        }
+        if s.protocol.tls() && (s.certificate.is_none() || s.key.is_none()) {
+            return Err(bad(
+                "listener.security.protocol",
+                "a TLS listener needs ssl.certificate.location and ssl.key.location",
+            ));
+        }
+        Ok(s)
+    }
+
+    /// A TLS acceptor from the configured certificate and key.
+    pub fn tls_acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, BrokerError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let (Some(cert), Some(key)) = (&self.certificate, &self.key) else {
+            return Err(bad(
+                "ssl.certificate.location",
+                "TLS needs ssl.certificate.location and ssl.key.location",
+            ));
+        };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| {
+                bad(
+                    "ssl.certificate.location",
+                    format!("{}: {e}", cert.display()),
+                )
+            })?;
+        let key = PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| bad("ssl.key.location", format!("{}: {e}", key.display())))?;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad("ssl.certificate.location", e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| bad("ssl.key.location", e.to_string()))?;
+        Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
     }
 }

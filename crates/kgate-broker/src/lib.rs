@@ -7,18 +7,29 @@
 //! and encodes responses, `api` holds one handler per request type, `group` is the
 //! consumer group coordinator, `topics` the durable topic registry and `log` the
 //! segment storage behind it. A data directory holds `meta.properties` (cluster id),
-//! `topics.json`, `producer-ids`, `logs/<topic>-<partition>/` segment files and
-//! `groups/`.
+//! `topics.json`, `producer-ids`, `logs/<topic>-<partition>/` segment files,
+//! `groups/`, `acls.json` and `scram-credentials.json`.
+//!
+//! Security properties (kgate's names where Kafka's need a listener prefix):
+//! `listener.security.protocol` (PLAINTEXT, SASL_PLAINTEXT, SSL, SASL_SSL) for the
+//! listener given to [`Broker::start`]; [`Broker::add_listener`] opens more;
+//! `sasl.enabled.mechanisms` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512);
+//! `sasl.user.<name>=<password>` for each user; `ssl.certificate.location` and
+//! `ssl.key.location` (PEM) for TLS; `authorizer.enabled` (or `authorizer.class.name`),
+//! `super.users` (`User:a;User:b`) and `allow.everyone.if.no.acl.found` for ACLs.
 
+mod acl;
 mod api;
 mod codec;
 mod config;
 mod context;
 mod group;
 mod log;
+mod sasl;
 mod server;
 mod state;
 mod topics;
+mod txn;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -79,6 +90,8 @@ impl BrokerConfig {
 pub struct Broker {
     local_addr: SocketAddr,
     state: Arc<BrokerState>,
+    security: Arc<server::Security>,
+    security_settings: config::SecuritySettings,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Held while the broker runs so a second broker cannot share the data directory.
@@ -169,6 +182,12 @@ impl Broker {
         config: BrokerConfig,
     ) -> Result<Broker, BrokerError> {
         let settings = config::Settings::from_properties(&config.properties)?;
+        let security_settings = config::SecuritySettings::from_properties(&config.properties)?;
+        let primary_tls = if security_settings.protocol.tls() {
+            Some(security_settings.tls_acceptor()?)
+        } else {
+            None
+        };
         let local_addr = listener.local_addr()?;
         std::fs::create_dir_all(&config.data_dir)?;
         let lock = lock_data_dir(&config.data_dir)?;
@@ -204,12 +223,41 @@ impl Broker {
             advertised_port: port as i32,
             cluster_id,
             producer_ids: ProducerIds::open(config.data_dir.join("producer-ids"))?,
+            txn: txn::TxnCoordinator::open(&config.data_dir, &config.properties)?,
             api_versions: supported_apis(),
+        });
+        let security = Arc::new(server::Security {
+            users: sasl::UserStore::open(
+                config.data_dir.join("scram-credentials.json"),
+                security_settings.users.clone(),
+            )?,
+            authorizer: acl::Authorizer::open(
+                config.data_dir.join("acls.json"),
+                security_settings.authorizer,
+                security_settings.super_users.clone(),
+                security_settings.allow_if_no_acl,
+            )?,
+            mechanisms: security_settings.mechanisms.clone(),
+            log_dir: config.data_dir.join("logs").display().to_string(),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(server::accept_loop(
             listener,
+            state.clone(),
+            security.clone(),
+            Arc::new(server::ListenerInfo {
+                protocol: security_settings.protocol,
+                tls: primary_tls,
+                advertised: None,
+            }),
+            shutdown_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(log::cleaner::run(
+            topics.clone(),
+            shutdown_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(txn::abort_expired_loop(
             state.clone(),
             shutdown_rx.clone(),
         )));
@@ -235,6 +283,8 @@ impl Broker {
         Ok(Broker {
             local_addr,
             state,
+            security,
+            security_settings,
             shutdown,
             tasks,
             _lock: lock,
@@ -244,6 +294,45 @@ impl Broker {
     /// The address the broker listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Serves a further listener with its own security protocol (`PLAINTEXT`,
+    /// `SASL_PLAINTEXT`, `SSL` or `SASL_SSL`); its clients are told its own address.
+    /// Returns the address it listens on.
+    pub fn add_listener(
+        &mut self,
+        listener: tokio::net::TcpListener,
+        protocol: &str,
+    ) -> Result<SocketAddr, BrokerError> {
+        let protocol =
+            config::SecurityProtocol::parse(protocol).ok_or_else(|| BrokerError::Config {
+                key: "listener.security.protocol".into(),
+                message: format!("unknown security protocol `{protocol}`"),
+            })?;
+        let tls = if protocol.tls() {
+            Some(self.security_settings.tls_acceptor()?)
+        } else {
+            None
+        };
+        let addr = listener.local_addr()?;
+        let host = if addr.ip().is_unspecified() {
+            "localhost".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        let info = server::ListenerInfo {
+            protocol,
+            tls,
+            advertised: Some((host, addr.port() as i32)),
+        };
+        self.tasks.push(tokio::spawn(server::accept_loop(
+            listener,
+            self.state.clone(),
+            self.security.clone(),
+            Arc::new(info),
+            self.shutdown.subscribe(),
+        )));
+        Ok(addr)
     }
 
     /// The cluster id announced in Metadata (stable across restarts of a data directory).

@@ -1,23 +1,58 @@
-//! The protocol server: accepts connections, reads length-prefixed frames, hands each
-//! request to the dispatcher and writes responses back in request order.
+//! The protocol server: accepts connections (plain or TLS), reads length-prefixed frames,
+//! authenticates SASL listeners' clients, checks ACLs around the dispatcher and writes
+//! responses back in request order.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ResponseKind};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::{TcpListener, TcpStream};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{
+    ApiKey, RequestKind, ResponseKind, SaslAuthenticateRequest, SaslAuthenticateResponse,
+    SaslHandshakeRequest, SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
+use crate::acl::Authorizer;
+use crate::acl::enforce::{self, Caller, Gate, Refused};
 use crate::codec::{self, FrameError};
+use crate::config::SecurityProtocol;
 use crate::context::RequestContext;
+use crate::sasl::{SaslSession, SaslStep, UserStore};
 use crate::state::BrokerState;
+
+/// What the connections of every listener share about authentication and ACLs.
+pub struct Security {
+    /// SASL users and SCRAM credentials.
+    pub users: UserStore,
+    /// ACLs and the authorizer switch.
+    pub authorizer: Authorizer,
+    /// `sasl.enabled.mechanisms`.
+    pub mechanisms: Vec<String>,
+    /// The directory holding the partition logs, as DescribeLogDirs names it.
+    pub log_dir: String,
+}
+
+/// One listener's protocol and the address it announces.
+pub struct ListenerInfo {
+    /// PLAINTEXT, SASL_PLAINTEXT, SSL or SASL_SSL.
+    pub protocol: SecurityProtocol,
+    /// Present when the listener is TLS.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Host and port announced to clients of this listener instead of the broker's
+    /// primary address (`None` for the primary listener).
+    pub advertised: Option<(String, i32)>,
+}
 
 /// Accepts connections until `shutdown` turns true.
 pub async fn accept_loop(
     listener: TcpListener,
     state: Arc<BrokerState>,
+    security: Arc<Security>,
+    info: Arc<ListenerInfo>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
@@ -28,8 +63,35 @@ pub async fn accept_loop(
                     tracing::debug!(%peer, "connection accepted");
                     let state = state.clone();
                     let shutdown = shutdown.clone();
+                    let security = security.clone();
+                    let info = info.clone();
                     connections.spawn(async move {
-                        serve_connection(stream, peer, state, shutdown).await;
+                        let _ = stream.set_nodelay(true);
+                        let conn = Connection {
+                            state,
+                            security,
+                            info: info.clone(),
+                            peer,
+                            principal: ANONYMOUS.to_string(),
+                            authenticated: false,
+                            sasl: None,
+                        };
+                        match &info.tls {
+                            None => serve_connection(stream, conn, shutdown).await,
+                            Some(acceptor) => {
+                                let handshake = tokio::time::timeout(
+                                    std::time::Duration::from_secs(30),
+                                    acceptor.accept(stream),
+                                );
+                                match handshake.await {
+                                    Ok(Ok(tls)) => serve_connection(tls, conn, shutdown).await,
+                                    Ok(Err(e)) => {
+                                        tracing::warn!(%peer, "TLS handshake failed: {e}")
+                                    }
+                                    Err(_) => tracing::warn!(%peer, "TLS handshake timed out"),
+                                }
+                            }
+                        }
                     });
                 }
                 Err(e) => {
@@ -55,8 +117,37 @@ pub async fn accept_loop(
     }
 }
 
-async fn read_frame(
-    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+/// The principal of a connection that has not authenticated (Kafka's name for it).
+const ANONYMOUS: &str = "User:ANONYMOUS";
+
+/// One client connection's state: who it is and how far SASL has got.
+struct Connection {
+    state: Arc<BrokerState>,
+    security: Arc<Security>,
+    info: Arc<ListenerInfo>,
+    peer: SocketAddr,
+    principal: String,
+    authenticated: bool,
+    sasl: Option<SaslSession>,
+}
+
+/// A response frame, and whether the connection closes once it is written.
+struct Reply {
+    frame: Option<Vec<Bytes>>,
+    close: bool,
+}
+
+impl Reply {
+    fn send(frame: Vec<Bytes>) -> Self {
+        Self {
+            frame: Some(frame),
+            close: false,
+        }
+    }
+}
+
+async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
     max: usize,
 ) -> Result<Option<Bytes>, String> {
     let len = match reader.read_i32().await {
@@ -89,14 +180,12 @@ async fn read_frame(
     Ok(Some(buf.freeze()))
 }
 
-async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    state: Arc<BrokerState>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
+async fn serve_connection<S>(stream: S, mut conn: Connection, mut shutdown: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let peer = conn.peer;
+    let (rd, wr) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(256);
     // Writing runs beside reading so the next request is decoded while the previous
     // response is still going out; the channel keeps responses in request order.
@@ -119,9 +208,10 @@ async fn serve_connection(
                 return;
             }
         }
+        let _ = wr.shutdown().await;
     });
     let mut reader = BufReader::with_capacity(64 * 1024, rd);
-    let max = state.topics.settings().max_request_bytes;
+    let max = conn.state.topics.settings().max_request_bytes;
     loop {
         let frame = tokio::select! {
             f = read_frame(&mut reader, max) => f,
@@ -135,13 +225,17 @@ async fn serve_connection(
                 break;
             }
         };
-        match handle_frame(&state, peer, frame).await {
-            Ok(Some(response)) => {
-                if tx.send(response).await.is_err() {
+        match conn.handle_frame(frame).await {
+            Ok(reply) => {
+                if let Some(frame) = reply.frame
+                    && tx.send(frame).await.is_err()
+                {
+                    break;
+                }
+                if reply.close {
                     break;
                 }
             }
-            Ok(None) => {}
             Err(why) => {
                 tracing::warn!(%peer, "closing connection: {why}");
                 break;
@@ -152,70 +246,261 @@ async fn serve_connection(
     let _ = writer.await;
 }
 
-/// Handles one frame; `Ok(None)` means the request takes no response (acks=0).
-async fn handle_frame(
-    state: &BrokerState,
-    peer: SocketAddr,
-    frame: Bytes,
-) -> Result<Option<Vec<Bytes>>, String> {
-    let raw = match codec::parse_frame(frame) {
-        Ok(raw) => raw,
-        Err(FrameError::Malformed(why)) => return Err(why),
-        Err(FrameError::UnknownApiKey { api_key }) => {
-            return Err(format!("unknown API key {api_key}"));
-        }
-    };
-    let supported = state
-        .version_range(raw.api_key)
-        .is_some_and(|(min, max)| (min..=max).contains(&raw.api_version));
-    if !supported {
-        if raw.api_key == ApiKey::ApiVersions {
-            // KIP-511: a client newer than the broker gets the broker's versions in a v0
-            // reply, so it can pick one it shares.
-            let mut resp = crate::api::api_versions::response(state, 0);
-            resp.error_code = kafka_protocol::ResponseError::UnsupportedVersion.code();
-            return encode(
+impl Connection {
+    /// Handles one frame.
+    async fn handle_frame(&mut self, frame: Bytes) -> Result<Reply, String> {
+        let state = &*self.state;
+        let raw = match codec::parse_frame(frame) {
+            Ok(raw) => raw,
+            Err(FrameError::Malformed(why)) => return Err(why),
+            Err(FrameError::UnknownApiKey { api_key }) => {
+                return Err(format!("unknown API key {api_key}"));
+            }
+        };
+        let supported = state
+            .version_range(raw.api_key)
+            .is_some_and(|(min, max)| (min..=max).contains(&raw.api_version));
+        if !supported {
+            if raw.api_key == ApiKey::ApiVersions {
+                // KIP-511: a client newer than the broker gets the broker's versions in a
+                // v0 reply, so it can pick one it shares.
+                let mut resp = crate::api::api_versions::response(state, 0);
+                resp.error_code = kafka_protocol::ResponseError::UnsupportedVersion.code();
+                return encode(
+                    raw.api_key,
+                    0,
+                    raw.correlation_id,
+                    &ResponseKind::ApiVersions(resp),
+                )
+                .map(Reply::send);
+            }
+            return Err(format!(
+                "{:?} v{} is not supported (supported: {:?})",
                 raw.api_key,
-                0,
-                raw.correlation_id,
-                &ResponseKind::ApiVersions(resp),
-            )
-            .map(Some);
+                raw.api_version,
+                state.version_range(raw.api_key)
+            ));
         }
-        return Err(format!(
-            "{:?} v{} is not supported (supported: {:?})",
-            raw.api_key,
-            raw.api_version,
-            state.version_range(raw.api_key)
-        ));
+        tracing::trace!(
+            peer = %self.peer,
+            api = ?raw.api_key,
+            version = raw.api_version,
+            correlation_id = raw.correlation_id,
+            "request"
+        );
+        if self.info.protocol.sasl()
+            && !self.authenticated
+            && !matches!(
+                raw.api_key,
+                ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+            )
+        {
+            // Kafka drops a SASL listener's connection that skips authentication.
+            return Err(format!(
+                "{:?} request before SASL authentication",
+                raw.api_key
+            ));
+        }
+        let request = codec::decode_body(&raw).map_err(|e| {
+            format!(
+                "malformed {:?} v{} request: {e}",
+                raw.api_key, raw.api_version
+            )
+        })?;
+        let ctx = RequestContext {
+            client_id: raw
+                .header
+                .client_id
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            peer: self.peer,
+            api_version: raw.api_version,
+        };
+        let (response, close) = match request {
+            RequestKind::SaslHandshake(r) => (Some(self.sasl_handshake(r)), false),
+            RequestKind::SaslAuthenticate(r) => {
+                let (resp, close) = self.sasl_authenticate(r);
+                (Some(resp), close)
+            }
+            request => (self.authorized_dispatch(&ctx, request).await?, false),
+        };
+        let frame = match response {
+            Some(resp) => Some(encode(
+                raw.api_key,
+                raw.api_version,
+                raw.correlation_id,
+                &resp,
+            )?),
+            None => None,
+        };
+        Ok(Reply { frame, close })
     }
-    tracing::trace!(
-        %peer,
-        api = ?raw.api_key,
-        version = raw.api_version,
-        correlation_id = raw.correlation_id,
-        "request"
-    );
-    let request = codec::decode_body(&raw).map_err(|e| {
-        format!(
-            "malformed {:?} v{} request: {e}",
-            raw.api_key, raw.api_version
-        )
-    })?;
-    let ctx = RequestContext {
-        client_id: raw
-            .header
-            .client_id
-            .as_ref()
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
-        peer,
-        api_version: raw.api_version,
-    };
-    let response = crate::api::dispatch(state, &ctx, request).await?;
-    match response {
-        Some(resp) => encode(raw.api_key, raw.api_version, raw.correlation_id, &resp).map(Some),
-        None => Ok(None),
+
+    fn sasl_handshake(&mut self, r: SaslHandshakeRequest) -> ResponseKind {
+        let mut resp = SaslHandshakeResponse::default();
+        resp.mechanisms = self
+            .security
+            .mechanisms
+            .iter()
+            .map(|m| StrBytes::from_string(m.clone()))
+            .collect();
+        if !self.info.protocol.sasl() || self.authenticated {
+            resp.error_code = ResponseError::IllegalSaslState.code();
+        } else if !self.security.mechanisms.iter().any(|m| **m == *r.mechanism) {
+            resp.error_code = ResponseError::UnsupportedSaslMechanism.code();
+        } else {
+            self.sasl = SaslSession::start(&r.mechanism);
+            if self.sasl.is_none() {
+                resp.error_code = ResponseError::UnsupportedSaslMechanism.code();
+            }
+        }
+        ResponseKind::SaslHandshake(resp)
+    }
+
+    fn sasl_authenticate(&mut self, r: SaslAuthenticateRequest) -> (ResponseKind, bool) {
+        let mut resp = SaslAuthenticateResponse::default();
+        let Some(session) = self.sasl.as_mut() else {
+            resp.error_code = ResponseError::IllegalSaslState.code();
+            resp.error_message = Some(StrBytes::from_static_str(
+                "SaslAuthenticate without a successful SaslHandshake",
+            ));
+            return (ResponseKind::SaslAuthenticate(resp), true);
+        };
+        match session.step(&self.security.users, &r.auth_bytes) {
+            SaslStep::Continue(reply) => {
+                resp.auth_bytes = Bytes::from(reply);
+                (ResponseKind::SaslAuthenticate(resp), false)
+            }
+            SaslStep::Done(user, reply) => {
+                tracing::debug!(peer = %self.peer, %user, "SASL authentication succeeded");
+                resp.auth_bytes = Bytes::from(reply);
+                self.principal = format!("User:{user}");
+                self.authenticated = true;
+                self.sasl = None;
+                (ResponseKind::SaslAuthenticate(resp), false)
+            }
+            SaslStep::Failed(why) => {
+                tracing::info!(peer = %self.peer, "SASL authentication failed: {why}");
+                resp.error_code = ResponseError::SaslAuthenticationFailed.code();
+                resp.error_message = Some(StrBytes::from_string(why));
+                self.sasl = None;
+                (ResponseKind::SaslAuthenticate(resp), true)
+            }
+        }
+    }
+
+    /// Checks ACLs, answers the request and puts refused resources back.
+    async fn authorized_dispatch(
+        &self,
+        ctx: &RequestContext,
+        request: RequestKind,
+    ) -> Result<Option<ResponseKind>, String> {
+        let host = self.peer.ip().to_string();
+        let caller = Caller {
+            principal: &self.principal,
+            host: &host,
+        };
+        let authorizer = &self.security.authorizer;
+        let (request, refused) =
+            match enforce::before(authorizer, &caller, ctx.api_version, request) {
+                Gate::Answer(resp) => return Ok(Some(self.readdress(*resp))),
+                Gate::Forward(request, refused) => (*request, refused),
+            };
+        let v = ctx.api_version;
+        let response = match request {
+            RequestKind::CreateAcls(r) => Some(ResponseKind::CreateAcls(
+                crate::api::create_acls::handle(authorizer, r, v),
+            )),
+            RequestKind::DescribeAcls(r) => Some(ResponseKind::DescribeAcls(
+                crate::api::describe_acls::handle(authorizer, r, v),
+            )),
+            RequestKind::DeleteAcls(r) => Some(ResponseKind::DeleteAcls(
+                crate::api::delete_acls::handle(authorizer, r, v),
+            )),
+            RequestKind::DescribeUserScramCredentials(r) => {
+                Some(ResponseKind::DescribeUserScramCredentials(
+                    crate::api::describe_user_scram_credentials::handle(&self.security.users, r, v),
+                ))
+            }
+            RequestKind::AlterUserScramCredentials(r) => {
+                Some(ResponseKind::AlterUserScramCredentials(
+                    crate::api::alter_user_scram_credentials::handle(&self.security.users, r, v),
+                ))
+            }
+            RequestKind::DescribeLogDirs(r) => Some(ResponseKind::DescribeLogDirs(
+                crate::api::describe_log_dirs::handle(&self.state, &self.security.log_dir, r, v),
+            )),
+            RequestKind::ListPartitionReassignments(r) => {
+                Some(ResponseKind::ListPartitionReassignments(
+                    crate::api::list_partition_reassignments::handle(&self.state, r, v),
+                ))
+            }
+            RequestKind::AlterPartitionReassignments(r) => {
+                Some(ResponseKind::AlterPartitionReassignments(
+                    crate::api::alter_partition_reassignments::handle(&self.state, r, v),
+                ))
+            }
+            RequestKind::ElectLeaders(r) => Some(ResponseKind::ElectLeaders(
+                crate::api::elect_leaders::handle(&self.state, r, v),
+            )),
+            request => {
+                let produce_refused = matches!(
+                    (&request, &refused),
+                    (RequestKind::Produce(_), Refused::Topics(t)) if !t.is_empty()
+                );
+                let response = crate::api::dispatch(&self.state, ctx, request).await?;
+                if response.is_none() && produce_refused {
+                    // acks=0: closing is the only way to tell the producer.
+                    return Err("acks=0 produce to a topic the principal may not write".into());
+                }
+                response
+            }
+        };
+        Ok(response.map(|r| self.readdress(enforce::after(authorizer, &caller, r, refused))))
+    }
+
+    /// Announces this listener's address instead of the primary one, so clients that
+    /// came in over a second listener stay on it.
+    fn readdress(&self, response: ResponseKind) -> ResponseKind {
+        let Some((host, port)) = &self.info.advertised else {
+            return response;
+        };
+        let me = self.state.node_id;
+        match response {
+            ResponseKind::Metadata(mut r) => {
+                for b in &mut r.brokers {
+                    if b.node_id.0 == me {
+                        b.host = StrBytes::from_string(host.clone());
+                        b.port = *port;
+                    }
+                }
+                ResponseKind::Metadata(r)
+            }
+            ResponseKind::FindCoordinator(mut r) => {
+                if r.node_id.0 == me {
+                    r.host = StrBytes::from_string(host.clone());
+                    r.port = *port;
+                }
+                for c in &mut r.coordinators {
+                    if c.node_id.0 == me {
+                        c.host = StrBytes::from_string(host.clone());
+                        c.port = *port;
+                    }
+                }
+                ResponseKind::FindCoordinator(r)
+            }
+            ResponseKind::DescribeCluster(mut r) => {
+                for b in &mut r.brokers {
+                    if b.broker_id.0 == me {
+                        b.host = StrBytes::from_string(host.clone());
+                        b.port = *port;
+                    }
+                }
+                ResponseKind::DescribeCluster(r)
+            }
+            other => other,
+        }
     }
 }
 

@@ -25,6 +25,8 @@ pub struct BrokerState {
     pub cluster_id: String,
     /// Allocator of idempotent producer ids.
     pub producer_ids: ProducerIds,
+    /// The transaction coordinator.
+    pub txn: crate::txn::TxnCoordinator,
     /// Every (api, min, max) this broker answers, as advertised by ApiVersions.
     pub api_versions: Vec<(ApiKey, i16, i16)>,
 }

@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 
 use crate::state::BrokerState;
 
@@ -50,6 +52,7 @@ fn read_once(
     let mut budget = req.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut errors = false;
+    let read_committed = req.isolation_level == 1;
     for wanted in &req.topics {
         let topic = if version >= 13 {
             state.topics.get_by_id(wanted.topic_id)
@@ -76,16 +79,37 @@ fn read_once(
                 Some(log) => {
                     let log = log.lock();
                     let hw = log.next_offset();
+                    let lso = log.last_stable_offset();
                     p.high_watermark = hw;
-                    p.last_stable_offset = hw;
+                    p.last_stable_offset = lso;
                     p.log_start_offset = log.log_start_offset();
                     // The first partition with data is served even past max_bytes
                     // (KIP-74), so an oversized batch cannot stall a consumer.
                     let limit = (part.partition_max_bytes.max(0) as usize).min(budget);
                     let limit = if total == 0 { limit.max(1) } else { limit };
                     if limit > 0 {
-                        match log.read(part.fetch_offset, limit) {
+                        let read = if read_committed {
+                            log.read_below(part.fetch_offset, limit, lso)
+                        } else {
+                            log.read(part.fetch_offset, limit)
+                        };
+                        match read {
                             Ok(records) => {
+                                if read_committed && !records.is_empty() {
+                                    // Consumers skip the records of these transactions.
+                                    let upto = part.fetch_offset.max(0) + records.len() as i64;
+                                    p.aborted_transactions = Some(
+                                        log.aborted_between(part.fetch_offset, upto.min(lso))
+                                            .into_iter()
+                                            .map(|a| {
+                                                let mut t = AbortedTransaction::default();
+                                                t.producer_id = ProducerId(a.producer_id);
+                                                t.first_offset = a.first_offset;
+                                                t
+                                            })
+                                            .collect(),
+                                    );
+                                }
                                 total += records.len();
                                 budget = budget.saturating_sub(records.len());
                                 p.records = Some(records);

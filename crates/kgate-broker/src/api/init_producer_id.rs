@@ -1,4 +1,4 @@
-//! InitProducerId for idempotent producers (transactions come later).
+//! InitProducerId for idempotent and transactional producers.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
@@ -14,8 +14,20 @@ pub fn handle(
     let mut resp = InitProducerIdResponse::default();
     resp.producer_id = ProducerId(-1);
     resp.producer_epoch = -1;
-    if req.transactional_id.as_ref().is_some_and(|t| !t.is_empty()) {
-        resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+    if let Some(txn_id) = req.transactional_id.as_ref().filter(|t| !t.is_empty()) {
+        match state.txn.init_producer_id(
+            state,
+            txn_id.as_str(),
+            req.transaction_timeout_ms,
+            req.producer_id.0,
+            req.producer_epoch,
+        ) {
+            Ok((id, epoch)) => {
+                resp.producer_id = ProducerId(id);
+                resp.producer_epoch = epoch;
+            }
+            Err(e) => resp.error_code = e.code(),
+        }
         return resp;
     }
     // KIP-360: a producer that knows its id asks for an epoch bump after an error; on a

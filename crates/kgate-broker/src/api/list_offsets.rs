@@ -35,6 +35,9 @@ pub fn handle(state: &BrokerState, req: ListOffsetsRequest, version: i16) -> Lis
                 Some(log) => {
                     let log = log.lock();
                     let found = match part.timestamp {
+                        LATEST if req.isolation_level == 1 => {
+                            Ok(Some((log.last_stable_offset(), -1)))
+                        }
                         LATEST => Ok(Some((log.next_offset(), -1))),
                         EARLIEST => Ok(Some((log.log_start_offset(), -1))),
                         MAX_TIMESTAMP if version >= 7 => log.max_timestamp_offset(),

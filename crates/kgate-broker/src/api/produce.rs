@@ -12,7 +12,10 @@ use crate::state::BrokerState;
 pub fn handle(state: &BrokerState, req: ProduceRequest, version: i16) -> ProduceResponse {
     let mut resp = ProduceResponse::default();
     let acks_valid = matches!(req.acks, -1..=1);
-    let transactional = req.transactional_id.is_some();
+    // Transactional appends happen under the coordinator's lock so EndTxn cannot write
+    // a marker between the check and the append.
+    let txn_table = req.transactional_id.as_ref().map(|_| state.txn.lock());
+    let txn_id = req.transactional_id.as_ref().map(|t| t.to_string());
     let mut appended_any = false;
     for topic_data in req.topic_data {
         let topic = state.topics.get(topic_data.name.as_str());
@@ -30,10 +33,21 @@ pub fn handle(state: &BrokerState, req: ProduceRequest, version: i16) -> Produce
                     ResponseError::InvalidRequiredAcks,
                     "acks must be -1, 0 or 1".to_string(),
                 ))
-            } else if transactional {
+            } else if let (Some(table), Some(txn_id), Some(_)) = (&txn_table, &txn_id, &log)
+                && let Err(e) = check_transactional(
+                    table,
+                    txn_id,
+                    topic_data.name.as_str(),
+                    part.index,
+                    part.records.as_deref(),
+                )
+            {
+                Err(e)
+            } else if txn_id.is_none() && starts_transactional(part.records.as_deref()) {
+                // Such a batch would open a transaction no coordinator could ever end.
                 Err((
-                    ResponseError::TransactionalIdAuthorizationFailed,
-                    "transactional produce is not supported by this broker yet".to_string(),
+                    ResponseError::InvalidRecord,
+                    "transactional batches need the request's transactional id".to_string(),
                 ))
             } else if let Some(log) = log {
                 match part.records.as_deref() {
@@ -66,8 +80,51 @@ pub fn handle(state: &BrokerState, req: ProduceRequest, version: i16) -> Produce
         }
         resp.responses.push(out);
     }
+    drop(txn_table);
     if appended_any {
         state.topics.appended.notify_waiters();
     }
     resp
+}
+
+/// Checks that the batches of a transactional produce come from the transactional id's
+/// current producer and go to a partition added to its open transaction.
+fn check_transactional(
+    table: &crate::txn::TxnTable,
+    txn_id: &str,
+    topic: &str,
+    partition: i32,
+    records: Option<&[u8]>,
+) -> Result<(), (ResponseError, String)> {
+    let header = records
+        .map(crate::log::batch::BatchHeader::parse)
+        .transpose()
+        .map_err(|e| (e, "invalid record batch".to_string()))?;
+    let Some(h) = header else {
+        return Ok(());
+    };
+    crate::txn::check_produce(
+        table,
+        txn_id,
+        h.producer_id,
+        h.producer_epoch,
+        topic,
+        partition,
+    )
+    .map_err(|e| {
+        (
+            e,
+            format!(
+                "transactional id {txn_id} (producer {} epoch {}): {e}",
+                h.producer_id, h.producer_epoch
+            ),
+        )
+    })
+}
+
+/// Whether the first batch of `records` is marked transactional.
+fn starts_transactional(records: Option<&[u8]>) -> bool {
+    records
+        .and_then(|r| crate::log::batch::BatchHeader::parse(r).ok())
+        .is_some_and(|h| h.is_transactional())
 }

@@ -32,6 +32,7 @@ use parking_lot::Mutex;
 use crate::context::{RequestContext, TopicLookup};
 use journal::{Ack, Journal};
 use membership::{Group, Groups};
+pub use offsets::TxnOffset;
 
 /// The (api, min version, max version) triples the coordinator implements.
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
@@ -222,6 +223,30 @@ impl GroupCoordinator {
             }
             other => return Err(other),
         })
+    }
+
+    /// TxnOffsetCommit's group check (member, generation, static fencing), for the
+    /// transaction coordinator to call before staging offsets; returns an error code.
+    pub fn check_txn_offset_commit(
+        &self,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> i16 {
+        self.inner
+            .read(|groups| groups.check_txn_commit(group_id, generation, member_id, instance_id))
+    }
+
+    /// Stores the offsets of a committed transaction without checking generations again
+    /// (a rebalance after TxnOffsetCommit must not lose them); true once on disk.
+    pub async fn commit_txn_offsets(&self, offsets: Vec<TxnOffset>) -> bool {
+        let timestamp = handlers::now_ms();
+        let topics = self.inner.topics.as_ref();
+        let (_, ack) = self
+            .inner
+            .update(|groups, _| groups.commit_txn_offsets(&offsets, topics, timestamp));
+        durable(ack).await
     }
 
     /// Forgets the committed offsets of a deleted topic.

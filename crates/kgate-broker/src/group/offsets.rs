@@ -96,6 +96,23 @@ pub(crate) struct FetchedOffset {
     pub error: i16,
 }
 
+/// An offset of a committed transaction, to store in its group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TxnOffset {
+    /// The consumer group.
+    pub group_id: String,
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset to commit.
+    pub offset: i64,
+    /// The leader epoch the consumer saw, -1 when none.
+    pub leader_epoch: i32,
+    /// The client's metadata string.
+    pub metadata: Option<String>,
+}
+
 /// Topics and partitions named in a request.
 pub(crate) type TopicPartitions = Vec<(String, Vec<i32>)>;
 
@@ -242,6 +259,68 @@ impl Groups {
             self.groups.remove(group_id);
         }
         Ok(result)
+    }
+
+    /// TxnOffsetCommit's group check, by Kafka's rules: a member id and a generation are
+    /// checked only when given, so producers outside group management may commit too.
+    pub(crate) fn check_txn_commit(
+        &self,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> i16 {
+        let vacant;
+        let group = match self.groups.get(group_id) {
+            Some(group) => group,
+            None => {
+                vacant = Group::new(group_id);
+                &vacant
+            }
+        };
+        if group.is_fenced(instance_id, member_id) {
+            codes::FENCED_INSTANCE_ID
+        } else if !member_id.is_empty() && !group.has_member(member_id) {
+            codes::UNKNOWN_MEMBER_ID
+        } else if generation >= 0 && generation != group.generation {
+            codes::ILLEGAL_GENERATION
+        } else {
+            codes::NONE
+        }
+    }
+
+    /// Stores the offsets of a committed transaction. Their group checks were made at
+    /// TxnOffsetCommit time; a rebalance since then must not lose them, as in Kafka.
+    pub(crate) fn commit_txn_offsets(
+        &mut self,
+        offsets: &[TxnOffset],
+        topics: &dyn TopicLookup,
+        timestamp_ms: i64,
+    ) {
+        for o in offsets {
+            let group = self
+                .groups
+                .entry(o.group_id.clone())
+                .or_insert_with(|| Group::new(&o.group_id));
+            let commit = PartitionCommit {
+                topic: o.topic.clone(),
+                partition: o.partition,
+                offset: o.offset,
+                leader_epoch: o.leader_epoch,
+                metadata: o.metadata.clone(),
+            };
+            let error = store(group, &commit, topics, timestamp_ms, &mut self.outbox);
+            if error != codes::NONE {
+                tracing::warn!(
+                    group = %o.group_id,
+                    topic = %o.topic,
+                    partition = o.partition,
+                    error,
+                    "transactional offset not stored"
+                );
+            }
+        }
+        self.groups.retain(|_, g| !g.is_vacant());
     }
 
     /// Forgets every group's offsets of a deleted topic.
@@ -570,6 +649,57 @@ mod tests {
             groups.delete_offsets("nope", &[], &Topics),
             Err(codes::GROUP_ID_NOT_FOUND)
         );
+    }
+
+    #[test]
+    fn transactional_offsets_are_checked_early_and_stored_whatever_happened_since() {
+        let mut groups = Groups::default();
+        let now = Instant::now();
+        let member = stable_group(&mut groups, "g", &["t"], now);
+        assert_eq!(groups.check_txn_commit("g", 1, &member, None), codes::NONE);
+        assert_eq!(groups.check_txn_commit("g", -1, "", None), codes::NONE);
+        assert_eq!(
+            groups.check_txn_commit("g", 2, &member, None),
+            codes::ILLEGAL_GENERATION
+        );
+        assert_eq!(
+            groups.check_txn_commit("g", 1, "ghost", None),
+            codes::UNKNOWN_MEMBER_ID
+        );
+        assert_eq!(groups.check_txn_commit("new", -1, "", None), codes::NONE);
+        // The member left before the transaction committed: its offsets still count.
+        groups.leave("g", &[(member, None)], now);
+        let offsets = [
+            TxnOffset {
+                group_id: "g".into(),
+                topic: "t".into(),
+                partition: 1,
+                offset: 9,
+                leader_epoch: 2,
+                metadata: Some("txn".into()),
+            },
+            TxnOffset {
+                group_id: "fresh".into(),
+                topic: "t".into(),
+                partition: 0,
+                offset: 3,
+                leader_epoch: -1,
+                metadata: None,
+            },
+            TxnOffset {
+                group_id: "gone".into(),
+                topic: "nope".into(),
+                partition: 0,
+                offset: 3,
+                leader_epoch: -1,
+                metadata: None,
+            },
+        ];
+        groups.commit_txn_offsets(&offsets, &Topics, 1);
+        let g = groups.fetch("g", None);
+        assert_eq!((g[0].1[0].offset, g[0].1[0].metadata.as_str()), (9, "txn"));
+        assert_eq!(groups.fetch("fresh", None)[0].1[0].offset, 3);
+        assert!(!groups.groups.contains_key("gone"));
     }
 
     #[test]

@@ -59,6 +59,11 @@ impl BatchHeader {
         (last % (i32::MAX as i64 + 1)) as i32
     }
 
+    /// Whether the batch belongs to a transaction.
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & 0x10 != 0
+    }
+
     /// Whether the batch holds transaction control records.
     pub fn is_control(&self) -> bool {
         self.attributes & 0x20 != 0

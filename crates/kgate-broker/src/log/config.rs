@@ -22,6 +22,10 @@ pub struct LogConfig {
     pub log_append_time: bool,
     /// `cleanup.policy` contains `delete`.
     pub delete_policy: bool,
+    /// `cleanup.policy` contains `compact`.
+    pub compact_policy: bool,
+    /// `delete.retention.ms`: how long a tombstone survives compaction.
+    pub delete_retention_ms: i64,
     /// fsync after every append (`flush.messages` = 1).
     pub flush_every_append: bool,
 }
@@ -157,6 +161,8 @@ impl LogConfig {
                 .clamp(0, i32::MAX as i64) as i32,
             log_append_time: ts_type == "LogAppendTime",
             delete_policy: policy.split(',').any(|p| p.trim() == "delete"),
+            compact_policy: policy.split(',').any(|p| p.trim() == "compact"),
+            delete_retention_ms: long("delete.retention.ms", 86_400_000),
             flush_every_append: flush_every_append || long("flush.messages", i64::MAX) == 1,
         }
     }

@@ -12,6 +12,7 @@ use super::batch::{self, BatchHeader};
 use super::config::LogConfig;
 use super::producers::{ProducerStates, SequenceCheck};
 use super::segment::Segment;
+use super::transactions::{AbortedTxn, PartitionTxns};
 
 /// Where the log start offset is kept when it moves inside the first segment.
 const LOG_START_FILE: &str = "log-start-offset";
@@ -23,6 +24,7 @@ pub struct PartitionLog {
     segments: Vec<Segment>,
     log_start_offset: i64,
     producers: ProducerStates,
+    txns: PartitionTxns,
 }
 
 /// The result of a successful append.
@@ -84,6 +86,7 @@ impl PartitionLog {
             .collect();
         bases.sort_unstable();
         let mut producers = ProducerStates::default();
+        let mut txns = PartitionTxns::open(dir)?;
         let mut segments: Vec<Segment> = Vec::with_capacity(bases.len().max(1));
         let mut cut = false;
         for (i, base) in bases.iter().copied().enumerate() {
@@ -103,7 +106,15 @@ impl PartitionLog {
             }
             let last = i + 1 == bases.len();
             let recovered = Segment::recover(dir, base, config.index_interval_bytes, last, |h| {
-                producers.record(h)
+                txns.observe(
+                    h.producer_id,
+                    h.base_offset,
+                    h.is_transactional(),
+                    h.is_control(),
+                );
+                if !h.is_control() {
+                    producers.record(h)
+                }
             })?;
             cut = recovered.truncated;
             segments.push(recovered.segment);
@@ -122,6 +133,7 @@ impl PartitionLog {
             segments,
             log_start_offset: first_base,
             producers,
+            txns,
         };
         log.log_start_offset = saved_start.clamp(first_base, log.next_offset());
         Ok(log)
@@ -140,6 +152,26 @@ impl PartitionLog {
     /// Bytes stored in all segments.
     pub fn size_bytes(&self) -> u64 {
         self.segments.iter().map(|s| s.size).sum()
+    }
+
+    /// The settings the log runs with.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// The partition's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The segments, oldest first (the last one is active).
+    pub fn segment_list(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// Puts a rewritten segment in place of the one at `index` (compaction).
+    pub fn replace_segment(&mut self, index: usize, segment: Segment) {
+        self.segments[index] = segment;
     }
 
     /// Replaces the settings (a topic's configuration changed).
@@ -194,23 +226,14 @@ impl PartitionLog {
             }
         }
         if !stored.is_empty() {
-            let needs_roll = {
-                let active = self.active();
-                active.size > 0 && active.size + out.len() as u64 > self.config.segment_bytes
-            };
-            if needs_roll {
-                self.roll(now)?;
-            }
-            let interval = self.config.index_interval_bytes;
-            let flush = self.config.flush_every_append;
-            let active = self.active_mut();
-            active.append(&out, &stored, interval, now)?;
-            if flush {
-                active.flush()?;
-            }
+            self.write(&out, &stored, now)?;
             match producers {
                 Some(p) => self.producers = p,
                 None => stored.iter().for_each(|h| self.producers.record(h)),
+            }
+            for h in &stored {
+                self.txns
+                    .observe(h.producer_id, h.base_offset, h.is_transactional(), false);
             }
         }
         Ok(Appended {
@@ -218,6 +241,114 @@ impl PartitionLog {
             log_append_time: if self.config.log_append_time { now } else { -1 },
             log_start_offset: self.log_start_offset,
         })
+    }
+
+    /// Writes batches whose offsets are assigned, rolling the segment first if needed.
+    fn write(&mut self, out: &[u8], stored: &[BatchHeader], now: i64) -> io::Result<()> {
+        let needs_roll = {
+            let active = self.active();
+            active.size > 0 && active.size + out.len() as u64 > self.config.segment_bytes
+        };
+        if needs_roll {
+            self.roll(now)?;
+        }
+        let interval = self.config.index_interval_bytes;
+        let flush = self.config.flush_every_append;
+        let active = self.active_mut();
+        active.append(out, stored, interval, now)?;
+        if flush {
+            active.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes a transaction marker (commit or abort) for `producer_id`, ending its open
+    /// transaction here; returns the marker's offset.
+    pub fn append_marker(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+    ) -> Result<i64, AppendError> {
+        let now = now_ms();
+        let mut bytes = super::transactions::marker_batch(
+            producer_id,
+            producer_epoch,
+            commit,
+            coordinator_epoch,
+            now,
+        )?;
+        let offset = self.next_offset();
+        batch::set_base_offset(&mut bytes, offset);
+        let header = BatchHeader::parse(&bytes).map_err(|e| AppendError::new(e, "bad marker"))?;
+        if !commit {
+            self.txns.record_abort(producer_id, offset)?;
+        }
+        self.write(&bytes, &[header], now)?;
+        self.txns.observe(producer_id, offset, true, true);
+        Ok(offset)
+    }
+
+    /// The last stable offset: below it every transaction is decided.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.txns
+            .first_unstable_offset()
+            .unwrap_or_else(|| self.next_offset())
+    }
+
+    /// Aborted transactions overlapping `from..to` (for read_committed fetches).
+    pub fn aborted_between(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        self.txns.aborted_between(from, to)
+    }
+
+    /// The producers that wrote here: (id, epoch, last sequence, open transaction start).
+    pub fn active_producers(&self) -> Vec<(i64, i16, i32, Option<i64>)> {
+        self.producers
+            .describe()
+            .into_iter()
+            .map(|(id, epoch, last)| (id, epoch, last, self.txns.ongoing_start(id)))
+            .chain(
+                self.txns
+                    .ongoing()
+                    .filter(|(id, _)| !self.producers.knows(*id))
+                    .map(|(id, start)| (id, -1, -1, Some(start))),
+            )
+            .collect()
+    }
+
+    /// Like `read`, but never returns a batch at or past `limit` (the last stable offset
+    /// for read_committed fetches).
+    pub fn read_below(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        limit: i64,
+    ) -> Result<Bytes, ResponseError> {
+        if offset >= limit && offset <= self.next_offset() && offset >= self.log_start_offset {
+            return Ok(Bytes::new());
+        }
+        let data = self.read(offset, max_bytes)?;
+        let mut pos = 0;
+        while data.len() - pos >= batch::LOG_OVERHEAD {
+            let base = i64::from_be_bytes([
+                data[pos],
+                data[pos + 1],
+                data[pos + 2],
+                data[pos + 3],
+                data[pos + 4],
+                data[pos + 5],
+                data[pos + 6],
+                data[pos + 7],
+            ]);
+            if base >= limit {
+                break;
+            }
+            let len =
+                i32::from_be_bytes([data[pos + 8], data[pos + 9], data[pos + 10], data[pos + 11]]);
+            pos += len.max(0) as usize + batch::LOG_OVERHEAD;
+        }
+        Ok(data.slice(..pos.min(data.len())))
     }
 
     fn active(&self) -> &Segment {
@@ -377,6 +508,7 @@ impl PartitionLog {
         if first > self.log_start_offset {
             self.log_start_offset = first;
             self.save_log_start()?;
+            self.txns.truncate_before(first)?;
         }
         Ok(())
     }

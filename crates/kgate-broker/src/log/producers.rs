@@ -74,6 +74,22 @@ impl ProducerStates {
         }
     }
 
+    /// Every known producer: (id, epoch, last sequence written).
+    pub fn describe(&self) -> Vec<(i64, i16, i32)> {
+        let mut out: Vec<_> = self
+            .producers
+            .iter()
+            .map(|(id, e)| (*id, e.epoch, e.recent.back().map(|r| r.1).unwrap_or(-1)))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Whether the producer has written here.
+    pub fn knows(&self, producer_id: i64) -> bool {
+        self.producers.contains_key(&producer_id)
+    }
+
     /// Remembers a stored batch (its base offset already assigned).
     pub fn record(&mut self, h: &BatchHeader) {
         if h.producer_id < 0 {

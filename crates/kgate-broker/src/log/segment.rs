@@ -36,7 +36,8 @@ pub struct Segment {
     bytes_since_index: u64,
 }
 
-fn file_stem(base_offset: i64) -> String {
+/// The file name (without extension) of the segment starting at `base_offset`.
+pub(crate) fn file_stem(base_offset: i64) -> String {
     format!("{base_offset:020}")
 }
 

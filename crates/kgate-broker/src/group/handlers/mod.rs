@@ -10,7 +10,7 @@ mod tests;
 
 pub(super) use admin::{delete_groups, describe_groups, find_coordinator, list_groups};
 pub(super) use membership::{heartbeat, join_group, leave_group, sync_group};
-pub(super) use offsets::{offset_commit, offset_delete, offset_fetch};
+pub(super) use offsets::{now_ms, offset_commit, offset_delete, offset_fetch};
 
 use kafka_protocol::protocol::StrBytes;
 

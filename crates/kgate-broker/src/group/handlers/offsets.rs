@@ -20,7 +20,8 @@ use crate::context::RequestContext;
 use crate::group::offsets::{CommitParams, FetchedOffset, PartitionCommit, TopicPartitions};
 use crate::group::{Inner, codes, durable};
 
-fn now_ms() -> i64 {
+/// Wall-clock time in ms since the epoch, as stored with commits.
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -388,3 +388,44 @@ async fn unknown_coordinator_key_types_are_refused_and_other_requests_handed_bac
     ));
     c.shutdown().await;
 }
+
+#[tokio::test]
+async fn committed_transaction_offsets_are_durable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let address = CoordinatorAddress {
+        node_id: 1,
+        host: "h".into(),
+        port: 1,
+    };
+    let c = GroupCoordinator::open(dir.path(), address.clone(), Arc::new(Topics)).expect("open");
+    assert_eq!(c.check_txn_offset_commit("tg", -1, "", None), codes::NONE);
+    assert_eq!(
+        c.check_txn_offset_commit("tg", 3, "", None),
+        codes::ILLEGAL_GENERATION
+    );
+    let offset = crate::group::TxnOffset {
+        group_id: "tg".into(),
+        topic: "t".into(),
+        partition: 2,
+        offset: 17,
+        leader_epoch: -1,
+        metadata: Some("in a transaction".into()),
+    };
+    assert!(c.commit_txn_offsets(vec![offset]).await);
+    c.shutdown().await;
+    drop(c);
+    let c = GroupCoordinator::open(dir.path(), address, Arc::new(Topics)).expect("reopen");
+    let mut req = OffsetFetchRequest::default();
+    req.group_id = GroupId(s("tg"));
+    req.topics = None;
+    let ResponseKind::OffsetFetch(resp) = call(&c, 7, RequestKind::OffsetFetch(req)).await else {
+        panic!("wrong response kind")
+    };
+    let p = &resp.topics[0].partitions[0];
+    assert_eq!((p.partition_index, p.committed_offset), (2, 17));
+    assert_eq!(
+        p.metadata.as_ref().map(|m| m.as_str()),
+        Some("in a transaction")
+    );
+    c.shutdown().await;
+}
