@@ -1,12 +1,20 @@
 //! kgate's embedded formats: how a JSON value in a request becomes Kafka bytes and back.
 //!
-//! `binary` (base64 strings), `json` (the JSON text itself) and `string` (UTF-8 text) are
-//! complete. `avro`, `protobuf` and `jsonschema` need a Schema Registry and answer
-//! [`FormatError::Unsupported`] until it exists.
+//! `binary` (base64 strings), `json` (the JSON text itself) and `string` (UTF-8 text)
+//! need nothing else and go through [`json_to_bytes`] / [`bytes_to_json`]. `avro`,
+//! `protobuf` and `jsonschema` need a Schema Registry: [`serializer::SchemaFormats`] turns
+//! values into Confluent's wire format and back through a [`registry::SchemaRegistry`].
 
 #![warn(missing_docs)]
 
+pub mod avro;
+pub mod json_schema;
+pub mod protobuf;
+pub mod registry;
 pub mod schema;
+pub mod serializer;
+pub mod subject;
+pub mod wire;
 
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -24,9 +32,29 @@ pub enum FormatError {
     /// Bytes read from Kafka are not valid in the embedded format.
     #[error("{0}")]
     Undecodable(String),
-    /// The format exists but kgate cannot handle it yet.
-    #[error("The {0} embedded format needs a Schema Registry, which this kgate does not have yet")]
+    /// The format needs a schema, and this call has none (use [`serializer::SchemaFormats`]).
+    #[error("The {0} embedded format needs a schema from a Schema Registry")]
     Unsupported(EmbeddedFormat),
+    /// A schema given in a request, or found in the registry, is not a valid schema.
+    #[error("Invalid schema: {0}")]
+    InvalidSchema(String),
+    /// A value does not match the schema it is written with.
+    #[error("{0}")]
+    SchemaMismatch(String),
+    /// The Schema Registry cannot be reached or failed (timeouts, connection errors, 5xx).
+    #[error("Schema registry unavailable: {0}")]
+    RegistryUnavailable(String),
+    /// The Schema Registry answered with an error: unknown subject, version or id,
+    /// incompatible schema, ...
+    #[error("{message}")]
+    Registry {
+        /// The HTTP status the registry answered with.
+        status: u16,
+        /// The registry's `error_code`.
+        error_code: u32,
+        /// The registry's `message`.
+        message: String,
+    },
 }
 
 /// How records are embedded in a JSON request or response.
@@ -157,7 +185,7 @@ pub fn base64_decode(text: &str) -> Result<Vec<u8>, FormatError> {
         .map_err(|e| FormatError::InvalidBase64(format!("Invalid base64 string: {e}")))
 }
 
-fn kind_of(v: &Value) -> &'static str {
+pub(crate) fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

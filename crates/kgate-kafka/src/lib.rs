@@ -14,6 +14,7 @@ mod metadata;
 pub mod native;
 mod producer;
 pub mod raw;
+mod record_stream;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use context::{TracingContext, log_client_error, log_librdkafka};
 pub use error::KafkaError;
 pub use metadata::{BrokerMetadata, ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use producer::{ProduceRecord, RecordPosition};
+pub use record_stream::PendingDelivery;
 
 /// How long a single metadata, offsets or admin request may take before it fails.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

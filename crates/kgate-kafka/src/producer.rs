@@ -73,7 +73,7 @@ pub(crate) async fn send_all(
     results
 }
 
-async fn enqueue(
+pub(crate) async fn enqueue(
     producer: &FutureProducer<TracingContext>,
     topic: &str,
     record: &ProduceRecord,
@@ -116,7 +116,7 @@ async fn enqueue(
     }
 }
 
-fn delivery_error(
+pub(crate) fn delivery_error(
     e: rdkafka::error::KafkaError,
     topic: &str,
     partition: Option<i32>,

@@ -3,33 +3,60 @@
 
 #![warn(missing_docs)]
 
+pub mod api;
+pub mod compatibility;
+pub mod error;
+pub mod records;
+pub mod state;
+pub mod store;
+
 use std::future::Future;
+use std::time::Duration;
 
 use kgate_kafka::Kafka;
+
+pub use error::RegistryError;
+pub use store::Store;
+
+/// The content type of every registry response.
+pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
 /// Schema Registry settings, under Confluent Schema Registry's names where one exists.
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {
     /// `kafkastore.topic`: where schemas are kept.
     pub topic: String,
+    /// `kafkastore.topic.replication.factor`; -1 uses the broker's default.
+    pub replication_factor: i32,
+    /// `kafkastore.timeout.ms`: how long a write may take to be read back.
+    pub timeout: Duration,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
 }
 
 impl Default for RegistryConfig {
     fn default() -> Self {
         Self {
             topic: "_schemas".to_string(),
+            replication_factor: -1,
+            timeout: Duration::from_secs(30),
+            max_body_bytes: 16 * 1024 * 1024,
         }
     }
 }
 
-/// Serves the Schema Registry on `listener` until `shutdown` completes.
+/// Serves the Schema Registry on `listener` until `shutdown` completes. The `_schemas`
+/// topic is read to its end before the first request is answered.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     kafka: Kafka,
     config: RegistryConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let _ = (listener, kafka, config);
-    shutdown.await;
-    Ok(())
+    let max_body = config.max_body_bytes;
+    let store = Store::start(kafka, config)
+        .await
+        .map_err(|e| std::io::Error::other(format!("starting the schema registry: {e}")))?;
+    let router = kgate_http::with_common_layers(api::router(store), max_body);
+    kgate_http::serve(listener, router, shutdown).await
 }

@@ -66,6 +66,39 @@ pub enum RestError {
     /// Invalid consumer configuration (422, error code 42204).
     #[error("Invalid consumer configuration: {0}")]
     InvalidConsumerConfig(String),
+    /// A record does not match the schema it is produced with (422, error code 42203).
+    #[error("Conversion of JSON to Object failed: {0}")]
+    SchemaMismatch(String),
+    /// A schema in the request, or the one an id names, is not valid (422, 42205).
+    #[error("Invalid schema: {0}")]
+    InvalidSchema(String),
+    /// The Schema Registry could not be reached or refused a registration or lookup
+    /// (408, error code 40801).
+    #[error("Schema registration or lookup failed: {0}")]
+    SchemaRegistryFailed(String),
+    /// The v3 cluster id in the path is not the cluster's (404, error code 404).
+    #[error("Cluster {0} cannot be found.")]
+    ClusterNotFound(String),
+    /// The broker id in the path is not in the cluster (404, error code 404).
+    #[error("Broker not found. Broker: {broker} not found in the cluster: {cluster}")]
+    BrokerNotFound {
+        /// The cluster id.
+        cluster: String,
+        /// The broker id asked for.
+        broker: i32,
+    },
+    /// A v3 resource that does not exist: a config name, a reassignment, a replica (404,
+    /// error code 404).
+    #[error("{0}")]
+    V3NotFound(String),
+    /// An endpoint that only Confluent Server backs; the message names what is missing
+    /// (400, error code 400, as Confluent answers when such a component is off).
+    #[error("{0}")]
+    ConfluentServerOnly(String),
+    /// A v3 resource (consumer group, consumer, lag, ...) does not exist; the message
+    /// names it (404, error code 404).
+    #[error("{0}")]
+    ResourceNotFound(String),
     /// A Kafka failure, mapped to 40101/40301/40401/40402/50002/50003.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
@@ -78,15 +111,22 @@ impl ErrorEnvelope for RestError {
     fn status(&self) -> StatusCode {
         match self {
             RestError::NotFound
+            | RestError::ClusterNotFound(_)
+            | RestError::V3NotFound(_)
+            | RestError::ResourceNotFound(_)
+            | RestError::BrokerNotFound { .. }
             | RestError::TopicNotFound(_)
             | RestError::PartitionNotFound { .. }
             | RestError::ConsumerInstanceNotFound => StatusCode::NOT_FOUND,
             RestError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            RestError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            RestError::BadRequest(_) | RestError::ConfluentServerOnly(_) => StatusCode::BAD_REQUEST,
             RestError::Unprocessable(_)
             | RestError::InvalidConsumerConfig(_)
             | RestError::MissingKeySchema
-            | RestError::MissingValueSchema => StatusCode::UNPROCESSABLE_ENTITY,
+            | RestError::MissingValueSchema
+            | RestError::SchemaMismatch(_)
+            | RestError::InvalidSchema(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            RestError::SchemaRegistryFailed(_) => StatusCode::REQUEST_TIMEOUT,
             RestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RestError::NotAcceptable | RestError::ConsumerFormatMismatch => {
                 StatusCode::NOT_ACCEPTABLE
@@ -120,6 +160,9 @@ impl ErrorEnvelope for RestError {
             RestError::MissingKeySchema => 42201,
             RestError::MissingValueSchema => 42202,
             RestError::InvalidConsumerConfig(_) => 42204,
+            RestError::SchemaMismatch(_) => 42203,
+            RestError::InvalidSchema(_) => 42205,
+            RestError::SchemaRegistryFailed(_) => 40801,
             RestError::Kafka(e) => match e {
                 KafkaError::TopicNotFound(_) => 40401,
                 KafkaError::PartitionNotFound { .. } => 40402,
@@ -162,6 +205,11 @@ impl From<FormatError> for RestError {
             | FormatError::InvalidValue(_)
             | FormatError::Undecodable(_) => RestError::BadRequest(e.to_string()),
             FormatError::Unsupported(_) => RestError::UnsupportedMediaType(e.to_string()),
+            FormatError::SchemaMismatch(m) => RestError::SchemaMismatch(m),
+            FormatError::InvalidSchema(m) => RestError::InvalidSchema(m),
+            FormatError::RegistryUnavailable(_) | FormatError::Registry { .. } => {
+                RestError::SchemaRegistryFailed(e.to_string())
+            }
         }
     }
 }

@@ -39,6 +39,11 @@ pub struct RestConfig {
     pub consumer_iterator_timeout: Duration,
     /// Largest request body accepted, in bytes (`max.request.size`-like limit).
     pub max_request_body_bytes: usize,
+    /// `schema.registry.url`: the registry the avro, protobuf and jsonschema formats use;
+    /// `None` leaves those formats off.
+    pub schema_registry_url: Option<String>,
+    /// `schema.registry.basic.auth.user.info` (`user:password`) for that registry.
+    pub schema_registry_basic_auth_user_info: Option<String>,
 }
 
 impl Default for RestConfig {
@@ -53,6 +58,8 @@ impl Default for RestConfig {
             consumer_request_max_bytes: 67_108_864,
             consumer_iterator_timeout: Duration::from_millis(1_000),
             max_request_body_bytes: 67_108_864,
+            schema_registry_url: None,
+            schema_registry_basic_auth_user_info: None,
         }
     }
 }

@@ -31,6 +31,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
+pub use kgate_registry;
 pub use kgate_rest;
 
 /// A record read back from Kafka by [`TestCluster::consume_all`].
@@ -56,9 +57,21 @@ pub struct TestClusterBuilder {
     rest: RestConfig,
     broker_properties: BTreeMap<String, String>,
     kafka: KafkaConfig,
+    registry: Option<kgate_registry::RegistryConfig>,
 }
 
 impl TestClusterBuilder {
+    /// Also starts the Schema Registry (default settings), at [`TestCluster::registry_url`].
+    pub fn with_registry(self) -> Self {
+        self.registry_config(kgate_registry::RegistryConfig::default())
+    }
+
+    /// Also starts the Schema Registry with `config`.
+    pub fn registry_config(mut self, config: kgate_registry::RegistryConfig) -> Self {
+        self.registry = Some(config);
+        self
+    }
+
     /// Uses `config` for the REST server (e.g. a short `consumer_instance_timeout`).
     pub fn rest_config(mut self, config: RestConfig) -> Self {
         self.rest = config;
@@ -106,6 +119,16 @@ impl TestClusterBuilder {
         })
         .await
         .expect("create the Kafka client layer");
+        let registry = match self.registry {
+            Some(config) => Some(RegistryServer::start(kafka.clone(), config).await),
+            None => None,
+        };
+        let mut rest_config = self.rest;
+        // The REST Proxy's avro/protobuf/jsonschema formats use the registry started here
+        // unless the test points them elsewhere.
+        if rest_config.schema_registry_url.is_none() {
+            rest_config.schema_registry_url = registry.as_ref().map(RegistryServer::url);
+        }
         let rest_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the REST listener");
@@ -114,7 +137,7 @@ impl TestClusterBuilder {
         let server = tokio::spawn(kgate_rest::serve(
             rest_listener,
             kafka.clone(),
-            self.rest,
+            rest_config,
             async move {
                 let _ = stop_rx.await;
             },
@@ -124,6 +147,7 @@ impl TestClusterBuilder {
             .build()
             .expect("build the HTTP client");
         TestCluster {
+            registry,
             broker: Some(broker),
             bootstrap,
             rest_addr,
@@ -138,6 +162,7 @@ impl TestClusterBuilder {
 
 /// An embedded broker and a REST Proxy talking to it over the Kafka protocol.
 pub struct TestCluster {
+    registry: Option<RegistryServer>,
     broker: Option<Broker>,
     bootstrap: String,
     rest_addr: SocketAddr,
@@ -168,6 +193,29 @@ impl TestCluster {
             rest: RestConfig::default(),
             broker_properties: BTreeMap::new(),
             kafka: KafkaConfig::default(),
+            registry: None,
+        }
+    }
+
+    /// Base URL of the Schema Registry started by [`TestClusterBuilder::with_registry`].
+    pub fn registry_url(&self) -> String {
+        self.registry
+            .as_ref()
+            .map(RegistryServer::url)
+            .expect("the cluster was built without with_registry()")
+    }
+
+    /// Starts another Schema Registry on this cluster's broker (a second kgate instance,
+    /// or a restarted one); it reads the existing `_schemas` topic before serving.
+    pub async fn start_registry(&self, config: kgate_registry::RegistryConfig) -> RegistryServer {
+        RegistryServer::start(self.kafka.clone(), config).await
+    }
+
+    /// Stops the registry started with the cluster (e.g. to start a fresh one and see it
+    /// rebuild its state from the topic).
+    pub async fn stop_registry(&mut self) {
+        if let Some(registry) = self.registry.take() {
+            registry.stop().await;
         }
     }
 
@@ -353,6 +401,7 @@ impl TestCluster {
     }
 
     async fn shutdown(&mut self) {
+        self.stop_registry().await;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -374,6 +423,73 @@ impl TestCluster {
 impl Drop for TestCluster {
     /// A test that panicked before [`TestCluster::stop`] still asks the REST server to
     /// stop; the broker's tasks end with the test's runtime.
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A Schema Registry server on 127.0.0.1:0, with its own Kafka client layer.
+pub struct RegistryServer {
+    addr: SocketAddr,
+    kafka: Kafka,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl RegistryServer {
+    /// Starts a registry whose clients are configured like `kafka`'s; the listener is
+    /// bound at once, and requests wait until the `_schemas` topic has been read.
+    pub async fn start(kafka: Kafka, config: kgate_registry::RegistryConfig) -> RegistryServer {
+        // Its own clients, as a separate kgate instance would have.
+        let kafka = Kafka::connect(kafka.config().clone())
+            .await
+            .expect("create the registry's Kafka client layer");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the registry listener");
+        let addr = listener.local_addr().expect("registry listener address");
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(kgate_registry::serve(
+            listener,
+            kafka.clone(),
+            config,
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
+        RegistryServer {
+            addr,
+            kafka,
+            stop: Some(stop_tx),
+            server: Some(server),
+        }
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:41235`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server and its clients.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            match tokio::time::timeout(Duration::from_secs(30), server).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => panic!("registry server failed: {e}"),
+                Ok(Err(e)) => panic!("registry server task failed: {e}"),
+                Err(_) => panic!("registry server did not stop within 30 s"),
+            }
+        }
+        self.kafka.close().await;
+    }
+}
+
+impl Drop for RegistryServer {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -155,8 +155,14 @@ Configuration keys (Confluent REST Proxy names where one exists):
   broker.advertised.listeners   host:port the embedded broker announces
   broker.node.id                embedded broker node id (1)
   broker.*                      other embedded broker settings, Apache Kafka names
+  schema.registry.enable        serve the built-in Schema Registry (default true)
+  schema.registry.listeners     its listener (default http://0.0.0.0:8081)
+  schema.registry.url           registry used by the avro/protobuf/jsonschema formats
+                                (default: the built-in one)
+  schema.registry.basic.auth.user.info
+                                user:password for that registry
   log.format, log.level         text|json, and a tracing filter
 
 Precedence, lowest to highest: --config FILE, --set KEY=VALUE, environment KGATE_<KEY>
 (e.g. KGATE_BOOTSTRAP_SERVERS). Unknown keys stop start-up; Confluent keys kgate does not
-support yet (schema.registry.url, ssl.*, authentication.*, ...) are logged as ignored.";
+support yet (ssl.*, authentication.*, ...) are logged as ignored.";

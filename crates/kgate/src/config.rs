@@ -91,6 +91,9 @@ pub struct Config {
     pub broker_node_id: i32,
     /// Other `broker.*` settings, prefix removed, under Apache Kafka's names.
     pub broker_properties: BTreeMap<String, String>,
+    /// `schema.registry.listeners` when `schema.registry.enable` is on: where the
+    /// built-in Schema Registry listens; `None` when it is switched off.
+    pub registry_listener: Option<HostPort>,
     /// `log.format`.
     pub log_format: LogFormat,
     /// `log.level`: a tracing filter such as `info` or `kgate=debug,warn`.
@@ -180,6 +183,10 @@ const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
     ("broker.listeners", Some("127.0.0.1:9092")),
     ("broker.advertised.listeners", None),
     ("broker.node.id", Some("1")),
+    ("schema.registry.enable", Some("true")),
+    ("schema.registry.listeners", Some("http://0.0.0.0:8081")),
+    ("schema.registry.url", None),
+    ("schema.registry.basic.auth.user.info", None),
     ("log.format", Some("text")),
     ("log.level", None),
 ];
@@ -190,7 +197,6 @@ const PASS_THROUGH_PREFIXES: &[&str] = &["client.", "producer.", "consumer.", "a
 
 /// Confluent REST Proxy keys (exact) that kgate accepts but does not act on yet.
 const UNSUPPORTED_KEYS: &[&str] = &[
-    "schema.registry.url",
     "port",
     "zookeeper.connect",
     "debug",
@@ -631,7 +637,23 @@ fn build(merged: BTreeMap<String, Entry>) -> Result<Config, ConfigError> {
         consumer_request_max_bytes: number("consumer.request.max.bytes")?,
         consumer_iterator_timeout: millis("consumer.iterator.timeout.ms")?,
         max_request_body_bytes,
+        schema_registry_url: optional("schema.registry.url"),
+        schema_registry_basic_auth_user_info: optional("schema.registry.basic.auth.user.info"),
         ..RestConfig::default()
+    };
+
+    let registry_listener = if boolean("schema.registry.enable")? {
+        let (value, _) = value_of("schema.registry.listeners");
+        let first = value.split(',').map(str::trim).find(|s| !s.is_empty());
+        let url = first.ok_or_else(|| {
+            bad(
+                "schema.registry.listeners",
+                "expected a listener such as http://0.0.0.0:8081",
+            )
+        })?;
+        Some(parse_http_url(url).map_err(|m| bad("schema.registry.listeners", &m))?)
+    } else {
+        None
     };
 
     let mut kafka = KafkaConfig {
@@ -717,6 +739,7 @@ fn build(merged: BTreeMap<String, Entry>) -> Result<Config, ConfigError> {
         broker_advertised,
         broker_node_id,
         broker_properties,
+        registry_listener,
         log_format,
         log_level: optional("log.level"),
         shutdown_grace: millis("shutdown.graceful.ms")?,
@@ -960,7 +983,7 @@ linger.ms = 5
         let (config, _) = load(&sources(
             None,
             &[
-                "schema.registry.url=http://localhost:8081",
+                "schema.registry.ssl.truststore.location=/y",
                 "ssl.keystore.location=/x",
                 "authentication.method=BASIC",
             ],
@@ -971,9 +994,48 @@ linger.ms = 5
             config.ignored,
             vec![
                 "authentication.method".to_string(),
-                "schema.registry.url".to_string(),
+                "schema.registry.ssl.truststore.location".to_string(),
                 "ssl.keystore.location".to_string()
             ]
+        );
+    }
+
+    #[test]
+    fn schema_registry_keys() {
+        let (config, _) = load(&sources(None, &[], &[])).expect("load");
+        let listener = config.registry_listener.expect("registry on by default");
+        assert_eq!((listener.host.as_str(), listener.port), ("0.0.0.0", 8081));
+        assert_eq!(config.rest.schema_registry_url, None);
+
+        let (config, _) = load(&sources(
+            None,
+            &[
+                "schema.registry.enable=false",
+                "schema.registry.url=http://registry.example:8081",
+                "schema.registry.basic.auth.user.info=fred:secret",
+            ],
+            &[],
+        ))
+        .expect("load");
+        assert!(config.registry_listener.is_none());
+        assert_eq!(
+            config.rest.schema_registry_url.as_deref(),
+            Some("http://registry.example:8081")
+        );
+        assert_eq!(
+            config.rest.schema_registry_basic_auth_user_info.as_deref(),
+            Some("fred:secret")
+        );
+
+        let error = load(&sources(
+            None,
+            &["schema.registry.listeners=ftp://x:1"],
+            &[],
+        ))
+        .expect_err("a bad listener is refused");
+        assert!(
+            error.to_string().contains("schema.registry.listeners"),
+            "{error}"
         );
     }
 

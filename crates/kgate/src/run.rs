@@ -86,10 +86,27 @@ async fn serve_rest(
     ));
     tracing::info!(%address, "REST Proxy listening");
 
+    let mut rest_config = config.rest.clone();
+    let registry = match &config.registry_listener {
+        Some(wanted) => {
+            let (task, url) = match start_registry(wanted, &kafka, &shutdown).await {
+                Ok(started) => started,
+                Err(e) => {
+                    kafka.close().await;
+                    return Err(e);
+                }
+            };
+            // The formats use the built-in registry unless the user named another.
+            rest_config.schema_registry_url.get_or_insert(url);
+            Some(task)
+        }
+        None => None,
+    };
+
     let mut server = tokio::spawn(kgate_rest::serve(
         listener,
         kafka.clone(),
-        config.rest.clone(),
+        rest_config,
         shutdown.clone().wait(),
     ));
     let finished = tokio::select! {
@@ -112,6 +129,14 @@ async fn serve_rest(
             }
         },
     };
+    if let Some(registry) = registry {
+        match tokio::time::timeout(config.shutdown_grace, registry).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "Schema Registry stopped with an error"),
+            Ok(Err(join)) => tracing::warn!(error = %join, "Schema Registry task failed"),
+            Err(_) => tracing::warn!("Schema Registry did not stop within shutdown.graceful.ms"),
+        }
+    }
     tracing::info!("closing Kafka clients");
     kafka.close().await;
     match finished {
@@ -232,4 +257,29 @@ fn announce(line: &str) {
     // A closed stdout must not stop the server; the address is in the log too.
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+}
+
+/// Binds the built-in Schema Registry's listener and starts it; returns its task and the
+/// URL the REST Proxy's formats reach it at.
+async fn start_registry(
+    wanted: &HostPort,
+    kafka: &Kafka,
+    shutdown: &Shutdown,
+) -> Result<(tokio::task::JoinHandle<std::io::Result<()>>, String), KgateError> {
+    let listener = bind(wanted, "schema.registry.listeners").await?;
+    let address = listener.local_addr().map_err(|source| KgateError::Bind {
+        key: "schema.registry.listeners".into(),
+        address: wanted.to_string(),
+        source,
+    })?;
+    let url = format!("http://{}", connectable(address));
+    announce(&format!("kgate Schema Registry listening on {url}"));
+    tracing::info!(%address, "Schema Registry listening");
+    let task = tokio::spawn(kgate_registry::serve(
+        listener,
+        kafka.clone(),
+        kgate_registry::RegistryConfig::default(),
+        shutdown.clone().wait(),
+    ));
+    Ok((task, url))
 }

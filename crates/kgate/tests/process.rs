@@ -468,3 +468,54 @@ fn help_explains_every_command_and_key() {
         );
     }
 }
+
+#[tokio::test]
+async fn serve_starts_the_schema_registry_and_the_formats_use_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = format!("data.dir={}", path_str(dir.path()));
+    let mut kgate = Kgate::spawn(&[
+        "serve",
+        "--set",
+        "listeners=http://127.0.0.1:0",
+        "--set",
+        "broker.listeners=127.0.0.1:0",
+        "--set",
+        &data_dir,
+    ]);
+    let registry = kgate.wait_for_line("kgate Schema Registry listening on ");
+    let base = kgate.rest_url();
+    let subjects = get_ok(&format!("{registry}/subjects")).await;
+    assert_eq!(subjects.trim(), "[]", "GET /subjects: {subjects}");
+
+    // An avro produce through the REST Proxy registers its schema in the built-in registry.
+    let topic = "registry-wired";
+    let created = std::process::Command::new(env!("CARGO_BIN_EXE_kgate"))
+        .args([
+            "topics",
+            "create",
+            topic,
+            "--bootstrap-server",
+            &kgate.broker_address(),
+        ])
+        .output()
+        .expect("run kgate topics create");
+    assert!(created.status.success(), "{created:?}");
+    let (status, body) = send_json(
+        reqwest::Client::new().post(format!("{base}/topics/{topic}")),
+        "application/vnd.kafka.avro.v2+json",
+        serde_json::json!({"value_schema": "{\"type\":\"string\"}", "records": [{"value": "hello"}]}),
+    )
+    .await;
+    assert!(status.is_success(), "avro produce: {status} {body}");
+    let subjects = get_ok(&format!("{registry}/subjects")).await;
+    assert!(
+        subjects.contains("registry-wired-value"),
+        "GET /subjects: {subjects}"
+    );
+
+    kgate.signal(libc::SIGTERM);
+    let status = kgate.wait_exit(Duration::from_secs(20));
+    let output = kgate.output();
+    let status = status.unwrap_or_else(|| panic!("kgate did not exit on SIGTERM:\n{output}"));
+    assert!(status.success(), "exit status {status:?}:\n{output}");
+}

@@ -15,7 +15,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kgate_formats::EmbeddedFormat;
+use kgate_formats::serializer::SchemaFormats;
+use kgate_formats::{EmbeddedFormat, FormatError};
 use kgate_http::{HttpError, LimitedBody};
 use kgate_kafka::KafkaError;
 use kgate_kafka::consumer::{
@@ -173,17 +174,25 @@ struct InstanceSettings {
     fetch_min_bytes: u64,
 }
 
-fn instance_settings(request: &CreateConsumerRequest) -> Result<InstanceSettings, RestError> {
+/// `has_registry`: whether a Schema Registry is configured, which the avro, protobuf
+/// and jsonschema formats need.
+fn instance_settings(
+    request: &CreateConsumerRequest,
+    has_registry: bool,
+) -> Result<InstanceSettings, RestError> {
     let format = match request.format.as_deref().map(str::trim) {
         None | Some("") => EmbeddedFormat::Binary,
         Some(name) => match EmbeddedFormat::from_name(name) {
             Some(f @ (EmbeddedFormat::Binary | EmbeddedFormat::Json)) => f,
             Some(
                 f @ (EmbeddedFormat::Avro | EmbeddedFormat::Protobuf | EmbeddedFormat::JsonSchema),
+            ) if has_registry => f,
+            Some(
+                f @ (EmbeddedFormat::Avro | EmbeddedFormat::Protobuf | EmbeddedFormat::JsonSchema),
             ) => {
                 return Err(RestError::InvalidConsumerConfig(format!(
-                    "the {f} format needs a Schema Registry, which this kgate does not have yet; \
-                     use binary or json"
+                    "the {f} format needs a Schema Registry (schema.registry.url), \
+                     which this kgate is not configured with; use binary or json"
                 )));
             }
             _ => {
@@ -290,7 +299,7 @@ async fn create(
 ) -> Result<Response, RestError> {
     let accept = negotiate(&headers, &metadata_response_types())?;
     let request: CreateConsumerRequest = json_body(&headers, body)?.unwrap_or_default();
-    let settings = instance_settings(&request)?;
+    let settings = instance_settings(&request, state.schema_formats.is_some())?;
     let id = match request
         .name
         .as_deref()
@@ -706,12 +715,28 @@ fn records_content_type(
     Ok(if chosen == V2_JSON { own } else { chosen })
 }
 
-fn record_response(
+/// Shapes one record; `schemas` decodes the schema-registry formats.
+async fn record_response(
     format: EmbeddedFormat,
+    schemas: Option<&SchemaFormats>,
     record: ConsumedRecord,
 ) -> Result<RecordResponse, RestError> {
-    let decode = |bytes: Option<&[u8]>| {
-        kgate_formats::bytes_to_json(format, bytes).map_err(|e| {
+    let decode = async |bytes: Option<&[u8]>| {
+        let decoded = match schemas {
+            Some(schemas) if format.uses_schema_registry() => {
+                match schemas.deserialize(format, bytes).await {
+                    // The registry being away is its own error (40801), not bad data.
+                    Err(
+                        e @ (FormatError::RegistryUnavailable(_) | FormatError::Registry { .. }),
+                    ) => {
+                        return Err(RestError::from(e));
+                    }
+                    other => other,
+                }
+            }
+            _ => kgate_formats::bytes_to_json(format, bytes),
+        };
+        decoded.map_err(|e| {
             // Data written in another format is not the client's mistake, and not a bug:
             // it is what Confluent's proxy reports as a Kafka (deserialization) error.
             RestError::Kafka(KafkaError::Kafka {
@@ -723,8 +748,8 @@ fn record_response(
             })
         })
     };
-    let key = decode(record.key.as_deref())?;
-    let value = decode(record.value.as_deref())?;
+    let key = decode(record.key.as_deref()).await?;
+    let value = decode(record.value.as_deref()).await?;
     Ok(RecordResponse {
         key,
         value,
@@ -764,10 +789,11 @@ async fn records(
             min_bytes: consumer.fetch_min_bytes,
         })
         .await?;
-    let body = records
-        .into_iter()
-        .map(|r| record_response(consumer.format, r))
-        .collect::<Result<Vec<_>, _>>()?;
+    let schemas = state.schema_formats.as_deref();
+    let mut body = Vec::with_capacity(records.len());
+    for r in records {
+        body.push(record_response(consumer.format, schemas, r).await?);
+    }
     Ok(Negotiated(content_type, body).into_response())
 }
 
@@ -859,13 +885,16 @@ mod tests {
 
     #[test]
     fn settings_are_checked_and_mapped() {
-        let s = instance_settings(&request(json!({
+        let s = instance_settings(
+            &request(json!({
             "format": "json",
             "auto.offset.reset": "earliest",
             "auto.commit.enable": "false",
             "fetch.min.bytes": 10,
             "consumer.request.timeout.ms": "250"
-        })))
+            })),
+            false,
+        )
         .unwrap();
         assert_eq!(s.format, EmbeddedFormat::Json);
         assert_eq!(s.overrides["auto.offset.reset"], "earliest");
@@ -874,7 +903,9 @@ mod tests {
         assert_eq!(s.fetch_min_bytes, 10);
         assert_eq!(s.request_timeout, Some(Duration::from_millis(250)));
 
-        let s = instance_settings(&request(json!({}))).unwrap();
+        let s = instance_settings(&request(json!({})), false).unwrap();
+        let s_avro = instance_settings(&request(json!({"format": "AVRO"})), true).unwrap();
+        assert_eq!(s_avro.format, EmbeddedFormat::Avro);
         assert_eq!(s.format, EmbeddedFormat::Binary);
         assert!(s.overrides.is_empty());
 
@@ -887,7 +918,7 @@ mod tests {
             json!({"fetch.min.bytes": -1}),
             json!({"consumer.request.timeout.ms": [1]}),
         ] {
-            let e = instance_settings(&request(bad.clone())).err();
+            let e = instance_settings(&request(bad.clone()), false).err();
             assert!(
                 matches!(e, Some(RestError::InvalidConsumerConfig(_))),
                 "{bad} gave {e:?}"

@@ -3,6 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
+use kgate_formats::serializer::RecordSerializer;
 use kgate_formats::{EmbeddedFormat, FormatError, json_to_bytes};
 use kgate_http::{HttpError, LimitedBody};
 use kgate_kafka::{KafkaError, ProduceRecord, RecordPosition};
@@ -79,8 +80,8 @@ pub async fn to_topic(
     headers: HeaderMap,
     body: Result<LimitedBody, HttpError>,
 ) -> Result<Negotiated<ProduceResponse>, RestError> {
-    let records = parse_request(&headers, body)?;
-    let response = produce(&state, &topic, records, None).await?;
+    let (records, schema_ids) = parse_request(&state, &topic, &headers, body).await?;
+    let response = produce(&state, &topic, records, None, schema_ids).await?;
     Ok(Negotiated(content_type, response))
 }
 
@@ -93,19 +94,24 @@ pub async fn to_partition(
     body: Result<LimitedBody, HttpError>,
 ) -> Result<Negotiated<ProduceResponse>, RestError> {
     let partition = parse_partition(&topic, &partition)?;
-    let records = parse_request(&headers, body)?;
+    let (records, schema_ids) = parse_request(&state, &topic, &headers, body).await?;
     // 40402 for the whole request rather than one error per record.
     state.kafka.partition(&topic, partition).await?;
-    let response = produce(&state, &topic, records, Some(partition)).await?;
+    let response = produce(&state, &topic, records, Some(partition), schema_ids).await?;
     Ok(Negotiated(content_type, response))
 }
 
+/// The key and value schema ids a produce request used.
+type SchemaIds = (Option<i32>, Option<i32>);
+
 /// Reads and validates the body, converting every record to bytes before anything is
 /// sent, so a bad record fails the request instead of half of it landing.
-fn parse_request(
+async fn parse_request(
+    state: &AppState,
+    topic: &str,
     headers: &HeaderMap,
     body: Result<LimitedBody, HttpError>,
-) -> Result<Vec<ProduceRecord>, RestError> {
+) -> Result<(Vec<ProduceRecord>, SchemaIds), RestError> {
     let LimitedBody(body) = body?;
     let format = request_media_type(headers)?.format_or_binary();
     let request: ProduceRequest = parse_json(&body)?;
@@ -127,9 +133,9 @@ fn parse_request(
         {
             return Err(RestError::MissingValueSchema);
         }
-        return Err(FormatError::Unsupported(format).into());
+        return with_schemas(state, format, topic, request).await;
     }
-    request
+    let records = request
         .records
         .into_iter()
         .enumerate()
@@ -141,7 +147,79 @@ fn parse_request(
                 ..ProduceRecord::default()
             })
         })
-        .collect()
+        .collect::<Result<_, RestError>>()?;
+    Ok((records, (None, None)))
+}
+
+/// Serializes records in a schema-registry format: the schemas are registered under
+/// `<topic>-key` / `<topic>-value` (or fetched by id) once per request, and only a side
+/// that has a non-null record gets one, as Confluent's proxy does.
+async fn with_schemas(
+    state: &AppState,
+    format: EmbeddedFormat,
+    topic: &str,
+    request: ProduceRequest,
+) -> Result<(Vec<ProduceRecord>, SchemaIds), RestError> {
+    let formats = state.schema_formats(format)?;
+    let has_keys = request.records.iter().any(|r| !r.key.is_null());
+    let has_values = request.records.iter().any(|r| !r.value.is_null());
+    let key = if has_keys {
+        Some(
+            formats
+                .v2_serializer(
+                    format,
+                    topic,
+                    true,
+                    request.key_schema.as_deref(),
+                    request.key_schema_id,
+                )
+                .await?,
+        )
+    } else {
+        None
+    };
+    let value = if has_values {
+        Some(
+            formats
+                .v2_serializer(
+                    format,
+                    topic,
+                    false,
+                    request.value_schema.as_deref(),
+                    request.value_schema_id,
+                )
+                .await?,
+        )
+    } else {
+        None
+    };
+    let serialize =
+        |serializer: &Option<RecordSerializer>, v: &Value, what: &str, i: usize| match serializer {
+            Some(s) => s.serialize(v).map_err(|e| match e {
+                FormatError::SchemaMismatch(m) => {
+                    RestError::SchemaMismatch(format!("the {what} of record {i}: {m}"))
+                }
+                other => RestError::from(other),
+            }),
+            None => Ok(None),
+        };
+    let records = request
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            Ok(ProduceRecord {
+                key: serialize(&key, &r.key, "key", i)?,
+                value: serialize(&value, &r.value, "value", i)?,
+                partition: r.partition,
+                ..ProduceRecord::default()
+            })
+        })
+        .collect::<Result<_, RestError>>()?;
+    Ok((
+        records,
+        (key.map(|k| k.schema_id), value.map(|v| v.schema_id)),
+    ))
 }
 
 fn convert(
@@ -163,6 +241,7 @@ async fn produce(
     topic: &str,
     mut records: Vec<ProduceRecord>,
     partition: Option<i32>,
+    (key_schema_id, value_schema_id): SchemaIds,
 ) -> Result<ProduceResponse, RestError> {
     if let Some(p) = partition {
         for r in &mut records {
@@ -171,8 +250,8 @@ async fn produce(
     }
     let results = state.kafka.produce(topic, records).await?;
     Ok(ProduceResponse {
-        key_schema_id: None,
-        value_schema_id: None,
+        key_schema_id,
+        value_schema_id,
         offsets: results
             .into_iter()
             .map(|r| record_result(r, partition))

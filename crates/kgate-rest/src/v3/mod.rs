@@ -8,9 +8,11 @@ pub mod acls;
 pub mod brokers;
 pub mod clusters;
 pub mod configs;
+pub mod confluent_server;
 pub mod consumer_groups;
 pub mod partitions;
 pub mod records;
+pub mod resource;
 pub mod topics;
 
 /// Every v3 route.
@@ -24,4 +26,5 @@ pub fn router() -> Router<AppState> {
         .merge(acls::router())
         .merge(consumer_groups::router())
         .merge(records::router())
+        .merge(confluent_server::router())
 }

@@ -1,10 +1,789 @@
-//! REST Proxy v3: records.
+//! `POST /v3/clusters/{cluster_id}/topics/{topic_name}/records`: produce records given as
+//! concatenated JSON, one delivery report per record, in order.
+//!
+//! A request with a known length is read whole; a single record then answers with the
+//! HTTP status of its outcome. A chunked request is streaming mode: records are parsed as
+//! they arrive, handed to the producer at once, and each report is written back as soon
+//! as it and every report before it are known. A report is only written after Kafka
+//! acknowledged the record, so a client that vanishes mid-stream has lost nothing it saw
+//! acknowledged.
+
+use std::convert::Infallible;
 
 use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use futures::future::{BoxFuture, FutureExt};
+use futures::stream::{BoxStream, Stream, StreamExt};
+use kgate_formats::{EmbeddedFormat, FormatError, json_to_bytes};
+use kgate_http::ErrorEnvelope;
+use kgate_kafka::{Kafka, KafkaError, ProduceRecord, RecordPosition};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::AppState;
+use crate::error::RestError;
+use crate::v3::resource::{self, V3Error, V3Json, V3Result};
+
+/// How many records of one stream may wait for their delivery reports at once; beyond
+/// it, reading the request pauses, which pushes back on the client.
+const MAX_IN_FLIGHT: usize = 1024;
 
 /// The records routes.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route(
+            "/v3/clusters/{cluster_id}/topics/{topic_name}/records",
+            post(produce),
+        )
+        .route(
+            "/v3/clusters/{cluster_id}/topics/{topic_name}/records:batch",
+            post(produce_batch),
+        )
+}
+
+/// The body of `POST .../records:batch`: records like single produce requests, each with
+/// an `id` the answer refers to.
+#[derive(Debug, Deserialize)]
+pub struct ProduceBatchRequest {
+    /// The records, each a produce request with an `id`.
+    pub entries: Vec<Value>,
+}
+
+/// One record of a produce request.
+#[derive(Debug, Deserialize)]
+pub struct ProduceRequest {
+    /// The partition to write to; absent lets the producer choose.
+    #[serde(default)]
+    pub partition_id: Option<i32>,
+    /// Record headers; values are base64, or null.
+    #[serde(default)]
+    pub headers: Vec<ProduceRequestHeader>,
+    /// The key; absent means a null key.
+    #[serde(default)]
+    pub key: Option<ProduceRequestData>,
+    /// The value; absent means a null value.
+    #[serde(default)]
+    pub value: Option<ProduceRequestData>,
+    /// The create time as an RFC 3339 instant; absent means now.
+    #[serde(default)]
+    pub timestamp: Option<String>,
+}
+
+/// One header of a record.
+#[derive(Debug, Deserialize)]
+pub struct ProduceRequestHeader {
+    /// The header name.
+    pub name: String,
+    /// The header value in base64, or null.
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// A key or value of a record and how it is embedded.
+#[derive(Debug, Deserialize)]
+pub struct ProduceRequestData {
+    /// `BINARY`, `JSON`, `STRING`, `AVRO`, `PROTOBUF` or `JSONSCHEMA`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// The data in that format; absent means null.
+    #[serde(default)]
+    pub data: Value,
+    /// Schema Registry subject.
+    #[serde(default)]
+    pub subject: Option<Value>,
+    /// Schema Registry subject name strategy.
+    #[serde(default)]
+    pub subject_name_strategy: Option<Value>,
+    /// Schema Registry schema id.
+    #[serde(default)]
+    pub schema_id: Option<Value>,
+    /// Schema Registry schema version.
+    #[serde(default)]
+    pub schema_version: Option<Value>,
+    /// An inline schema.
+    #[serde(default)]
+    pub schema: Option<Value>,
+}
+
+/// The `key` / `value` part of a delivery report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProduceResponseData {
+    /// The format the data was given in.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Its size in bytes once serialized.
+    pub size: usize,
+}
+
+/// The delivery report of one produced record.
+#[derive(Debug, Serialize)]
+pub struct ProduceResponse {
+    /// Always 200.
+    pub error_code: u16,
+    /// The cluster.
+    pub cluster_id: String,
+    /// The topic.
+    pub topic_name: String,
+    /// The partition the record was written to.
+    pub partition_id: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Its timestamp, as an RFC 3339 instant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    /// The key's format and size, when the request gave a key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<ProduceResponseData>,
+    /// The value's format and size, when the request gave a value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<ProduceResponseData>,
+}
+
+/// A record failed: its own `{"error_code","message"}` with the HTTP status it maps to.
+#[derive(Debug)]
+struct RecordError {
+    status: StatusCode,
+    error_code: u32,
+    message: String,
+}
+
+impl RecordError {
+    fn body(&self) -> Value {
+        serde_json::json!({ "error_code": self.error_code, "message": self.message })
+    }
+}
+
+impl From<RestError> for RecordError {
+    fn from(e: RestError) -> Self {
+        let e = V3Error(too_large(e));
+        RecordError {
+            status: e.status(),
+            error_code: e.error_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// What one record came to.
+type Outcome = Result<ProduceResponse, RecordError>;
+
+fn outcome_json(outcome: &Outcome) -> Vec<u8> {
+    let value = match outcome {
+        Ok(report) => serde_json::to_value(report).unwrap_or(Value::Null),
+        Err(e) => e.body(),
+    };
+    value.to_string().into_bytes()
+}
+
+/// librdkafka refuses an oversized record before sending it; the reference answers that
+/// with 413.
+fn too_large(e: RestError) -> RestError {
+    match e {
+        RestError::Kafka(KafkaError::InvalidRequest(m))
+            if m.to_ascii_lowercase().contains("size too large") =>
+        {
+            RestError::TooLarge(
+                "The request included a message larger than the maximum message size the server can accept."
+                    .to_string(),
+            )
+        }
+        other => other,
+    }
+}
+
+/// `POST /v3/clusters/{cluster_id}/topics/{topic_name}/records`.
+async fn produce(
+    State(state): State<AppState>,
+    Path((cluster_id, topic)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> V3Result<Response> {
+    resource::check_cluster(&state, &cluster_id).await?;
+    check_content_type(&headers)?;
+    state.kafka.topic(&topic).await?;
+    let chunked = headers
+        .get(header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let limit = state.config.max_request_body_bytes;
+    let producing = Producing {
+        kafka: state.kafka.clone(),
+        cluster_id,
+        topic,
+    };
+    if !chunked {
+        let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+            if e.to_string().to_ascii_lowercase().contains("length limit") {
+                RestError::TooLarge(format!(
+                    "Request body is larger than the limit of {limit} bytes"
+                ))
+            } else {
+                RestError::BadRequest(format!("Could not read the request body: {e}"))
+            }
+        })?;
+        let items = parse_all(&bytes);
+        if items.is_empty() {
+            return Err(empty_body().into());
+        }
+        if let [only] = items.as_slice() {
+            // One record answers with its own status, as a plain (non-streaming) request.
+            let outcome = match only {
+                Item::Record(v) => producing.clone().record(v.clone()).await.await,
+                Item::Fatal(e) => Err(RecordError {
+                    status: e.status,
+                    error_code: e.error_code,
+                    message: e.message.clone(),
+                }),
+            };
+            let status = match &outcome {
+                Ok(_) => StatusCode::OK,
+                Err(e) => e.status,
+            };
+            return Ok(json_response(status, Body::from(outcome_json(&outcome))));
+        }
+        let reports = producing.reports(futures::stream::iter(items).boxed());
+        return Ok(json_response(StatusCode::OK, Body::from_stream(reports)));
+    }
+    let mut items = Box::pin(parse_stream(body.into_data_stream(), limit).peekable());
+    // An empty stream is still answered with an error status, before the 200 is sent.
+    if items.as_mut().peek().await.is_none() {
+        return Err(empty_body().into());
+    }
+    let reports = producing.reports(items.boxed());
+    Ok(json_response(StatusCode::OK, Body::from_stream(reports)))
+}
+
+/// `POST /v3/clusters/{cluster_id}/topics/{topic_name}/records:batch`: 207 with the
+/// `successes` (delivery reports with their `id`) and `failures` (`id`, `error_code`,
+/// `message`), as Confluent's proxy answers it.
+async fn produce_batch(
+    State(state): State<AppState>,
+    Path((cluster_id, topic)): Path<(String, String)>,
+    V3Json(request): V3Json<ProduceBatchRequest>,
+) -> V3Result<Response> {
+    resource::check_cluster(&state, &cluster_id).await?;
+    state.kafka.topic(&topic).await?;
+    if request.entries.is_empty() {
+        return Err(empty_body().into());
+    }
+    let mut ids = Vec::with_capacity(request.entries.len());
+    let mut records = Vec::with_capacity(request.entries.len());
+    for mut entry in request.entries {
+        let id = match entry.as_object_mut().and_then(|o| o.remove("id")) {
+            Some(id @ (Value::String(_) | Value::Number(_))) => id,
+            _ => {
+                return Err(RestError::BadRequest(
+                    "Every entry needs an id (a string)".to_string(),
+                )
+                .into());
+            }
+        };
+        if ids.contains(&id) {
+            return Err(RestError::BadRequest(format!("The entry id {id} is not unique")).into());
+        }
+        ids.push(id);
+        records.push(entry);
+    }
+    let producing = Producing {
+        kafka: state.kafka.clone(),
+        cluster_id,
+        topic,
+    };
+    // Hand every record to the producer in order first, then wait for the reports.
+    let mut pending = Vec::with_capacity(records.len());
+    for record in records {
+        pending.push(producing.clone().record(record).await);
+    }
+    let mut successes = Vec::new();
+    let mut failures = Vec::new();
+    for (id, outcome) in ids
+        .into_iter()
+        .zip(futures::future::join_all(pending).await)
+    {
+        match outcome {
+            Ok(report) => {
+                let mut v = serde_json::to_value(&report).unwrap_or(Value::Null);
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("error_code");
+                    o.insert("id".to_string(), id);
+                }
+                successes.push(v);
+            }
+            Err(e) => failures.push(serde_json::json!({
+                "id": id,
+                "error_code": e.error_code,
+                "message": e.message,
+            })),
+        }
+    }
+    let body = serde_json::json!({ "successes": successes, "failures": failures });
+    Ok(json_response(
+        StatusCode::MULTI_STATUS,
+        Body::from(body.to_string()),
+    ))
+}
+
+fn empty_body() -> RestError {
+    RestError::Unprocessable("Payload error. Request body is empty. Data is required.".to_string())
+}
+
+fn json_response(status: StatusCode, body: Body) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Records are JSON; any other declared type is 415 (no type at all is taken as JSON).
+fn check_content_type(headers: &HeaderMap) -> Result<(), RestError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        Ok(())
+    } else {
+        Err(RestError::UnsupportedMediaType(
+            "HTTP 415 Unsupported Media Type".to_string(),
+        ))
+    }
+}
+
+/// One element read from the request: a record's JSON, or a failure after which nothing
+/// more can be read.
+#[derive(Debug)]
+enum Item {
+    Record(Value),
+    Fatal(FatalError),
+}
+
+#[derive(Debug, Clone)]
+struct FatalError {
+    status: StatusCode,
+    error_code: u32,
+    message: String,
+}
+
+impl FatalError {
+    fn from_rest(e: RestError) -> Self {
+        FatalError {
+            status: e.status(),
+            error_code: e.error_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// What the next bytes of a buffer hold.
+enum Next {
+    /// A whole JSON value and how many bytes it took.
+    Value(Value, usize),
+    /// Only whitespace, or a value that is not complete yet.
+    NeedMore,
+    /// Bytes that can never become JSON.
+    Malformed(String),
+}
+
+fn next_value(buf: &[u8]) -> Next {
+    let mut values = serde_json::Deserializer::from_slice(buf).into_iter::<Value>();
+    match values.next() {
+        None => Next::NeedMore,
+        Some(Ok(v)) => Next::Value(v, values.byte_offset()),
+        Some(Err(e)) if e.is_eof() => Next::NeedMore,
+        Some(Err(e)) => Next::Malformed(e.to_string()),
+    }
+}
+
+fn malformed(message: &str) -> Item {
+    Item::Fatal(FatalError::from_rest(RestError::BadRequest(format!(
+        "Malformed JSON: {message}"
+    ))))
+}
+
+/// Splits a whole body into its concatenated JSON values.
+fn parse_all(bytes: &[u8]) -> Vec<Item> {
+    let mut items = Vec::new();
+    let mut rest = bytes;
+    loop {
+        match next_value(rest) {
+            Next::Value(v, used) => {
+                items.push(Item::Record(v));
+                rest = &rest[used..];
+            }
+            Next::NeedMore if rest.iter().all(u8::is_ascii_whitespace) => return items,
+            Next::NeedMore => {
+                items.push(malformed("unexpected end of the request body"));
+                return items;
+            }
+            Next::Malformed(m) => {
+                items.push(malformed(&m));
+                return items;
+            }
+        }
+    }
+}
+
+/// Parses concatenated JSON values from a body as its chunks arrive; one value may not
+/// exceed `limit` bytes.
+fn parse_stream<S>(chunks: S, limit: usize) -> impl Stream<Item = Item> + Send
+where
+    S: Stream<Item = Result<Bytes, axum::Error>> + Send + Unpin + 'static,
+{
+    struct Reading<S> {
+        chunks: S,
+        buf: Vec<u8>,
+        done: bool,
+    }
+    futures::stream::unfold(
+        Reading {
+            chunks,
+            buf: Vec::new(),
+            done: false,
+        },
+        move |mut r| async move {
+            loop {
+                if r.done {
+                    return None;
+                }
+                match next_value(&r.buf) {
+                    Next::Value(v, used) => {
+                        r.buf.drain(..used);
+                        return Some((Item::Record(v), r));
+                    }
+                    Next::Malformed(m) => {
+                        r.done = true;
+                        return Some((malformed(&m), r));
+                    }
+                    Next::NeedMore if r.buf.len() > limit => {
+                        r.done = true;
+                        let e = RestError::TooLarge(format!(
+                            "A record is larger than the limit of {limit} bytes"
+                        ));
+                        return Some((Item::Fatal(FatalError::from_rest(e)), r));
+                    }
+                    Next::NeedMore => {}
+                }
+                match r.chunks.next().await {
+                    Some(Ok(chunk)) => r.buf.extend_from_slice(&chunk),
+                    Some(Err(e)) => {
+                        // The client went away or broke the framing: nothing more to read.
+                        tracing::debug!(error = %e, "streaming produce request ended");
+                        return None;
+                    }
+                    None => {
+                        r.done = true;
+                        if r.buf.iter().all(u8::is_ascii_whitespace) {
+                            return None;
+                        }
+                        return Some((malformed("unexpected end of the request body"), r));
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// What producing to one topic needs.
+#[derive(Clone)]
+struct Producing {
+    kafka: Kafka,
+    cluster_id: String,
+    topic: String,
+}
+
+impl Producing {
+    /// Turns request items into report bytes, keeping up to [`MAX_IN_FLIGHT`] records in
+    /// flight and the reports in request order.
+    fn reports(
+        self,
+        items: BoxStream<'static, Item>,
+    ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+        items
+            .then(move |item| {
+                let producing = self.clone();
+                async move {
+                    match item {
+                        Item::Record(v) => producing.record(v).await,
+                        Item::Fatal(e) => futures::future::ready(Err(RecordError {
+                            status: e.status,
+                            error_code: e.error_code,
+                            message: e.message,
+                        }))
+                        .boxed(),
+                    }
+                }
+            })
+            .buffered(MAX_IN_FLIGHT)
+            .map(|outcome| Ok(Bytes::from(outcome_json(&outcome))))
+    }
+
+    /// Validates one record and hands it to the producer; the returned future waits for
+    /// its delivery report. A record that cannot be sent fails alone.
+    async fn record(self, json: Value) -> BoxFuture<'static, Outcome> {
+        let (record, key, value) = match to_record(json) {
+            Ok(parsed) => parsed,
+            Err(e) => return futures::future::ready(Err(RecordError::from(e))).boxed(),
+        };
+        let pending = self.kafka.send_record(&self.topic, record).await;
+        async move {
+            let position: RecordPosition = pending
+                .delivered()
+                .await
+                .map_err(|e| RecordError::from(RestError::from(e)))?;
+            Ok(ProduceResponse {
+                error_code: 200,
+                cluster_id: self.cluster_id,
+                topic_name: self.topic,
+                partition_id: position.partition,
+                offset: position.offset,
+                timestamp: position.timestamp.map(format_timestamp),
+                key,
+                value,
+            })
+        }
+        .boxed()
+    }
+}
+
+/// Converts one request record into a Kafka record, with the key/value parts of its report.
+fn to_record(
+    json: Value,
+) -> Result<
+    (
+        ProduceRecord,
+        Option<ProduceResponseData>,
+        Option<ProduceResponseData>,
+    ),
+    RestError,
+> {
+    let request: ProduceRequest = serde_json::from_value(json)
+        .map_err(|e| RestError::BadRequest(format!("Cannot deserialize the record: {e}")))?;
+    let (key, key_report) = embedded(request.key.as_ref(), "key")?;
+    let (value, value_report) = embedded(request.value.as_ref(), "value")?;
+    let mut headers = Vec::with_capacity(request.headers.len());
+    for h in request.headers {
+        let value = match h.value {
+            None => None,
+            Some(text) => {
+                json_to_bytes(EmbeddedFormat::Binary, &Value::String(text)).map_err(|e| {
+                    RestError::BadRequest(format!("Header {} is not base64: {e}", h.name))
+                })?
+            }
+        };
+        headers.push((h.name, value));
+    }
+    let timestamp = match &request.timestamp {
+        None => None,
+        Some(text) => Some(parse_timestamp(text).ok_or_else(|| {
+            RestError::BadRequest(format!(
+                "timestamp {text:?} is not an RFC 3339 instant such as 2021-02-05T19:14:42Z"
+            ))
+        })?),
+    };
+    if let Some(p) = request.partition_id
+        && p < 0
+    {
+        return Err(RestError::PartitionNotFound {
+            topic: String::new(),
+            partition: p,
+        });
+    }
+    Ok((
+        ProduceRecord {
+            key,
+            value,
+            partition: request.partition_id,
+            headers,
+            timestamp,
+        },
+        key_report,
+        value_report,
+    ))
+}
+
+/// Serializes a key or value in its declared format.
+fn embedded(
+    data: Option<&ProduceRequestData>,
+    what: &str,
+) -> Result<(Option<Vec<u8>>, Option<ProduceResponseData>), RestError> {
+    let Some(data) = data else {
+        return Ok((None, None));
+    };
+    let (format, kind) = match data.kind.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        Some("BINARY") => (EmbeddedFormat::Binary, "BINARY"),
+        Some("JSON") => (EmbeddedFormat::Json, "JSON"),
+        Some("STRING") => (EmbeddedFormat::String, "STRING"),
+        Some(schema_format @ ("AVRO" | "PROTOBUF" | "JSONSCHEMA")) => {
+            return Err(RestError::BadRequest(format!(
+                "The {what} has type {schema_format}, which needs a Schema Registry; this kgate does not have one yet. Use BINARY, JSON or STRING."
+            )));
+        }
+        Some(other) => {
+            return Err(RestError::BadRequest(format!(
+                "The {what} has unknown type {other}; use BINARY, JSON or STRING."
+            )));
+        }
+        None => {
+            // Without a type, the reference takes the schema from the Schema Registry
+            // (by id, version, or the subject's latest).
+            return Err(RestError::BadRequest(format!(
+                "The {what} has no type, so its schema would come from a Schema Registry; this kgate does not have one yet. Give type BINARY, JSON or STRING."
+            )));
+        }
+    };
+    let bytes = json_to_bytes(format, &data.data).map_err(|e| match e {
+        FormatError::InvalidBase64(_) => RestError::BadRequest(format!(
+            "Bad Request: data={} is not a base64 string.",
+            data.data
+        )),
+        other => RestError::BadRequest(format!("Bad Request: {other}")),
+    })?;
+    let size = bytes.as_ref().map_or(0, Vec::len);
+    Ok((bytes, Some(ProduceResponseData { kind, size })))
+}
+
+/// Parses an RFC 3339 instant (`2021-02-05T19:14:42Z`, optional fraction and offset)
+/// into milliseconds since the epoch.
+pub fn parse_timestamp(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let s = text.get(range)?;
+        if s.bytes().all(|c| c.is_ascii_digit()) {
+            s.parse().ok()
+        } else {
+            None
+        }
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut millis = 0i64;
+    if b[i] == b'.' {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let digits = &text[start..i.min(start + 3)];
+        millis = digits.parse::<i64>().ok()? * 10i64.pow(3 - digits.len() as u32);
+    }
+    let offset_minutes = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+            let m = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
+            if *sign == b'+' { m } else { -m }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_minutes * 60;
+    Some(seconds * 1_000 + millis)
+}
+
+/// Formats milliseconds since the epoch as an RFC 3339 UTC instant, with a fraction only
+/// when there is one (as Java's `Instant` prints).
+pub fn format_timestamp(millis: i64) -> String {
+    let seconds = millis.div_euclid(1_000);
+    let ms = millis.rem_euclid(1_000);
+    let days = seconds.div_euclid(86_400);
+    let rem = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    let time = format!("{:02}:{:02}:{:02}", rem / 3_600, rem % 3_600 / 60, rem % 60);
+    if ms == 0 {
+        format!("{year:04}-{month:02}-{day:02}T{time}Z")
+    } else {
+        format!("{year:04}-{month:02}-{day:02}T{time}.{ms:03}Z")
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day count since 1970-01-01, inverse of [`days_from_civil`].
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip() {
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
+        let t = parse_timestamp("2021-02-05T19:14:42Z");
+        assert_eq!(t, Some(1_612_552_482_000));
+        assert_eq!(format_timestamp(1_612_552_482_000), "2021-02-05T19:14:42Z");
+        assert_eq!(
+            format_timestamp(1_612_552_482_123),
+            "2021-02-05T19:14:42.123Z"
+        );
+        assert_eq!(
+            parse_timestamp("2021-02-05T20:14:42.5+01:00"),
+            Some(1_612_552_482_500)
+        );
+        assert_eq!(parse_timestamp("2021-02-05"), None);
+        assert_eq!(parse_timestamp("2021-13-05T19:14:42Z"), None);
+    }
+
+    #[test]
+    fn concatenated_json_splits_and_reports_a_broken_tail() {
+        let items = parse_all(br#"{"a":1} {"b":2}{"c":3}"#);
+        assert_eq!(items.len(), 3);
+        let items = parse_all(br#"{"a":1} {"b":"#);
+        assert!(matches!(
+            items.as_slice(),
+            [Item::Record(_), Item::Fatal(_)]
+        ));
+        assert!(parse_all(b"  \n").is_empty());
+    }
 }

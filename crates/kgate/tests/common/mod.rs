@@ -41,6 +41,9 @@ impl Kgate {
                 command.env_remove(key);
             }
         }
+        // The built-in Schema Registry would otherwise take port 8081, which tests running
+        // side by side cannot share.
+        command.env("KGATE_SCHEMA_REGISTRY_LISTENERS", "http://127.0.0.1:0");
         for (key, value) in env {
             command.env(key, value);
         }

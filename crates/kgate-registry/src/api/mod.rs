@@ -1,0 +1,177 @@
+//! The HTTP API: one module per resource family, thin handlers over the [`Store`].
+
+mod compatibility;
+mod config;
+mod mode;
+mod schemas;
+mod subjects;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use kgate_formats::schema::{SchemaReference, SchemaType};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::CONTENT_TYPE;
+use crate::error::RegistryError;
+use crate::store::{NewSchema, RegisteredVersion, Store};
+
+/// What every handler gets: the store.
+pub type AppState = Arc<Store>;
+
+/// Query parameters, as Confluent's registry reads them (flags are `true`/`false`).
+pub type Params = HashMap<String, String>;
+
+/// The registry's router.
+pub fn router(store: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { ok(json!({})) }))
+        .route("/schemas", get(schemas::list))
+        .route("/schemas/types", get(schemas::types))
+        .route("/schemas/ids/{id}", get(schemas::by_id))
+        .route("/schemas/ids/{id}/schema", get(schemas::raw_by_id))
+        .route("/schemas/ids/{id}/subjects", get(schemas::subjects_of_id))
+        .route("/schemas/ids/{id}/versions", get(schemas::versions_of_id))
+        .route("/subjects", get(subjects::list))
+        .route(
+            "/subjects/{subject}",
+            post(subjects::lookup).delete(subjects::delete_subject),
+        )
+        .route(
+            "/subjects/{subject}/versions",
+            get(subjects::versions).post(subjects::register),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}",
+            get(subjects::version).delete(subjects::delete_version),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/schema",
+            get(subjects::raw_version),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/referencedby",
+            get(subjects::referenced_by),
+        )
+        .route(
+            "/compatibility/subjects/{subject}/versions",
+            post(compatibility::check_all),
+        )
+        .route(
+            "/compatibility/subjects/{subject}/versions/{version}",
+            post(compatibility::check_version),
+        )
+        .route(
+            "/config",
+            get(config::get_global)
+                .put(config::put_global)
+                .delete(config::delete_global),
+        )
+        .route(
+            "/config/{subject}",
+            get(config::get_subject)
+                .put(config::put_subject)
+                .delete(config::delete_subject),
+        )
+        .route("/mode", get(mode::get_global).put(mode::put_global))
+        .route(
+            "/mode/{subject}",
+            get(mode::get_subject)
+                .put(mode::put_subject)
+                .delete(mode::delete_subject),
+        )
+        .fallback(|| async { RegistryError::NoSuchPath })
+        .with_state(store)
+}
+
+/// A 200 response with the registry's content type.
+pub fn ok(body: Value) -> Response {
+    with_type(body.to_string())
+}
+
+/// A 200 response whose body is already text (a raw schema).
+pub fn with_type(body: String) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    response
+}
+
+/// Whether a boolean query flag is set.
+pub fn flag(params: &Params, name: &str) -> bool {
+    params
+        .get(name)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// Parses a JSON body; a body that is not valid JSON of the right shape is 422.
+pub fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, RegistryError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| RegistryError::Unprocessable(format!("Unrecognized request body: {e}")))
+}
+
+/// A schema in a request body (register, look up, compatibility).
+#[derive(Debug, Deserialize)]
+pub struct SchemaBody {
+    schema: Option<String>,
+    #[serde(rename = "schemaType")]
+    schema_type: Option<String>,
+    #[serde(default)]
+    references: Option<Vec<SchemaReference>>,
+    id: Option<i32>,
+    version: Option<i32>,
+}
+
+impl SchemaBody {
+    /// The schema the body describes; no schema text or an unknown type is 42201.
+    pub fn into_new_schema(self) -> Result<NewSchema, RegistryError> {
+        let schema_type = match self.schema_type.as_deref() {
+            None | Some("") => SchemaType::Avro,
+            Some(name) => SchemaType::from_name(name).ok_or_else(|| {
+                RegistryError::InvalidSchema(format!("Invalid schema type {name}"))
+            })?,
+        };
+        let schema = self
+            .schema
+            .ok_or_else(|| RegistryError::InvalidSchema("Empty schema".into()))?;
+        Ok(NewSchema {
+            schema_type,
+            schema,
+            references: self.references.unwrap_or_default(),
+            id: self.id.filter(|id| *id >= 0),
+            version: self.version.filter(|v| *v >= 1),
+        })
+    }
+}
+
+/// The JSON of a registered version, fields as Confluent names them (schemaType left out
+/// for AVRO, references when there are none).
+pub fn version_json(v: &RegisteredVersion) -> Value {
+    let mut out = json!({
+        "subject": v.subject,
+        "version": v.version,
+        "id": v.id,
+    });
+    add_schema_fields(&mut out, &v.content);
+    out
+}
+
+/// Adds `schemaType`, `references` and `schema` to a JSON object.
+pub fn add_schema_fields(out: &mut Value, content: &crate::state::SchemaContent) {
+    if let Value::Object(map) = out {
+        if content.schema_type != SchemaType::Avro {
+            map.insert("schemaType".into(), json!(content.schema_type.name()));
+        }
+        if !content.references.is_empty() {
+            map.insert("references".into(), json!(content.references));
+        }
+        map.insert("schema".into(), json!(content.schema));
+    }
+}

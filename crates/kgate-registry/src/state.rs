@@ -1,0 +1,236 @@
+//! The registry's state as rebuilt from the `_schemas` log: subjects, versions, schemas by
+//! id, configs and modes. Records are applied in log order, and a record that conflicts
+//! with what an earlier record established (another schema under a taken id or version) is
+//! ignored: this rule, the same on every instance, is what makes concurrent writers safe.
+
+use std::collections::{BTreeMap, HashMap};
+
+use kgate_formats::schema::{SchemaReference, SchemaType};
+
+use crate::compatibility::CompatibilityLevel;
+use crate::records::{ConfigValue, DeleteSubjectValue, ModeValue, RecordKey, SchemaValue};
+
+/// A registry mode (`/mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Reads and writes allowed.
+    ReadWrite,
+    /// Writes refused.
+    ReadOnly,
+    /// Schemas are registered with the ids and versions the client gives.
+    Import,
+}
+
+impl Mode {
+    /// The mode's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::ReadWrite => "READWRITE",
+            Mode::ReadOnly => "READONLY",
+            Mode::Import => "IMPORT",
+        }
+    }
+
+    /// Parses a mode name, ignoring case.
+    pub fn from_name(name: &str) -> Option<Mode> {
+        match name.to_ascii_uppercase().as_str() {
+            "READWRITE" => Some(Mode::ReadWrite),
+            "READONLY" | "READONLY_OVERRIDE" => Some(Mode::ReadOnly),
+            "IMPORT" => Some(Mode::Import),
+            _ => None,
+        }
+    }
+}
+
+/// A schema's content, shared by every version registered with it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SchemaContent {
+    /// The schema type.
+    pub schema_type: SchemaType,
+    /// The schema text (canonical form).
+    pub schema: String,
+    /// Its references.
+    pub references: Vec<SchemaReference>,
+}
+
+/// One version of a subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionEntry {
+    /// The schema id.
+    pub id: i32,
+    /// Whether it is soft-deleted.
+    pub deleted: bool,
+}
+
+/// Everything read from the log so far.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Versions of every subject.
+    pub subjects: BTreeMap<String, BTreeMap<i32, VersionEntry>>,
+    /// Schema contents by id.
+    pub schemas: HashMap<i32, SchemaContent>,
+    /// Ids by content, to give an identical schema the same id.
+    pub ids: HashMap<SchemaContent, i32>,
+    /// Compatibility levels; `None` is the global one.
+    pub configs: HashMap<Option<String>, CompatibilityLevel>,
+    /// Modes; `None` is the global one.
+    pub modes: HashMap<Option<String>, Mode>,
+    /// The highest id seen, so ids are never reused.
+    pub max_id: i32,
+}
+
+impl State {
+    /// Applies one record of the log.
+    pub fn apply(&mut self, key: &[u8], value: Option<&[u8]>) {
+        let Some(key) = RecordKey::parse(key) else {
+            return;
+        };
+        match key {
+            RecordKey::Schema { subject, version } => match value {
+                None => {
+                    if let Some(versions) = self.subjects.get_mut(&subject) {
+                        versions.remove(&version);
+                        if versions.is_empty() {
+                            self.subjects.remove(&subject);
+                        }
+                    }
+                }
+                Some(bytes) => {
+                    if let Ok(v) = serde_json::from_slice::<SchemaValue>(bytes) {
+                        self.apply_schema(v);
+                    }
+                }
+            },
+            RecordKey::Config(subject) => {
+                let level = value
+                    .and_then(|b| serde_json::from_slice::<ConfigValue>(b).ok())
+                    .and_then(|c| CompatibilityLevel::from_name(&c.compatibility_level));
+                match level {
+                    Some(level) => self.configs.insert(subject, level),
+                    None => self.configs.remove(&subject),
+                };
+            }
+            RecordKey::Mode(subject) => {
+                let mode = value
+                    .and_then(|b| serde_json::from_slice::<ModeValue>(b).ok())
+                    .and_then(|m| Mode::from_name(&m.mode));
+                match mode {
+                    Some(mode) => self.modes.insert(subject, mode),
+                    None => self.modes.remove(&subject),
+                };
+            }
+            RecordKey::DeleteSubject(subject) => {
+                let Some(v) =
+                    value.and_then(|b| serde_json::from_slice::<DeleteSubjectValue>(b).ok())
+                else {
+                    return;
+                };
+                if let Some(versions) = self.subjects.get_mut(&subject) {
+                    for (_, entry) in versions.range_mut(..=v.version) {
+                        entry.deleted = true;
+                    }
+                }
+            }
+            RecordKey::ClearSubject(_) | RecordKey::Noop => {}
+        }
+    }
+
+    fn apply_schema(&mut self, v: SchemaValue) {
+        let content = SchemaContent {
+            schema_type: v.schema_type,
+            schema: v.schema,
+            references: v.references,
+        };
+        // An id names one content forever; a record giving it to another is a lost race.
+        if let Some(existing) = self.schemas.get(&v.id)
+            && *existing != content
+        {
+            return;
+        }
+        let versions = self.subjects.entry(v.subject).or_default();
+        if let Some(entry) = versions.get_mut(&v.version) {
+            // The same version rewritten (a soft delete) keeps its id; another id is a
+            // lost race for the version.
+            if entry.id == v.id {
+                entry.deleted = v.deleted;
+            }
+            return;
+        }
+        versions.insert(
+            v.version,
+            VersionEntry {
+                id: v.id,
+                deleted: v.deleted,
+            },
+        );
+        self.ids.entry(content.clone()).or_insert(v.id);
+        self.schemas.insert(v.id, content);
+        self.max_id = self.max_id.max(v.id);
+    }
+
+    /// The versions of a subject, soft-deleted ones only when `deleted`.
+    pub fn versions(&self, subject: &str, deleted: bool) -> Vec<(i32, &VersionEntry)> {
+        self.subjects
+            .get(subject)
+            .map(|vs| {
+                vs.iter()
+                    .filter(|(_, e)| deleted || !e.deleted)
+                    .map(|(v, e)| (*v, e))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether a subject has any version, soft-deleted ones counted when `deleted`.
+    pub fn subject_exists(&self, subject: &str, deleted: bool) -> bool {
+        !self.versions(subject, deleted).is_empty()
+    }
+
+    /// The compatibility level in force for a subject.
+    pub fn compatibility(&self, subject: Option<&str>) -> CompatibilityLevel {
+        subject
+            .and_then(|s| self.configs.get(&Some(s.to_string())))
+            .or_else(|| self.configs.get(&None))
+            .copied()
+            .unwrap_or(CompatibilityLevel::Backward)
+    }
+
+    /// The mode in force for a subject.
+    pub fn mode(&self, subject: Option<&str>) -> Mode {
+        subject
+            .and_then(|s| self.modes.get(&Some(s.to_string())))
+            .or_else(|| self.modes.get(&None))
+            .copied()
+            .unwrap_or(Mode::ReadWrite)
+    }
+
+    /// The (subject, version) pairs registered with a schema id.
+    pub fn usages(&self, id: i32, deleted: bool) -> Vec<(String, i32)> {
+        let mut out = Vec::new();
+        for (subject, versions) in &self.subjects {
+            for (version, entry) in versions {
+                if entry.id == id && (deleted || !entry.deleted) {
+                    out.push((subject.clone(), *version));
+                }
+            }
+        }
+        out
+    }
+
+    /// Ids of the schemas (live versions) that reference `subject` at `version`.
+    pub fn referenced_by(&self, subject: &str, version: i32) -> Vec<i32> {
+        let mut ids: Vec<i32> = self
+            .schemas
+            .iter()
+            .filter(|(_, c)| {
+                c.references
+                    .iter()
+                    .any(|r| r.subject == subject && r.version == version)
+            })
+            .map(|(id, _)| *id)
+            .filter(|id| !self.usages(*id, false).is_empty())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+}

@@ -1,0 +1,708 @@
+//! The store: the `_schemas` topic read into [`State`] by a background reader, and writes
+//! made safe by reading them back. A write is decided on the state known so far, produced,
+//! and then waited for in the log; if another instance's record got there first the write
+//! lost, the state now shows the winner, and the write is decided again. Every instance
+//! applies the log in the same order with the same rule, so all agree on the winner.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kgate_formats::schema::{ParsedSchema, ResolvedReference, SchemaReference, SchemaType};
+use kgate_kafka::consumer::{ConsumerSettings, ReadLimits, TopicPartition};
+use kgate_kafka::{Kafka, KafkaError, ProduceRecord};
+use parking_lot::RwLock;
+use tokio::sync::watch;
+
+use crate::RegistryConfig;
+use crate::compatibility::{CompatibilityLevel, incompatibilities};
+use crate::error::RegistryError;
+use crate::records::{ConfigValue, DeleteSubjectValue, ModeValue, RecordKey, SchemaValue};
+use crate::state::{Mode, SchemaContent, State};
+
+/// How many times a write lost to another instance is decided again before giving up.
+const WRITE_ATTEMPTS: usize = 20;
+
+/// A schema as a client submits it.
+#[derive(Debug, Clone)]
+pub struct NewSchema {
+    /// The schema type.
+    pub schema_type: SchemaType,
+    /// The schema text.
+    pub schema: String,
+    /// Its references.
+    pub references: Vec<SchemaReference>,
+    /// The id to register it under (IMPORT mode only).
+    pub id: Option<i32>,
+    /// The version to register it as (IMPORT mode only).
+    pub version: Option<i32>,
+}
+
+/// A registered version, as the API returns it.
+#[derive(Debug, Clone)]
+pub struct RegisteredVersion {
+    /// The subject.
+    pub subject: String,
+    /// The version.
+    pub version: i32,
+    /// The schema id.
+    pub id: i32,
+    /// The schema.
+    pub content: SchemaContent,
+    /// Whether it is soft-deleted.
+    pub deleted: bool,
+}
+
+/// The registry's store over the `_schemas` topic.
+pub struct Store {
+    kafka: Kafka,
+    config: RegistryConfig,
+    state: RwLock<State>,
+    /// The offset after the last record applied.
+    applied: watch::Sender<i64>,
+    /// One write at a time from this instance, so it never races itself.
+    writes: tokio::sync::Mutex<()>,
+}
+
+impl Store {
+    /// Creates the topic if needed, starts the reader and reads the log to its end.
+    pub async fn start(kafka: Kafka, config: RegistryConfig) -> Result<Arc<Store>, RegistryError> {
+        let mut topic_configs = BTreeMap::new();
+        topic_configs.insert("cleanup.policy".to_string(), "compact".to_string());
+        match kafka
+            .create_topic(&config.topic, 1, config.replication_factor, &topic_configs)
+            .await
+        {
+            Ok(()) | Err(KafkaError::TopicAlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut overrides = BTreeMap::new();
+        overrides.insert("enable.auto.commit".to_string(), "false".to_string());
+        overrides.insert("auto.offset.reset".to_string(), "earliest".to_string());
+        let consumer = kafka
+            .create_consumer(ConsumerSettings {
+                group_id: format!("kgate-schema-registry-{}", uuid::Uuid::new_v4()),
+                client_id: "kgate-schema-registry".to_string(),
+                overrides,
+            })
+            .await?;
+        consumer
+            .assign(vec![TopicPartition {
+                topic: config.topic.clone(),
+                partition: 0,
+            }])
+            .await?;
+        let (applied, _) = watch::channel(0);
+        let store = Arc::new(Store {
+            kafka,
+            config,
+            state: RwLock::new(State::default()),
+            applied,
+            writes: tokio::sync::Mutex::new(()),
+        });
+        let reader = Arc::downgrade(&store);
+        tokio::spawn(async move {
+            loop {
+                let limits = ReadLimits {
+                    timeout: Duration::from_millis(200),
+                    max_bytes: 16 * 1024 * 1024,
+                    min_bytes: 1,
+                };
+                let records = consumer.read(limits).await;
+                // The reader lives as long as the store.
+                let Some(store) = reader.upgrade() else {
+                    let _ = consumer.close().await;
+                    return;
+                };
+                match records {
+                    Ok(records) => {
+                        let Some(last) = records.last().map(|r| r.offset) else {
+                            continue;
+                        };
+                        {
+                            let mut state = store.state.write();
+                            for r in &records {
+                                if let Some(key) = &r.key {
+                                    state.apply(key, r.value.as_deref());
+                                }
+                            }
+                        }
+                        store.applied.send_replace(last + 1);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the schemas topic failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
+        // Confluent's registry marks the end it must reach with a NOOP record too: waiting
+        // for our own record copes with gaps a watermark would not show.
+        store.write(vec![(RecordKey::Noop, None)]).await?;
+        Ok(store)
+    }
+
+    /// Reads the state.
+    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.state.read())
+    }
+
+    /// Produces records in order and waits until the reader has applied them.
+    async fn write(&self, records: Vec<(RecordKey, Option<Vec<u8>>)>) -> Result<(), RegistryError> {
+        let records: Vec<ProduceRecord> = records
+            .into_iter()
+            .map(|(key, value)| ProduceRecord {
+                key: Some(key.to_bytes()),
+                value,
+                partition: Some(0),
+                ..ProduceRecord::default()
+            })
+            .collect();
+        let results = self.kafka.produce(&self.config.topic, records).await?;
+        let mut last = -1;
+        for r in results {
+            last = last.max(r?.offset);
+        }
+        let mut applied = self.applied.subscribe();
+        let wait = applied.wait_for(|next| *next > last);
+        match tokio::time::timeout(self.config.timeout, wait).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(RegistryError::Store("the schemas reader stopped".into())),
+            Err(_) => Err(RegistryError::Timeout(
+                "the write was not read back from the schemas topic in time".into(),
+            )),
+        }
+    }
+
+    /// The texts of everything `references` needs, dependencies first.
+    pub fn resolve_references(
+        state: &State,
+        references: &[SchemaReference],
+    ) -> Result<Vec<ResolvedReference>, RegistryError> {
+        let mut out: Vec<ResolvedReference> = Vec::new();
+        fn visit(
+            state: &State,
+            r: &SchemaReference,
+            out: &mut Vec<ResolvedReference>,
+            depth: usize,
+        ) -> Result<(), RegistryError> {
+            if depth > 32 {
+                return Err(RegistryError::InvalidSchema(
+                    "references nest too deep".into(),
+                ));
+            }
+            let id = state
+                .subjects
+                .get(&r.subject)
+                .and_then(|vs| vs.get(&r.version))
+                .map(|e| e.id)
+                .ok_or_else(|| {
+                    RegistryError::InvalidSchema(format!(
+                        "Invalid schema: reference {} to subject {} version {} does not exist",
+                        r.name, r.subject, r.version
+                    ))
+                })?;
+            let content = state
+                .schemas
+                .get(&id)
+                .ok_or_else(|| RegistryError::SchemaNotFound(id.to_string()))?;
+            for inner in &content.references {
+                visit(state, inner, out, depth + 1)?;
+            }
+            if !out.iter().any(|o| o.name == r.name) {
+                out.push(ResolvedReference {
+                    name: r.name.clone(),
+                    schema: content.schema.clone(),
+                });
+            }
+            Ok(())
+        }
+        for r in references {
+            visit(state, r, &mut out, 0)?;
+        }
+        Ok(out)
+    }
+
+    /// Parses a schema with its references resolved from `state`.
+    pub fn parse(
+        state: &State,
+        schema_type: SchemaType,
+        schema: &str,
+        references: &[SchemaReference],
+    ) -> Result<ParsedSchema, RegistryError> {
+        let resolved = Self::resolve_references(state, references)?;
+        ParsedSchema::parse(schema_type, schema, &resolved)
+            .map_err(|e| RegistryError::InvalidSchema(e.to_string()))
+    }
+
+    /// The parsed live versions of a subject, oldest first.
+    fn live_schemas(
+        state: &State,
+        subject: &str,
+    ) -> Result<Vec<(i32, ParsedSchema)>, RegistryError> {
+        let mut out = Vec::new();
+        for (version, entry) in state.versions(subject, false) {
+            let Some(c) = state.schemas.get(&entry.id) else {
+                continue;
+            };
+            out.push((
+                version,
+                Self::parse(state, c.schema_type, &c.schema, &c.references)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Finds the version of `subject` holding this schema.
+    pub fn lookup(
+        &self,
+        subject: &str,
+        new: &NewSchema,
+        normalize: bool,
+        deleted: bool,
+    ) -> Result<RegisteredVersion, RegistryError> {
+        let state = self.state.read();
+        if !state.subject_exists(subject, deleted) {
+            return Err(RegistryError::SubjectNotFound(subject.to_string()));
+        }
+        let parsed = Self::parse(&state, new.schema_type, &new.schema, &new.references)?;
+        let content = content_of(&parsed, new, normalize);
+        let found = find_version(&state, subject, &content, deleted)
+            .ok_or_else(|| RegistryError::SchemaNotFound(String::new()))?;
+        version_of(&state, subject, found)
+    }
+
+    /// Registers a schema under a subject, or returns the id it already has there.
+    pub async fn register(
+        &self,
+        subject: &str,
+        new: NewSchema,
+        normalize: bool,
+    ) -> Result<i32, RegistryError> {
+        let _one_writer = self.writes.lock().await;
+        for _ in 0..WRITE_ATTEMPTS {
+            let decision = {
+                let state = self.state.read();
+                let mode = state.mode(Some(subject));
+                match mode {
+                    Mode::ReadOnly => {
+                        return Err(RegistryError::OperationNotPermitted(format!(
+                            "Subject {subject} is in read-only mode"
+                        )));
+                    }
+                    Mode::ReadWrite if new.id.is_some() => {
+                        return Err(RegistryError::OperationNotPermitted(format!(
+                            "Subject {subject} is not in import mode"
+                        )));
+                    }
+                    _ => {}
+                }
+                let parsed = Self::parse(&state, new.schema_type, &new.schema, &new.references)?;
+                let content = content_of(&parsed, &new, normalize);
+                if let Some(version) = find_version(&state, subject, &content, false)
+                    && let Some(entry) = state.subjects.get(subject).and_then(|v| v.get(&version))
+                    && new.id.is_none_or(|id| id == entry.id)
+                {
+                    return Ok(entry.id);
+                }
+                if mode != Mode::Import {
+                    let level = state.compatibility(Some(subject));
+                    let previous = Self::live_schemas(&state, subject)?;
+                    let messages = incompatibilities(level, &parsed, &previous);
+                    if !messages.is_empty() {
+                        return Err(RegistryError::Incompatible {
+                            subject: subject.to_string(),
+                            messages,
+                        });
+                    }
+                }
+                let version = match new.version {
+                    Some(v) => v,
+                    None => {
+                        state
+                            .subjects
+                            .get(subject)
+                            .and_then(|vs| vs.keys().next_back().copied())
+                            .unwrap_or(0)
+                            + 1
+                    }
+                };
+                let id = match new.id {
+                    Some(id) => {
+                        if state.schemas.get(&id).is_some_and(|c| *c != content) {
+                            return Err(RegistryError::OperationNotPermitted(format!(
+                                "Overwrite new schema with id {id} is not permitted."
+                            )));
+                        }
+                        id
+                    }
+                    None => state.ids.get(&content).copied().unwrap_or(state.max_id + 1),
+                };
+                SchemaValue {
+                    subject: subject.to_string(),
+                    version,
+                    id,
+                    schema: content.schema,
+                    schema_type: content.schema_type,
+                    references: content.references,
+                    deleted: false,
+                }
+            };
+            let key = RecordKey::Schema {
+                subject: subject.to_string(),
+                version: decision.version,
+            };
+            let value =
+                serde_json::to_vec(&decision).map_err(|e| RegistryError::Store(e.to_string()))?;
+            self.write(vec![(key.clone(), Some(value))]).await?;
+            let winner = {
+                let state = self.state.read();
+                match version_of(&state, subject, decision.version) {
+                    Ok(v) if v.id == decision.id && v.content.schema == decision.schema => {
+                        return Ok(decision.id);
+                    }
+                    Ok(v) => Some(v),
+                    Err(_) => None,
+                }
+            };
+            // Another instance took the version first: write its record again after ours so
+            // that compaction, which keeps a key's last record, keeps the winner.
+            if let Some(w) = winner {
+                let value = SchemaValue {
+                    subject: w.subject,
+                    version: w.version,
+                    id: w.id,
+                    schema: w.content.schema,
+                    schema_type: w.content.schema_type,
+                    references: w.content.references,
+                    deleted: w.deleted,
+                };
+                let bytes =
+                    serde_json::to_vec(&value).map_err(|e| RegistryError::Store(e.to_string()))?;
+                self.write(vec![(key, Some(bytes))]).await?;
+            }
+        }
+        Err(RegistryError::Store(
+            "too many concurrent registrations; try again".into(),
+        ))
+    }
+
+    /// Soft-deletes (or, after that, permanently deletes) a whole subject; returns the
+    /// versions deleted.
+    pub async fn delete_subject(
+        &self,
+        subject: &str,
+        permanent: bool,
+    ) -> Result<Vec<i32>, RegistryError> {
+        let _one_writer = self.writes.lock().await;
+        let records = {
+            let state = self.state.read();
+            self.check_writable(&state, subject)?;
+            let all = state.versions(subject, true);
+            if all.is_empty() {
+                return Err(RegistryError::SubjectNotFound(subject.to_string()));
+            }
+            let live: Vec<i32> = all
+                .iter()
+                .filter(|(_, e)| !e.deleted)
+                .map(|(v, _)| *v)
+                .collect();
+            if permanent {
+                if !live.is_empty() {
+                    return Err(RegistryError::SubjectNotSoftDeleted(subject.to_string()));
+                }
+                for (v, _) in &all {
+                    check_unreferenced(&state, subject, *v)?;
+                }
+                let versions: Vec<i32> = all.iter().map(|(v, _)| *v).collect();
+                let mut records: Vec<(RecordKey, Option<Vec<u8>>)> = versions
+                    .iter()
+                    .map(|v| {
+                        (
+                            RecordKey::Schema {
+                                subject: subject.to_string(),
+                                version: *v,
+                            },
+                            None,
+                        )
+                    })
+                    .collect();
+                records.push((RecordKey::Config(Some(subject.to_string())), None));
+                records.push((RecordKey::Mode(Some(subject.to_string())), None));
+                (versions, records)
+            } else {
+                if live.is_empty() {
+                    return Err(RegistryError::SubjectSoftDeleted(subject.to_string()));
+                }
+                for v in &live {
+                    check_unreferenced(&state, subject, *v)?;
+                }
+                let last = *live.last().unwrap_or(&0);
+                let mut records = Vec::new();
+                for v in &live {
+                    records.push(soft_delete_record(&state, subject, *v)?);
+                }
+                let value = DeleteSubjectValue {
+                    subject: subject.to_string(),
+                    version: last,
+                };
+                records.push((
+                    RecordKey::DeleteSubject(subject.to_string()),
+                    Some(to_json(&value)?),
+                ));
+                (live, records)
+            }
+        };
+        self.write(records.1).await?;
+        Ok(records.0)
+    }
+
+    /// Soft-deletes (or, after that, permanently deletes) one version.
+    pub async fn delete_version(
+        &self,
+        subject: &str,
+        version: VersionSpec,
+        permanent: bool,
+    ) -> Result<i32, RegistryError> {
+        let _one_writer = self.writes.lock().await;
+        let (number, record) = {
+            let state = self.state.read();
+            self.check_writable(&state, subject)?;
+            if !state.subject_exists(subject, true) {
+                return Err(RegistryError::SubjectNotFound(subject.to_string()));
+            }
+            // A numbered version is found even when soft-deleted, to say so (40406).
+            let include_deleted = permanent || matches!(version, VersionSpec::Number(_));
+            let number = version.resolve(&state, subject, include_deleted)?;
+            let entry = state
+                .subjects
+                .get(subject)
+                .and_then(|vs| vs.get(&number))
+                .ok_or_else(|| RegistryError::VersionNotFound(number.to_string()))?;
+            check_unreferenced(&state, subject, number)?;
+            if permanent {
+                if !entry.deleted {
+                    return Err(RegistryError::VersionNotSoftDeleted(
+                        subject.to_string(),
+                        number,
+                    ));
+                }
+                let key = RecordKey::Schema {
+                    subject: subject.to_string(),
+                    version: number,
+                };
+                (number, (key, None))
+            } else {
+                if entry.deleted {
+                    return Err(RegistryError::VersionSoftDeleted(
+                        subject.to_string(),
+                        number,
+                    ));
+                }
+                (number, soft_delete_record(&state, subject, number)?)
+            }
+        };
+        self.write(vec![record]).await?;
+        Ok(number)
+    }
+
+    /// Sets (or with `None` removes) the compatibility level of a subject or the global one.
+    pub async fn set_config(
+        &self,
+        subject: Option<&str>,
+        level: Option<CompatibilityLevel>,
+    ) -> Result<(), RegistryError> {
+        let value = match level {
+            Some(l) => Some(to_json(&ConfigValue {
+                compatibility_level: l.name().to_string(),
+            })?),
+            None => None,
+        };
+        let _one_writer = self.writes.lock().await;
+        self.write(vec![(RecordKey::Config(subject.map(String::from)), value)])
+            .await
+    }
+
+    /// Sets (or with `None` removes) the mode of a subject or the global one.
+    pub async fn set_mode(
+        &self,
+        subject: Option<&str>,
+        mode: Option<Mode>,
+    ) -> Result<(), RegistryError> {
+        let value = match mode {
+            Some(m) => Some(to_json(&ModeValue {
+                mode: m.name().to_string(),
+            })?),
+            None => None,
+        };
+        let _one_writer = self.writes.lock().await;
+        self.write(vec![(RecordKey::Mode(subject.map(String::from)), value)])
+            .await
+    }
+
+    fn check_writable(&self, state: &State, subject: &str) -> Result<(), RegistryError> {
+        if state.mode(Some(subject)) == Mode::ReadOnly {
+            return Err(RegistryError::OperationNotPermitted(format!(
+                "Subject {subject} is in read-only mode"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A version as a path names it: a number, or `latest` / -1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionSpec {
+    /// This version number.
+    Number(i32),
+    /// The latest live version.
+    Latest,
+}
+
+impl VersionSpec {
+    /// Parses a path's version; anything but 1..2^31-1, `latest` and -1 is 42202.
+    pub fn parse(text: &str) -> Result<VersionSpec, RegistryError> {
+        if text.eq_ignore_ascii_case("latest") {
+            return Ok(VersionSpec::Latest);
+        }
+        match text.parse::<i32>() {
+            Ok(-1) => Ok(VersionSpec::Latest),
+            Ok(n) if n >= 1 => Ok(VersionSpec::Number(n)),
+            _ => Err(RegistryError::InvalidVersion(text.to_string())),
+        }
+    }
+
+    /// The version number this names in `subject`; soft-deleted versions count only when
+    /// `deleted`.
+    pub fn resolve(
+        self,
+        state: &State,
+        subject: &str,
+        deleted: bool,
+    ) -> Result<i32, RegistryError> {
+        let versions = state.versions(subject, deleted);
+        match self {
+            VersionSpec::Latest => versions
+                .last()
+                .map(|(v, _)| *v)
+                .ok_or_else(|| RegistryError::VersionNotFound("latest".into())),
+            VersionSpec::Number(n) => versions
+                .iter()
+                .find(|(v, _)| *v == n)
+                .map(|(v, _)| *v)
+                .ok_or_else(|| RegistryError::VersionNotFound(n.to_string())),
+        }
+    }
+}
+
+/// The stored content for a submitted schema (canonical or normalized text).
+fn content_of(parsed: &ParsedSchema, new: &NewSchema, normalize: bool) -> SchemaContent {
+    SchemaContent {
+        schema_type: new.schema_type,
+        schema: if normalize {
+            parsed.normalized()
+        } else {
+            parsed.canonical()
+        },
+        references: new.references.clone(),
+    }
+}
+
+/// The version of `subject` holding `content`, the latest if several.
+fn find_version(
+    state: &State,
+    subject: &str,
+    content: &SchemaContent,
+    deleted: bool,
+) -> Option<i32> {
+    state
+        .versions(subject, deleted)
+        .into_iter()
+        .rev()
+        .find(|(_, e)| {
+            state
+                .schemas
+                .get(&e.id)
+                .is_some_and(|c| same_schema(c, content))
+        })
+        .map(|(v, _)| v)
+}
+
+/// Whether two contents are one schema: equal text, or (for a schema another registry
+/// wrote in a different layout) equal canonical forms.
+fn same_schema(stored: &SchemaContent, content: &SchemaContent) -> bool {
+    if stored.schema_type != content.schema_type || stored.references != content.references {
+        return false;
+    }
+    if stored.schema == content.schema {
+        return true;
+    }
+    match stored.schema_type {
+        SchemaType::Avro | SchemaType::Json => {
+            let a: Result<serde_json::Value, _> = serde_json::from_str(&stored.schema);
+            let b: Result<serde_json::Value, _> = serde_json::from_str(&content.schema);
+            matches!((a, b), (Ok(a), Ok(b)) if a == b)
+        }
+        SchemaType::Protobuf => stored.schema.trim() == content.schema.trim(),
+    }
+}
+
+/// A version as the API returns it.
+pub fn version_of(
+    state: &State,
+    subject: &str,
+    version: i32,
+) -> Result<RegisteredVersion, RegistryError> {
+    let entry = state
+        .subjects
+        .get(subject)
+        .and_then(|vs| vs.get(&version))
+        .ok_or_else(|| RegistryError::VersionNotFound(version.to_string()))?;
+    let content = state
+        .schemas
+        .get(&entry.id)
+        .ok_or_else(|| RegistryError::SchemaNotFound(entry.id.to_string()))?;
+    Ok(RegisteredVersion {
+        subject: subject.to_string(),
+        version,
+        id: entry.id,
+        content: content.clone(),
+        deleted: entry.deleted,
+    })
+}
+
+fn check_unreferenced(state: &State, subject: &str, version: i32) -> Result<(), RegistryError> {
+    if state.referenced_by(subject, version).is_empty() {
+        Ok(())
+    } else {
+        Err(RegistryError::ReferenceExists(subject.to_string(), version))
+    }
+}
+
+fn soft_delete_record(
+    state: &State,
+    subject: &str,
+    version: i32,
+) -> Result<(RecordKey, Option<Vec<u8>>), RegistryError> {
+    let v = version_of(state, subject, version)?;
+    let value = SchemaValue {
+        subject: v.subject,
+        version: v.version,
+        id: v.id,
+        schema: v.content.schema,
+        schema_type: v.content.schema_type,
+        references: v.content.references,
+        deleted: true,
+    };
+    Ok((
+        RecordKey::Schema {
+            subject: subject.to_string(),
+            version,
+        },
+        Some(to_json(&value)?),
+    ))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, RegistryError> {
+    serde_json::to_vec(value).map_err(|e| RegistryError::Store(e.to_string()))
+}
