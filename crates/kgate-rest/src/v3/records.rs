@@ -203,7 +203,7 @@ async fn produce(
     body: Body,
 ) -> V3Result<Response> {
     resource::check_cluster(&state, &cluster_id).await?;
-    check_content_type(&headers)?;
+    resource::check_json_content_type(&headers)?;
     state.kafka.topic(&topic).await?;
     let chunked = headers
         .get(header::TRANSFER_ENCODING)
@@ -338,30 +338,6 @@ fn json_response(status: StatusCode, body: Body) -> Response {
         HeaderValue::from_static("application/json"),
     );
     response
-}
-
-/// Records are JSON; any other declared type is 415 (no type at all is taken as JSON).
-fn check_content_type(headers: &HeaderMap) -> Result<(), RestError> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(());
-    };
-    let essence = value
-        .to_str()
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    if essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
-    {
-        Ok(())
-    } else {
-        Err(RestError::UnsupportedMediaType(
-            "HTTP 415 Unsupported Media Type".to_string(),
-        ))
-    }
 }
 
 /// One element read from the request: a record's JSON, or a failure after which nothing
@@ -509,6 +485,9 @@ struct Producing {
 impl Producing {
     /// Turns request items into report bytes, keeping up to [`MAX_IN_FLIGHT`] records in
     /// flight and the reports in request order.
+    // `then` hands records to the producer one at a time, in request order, and yields
+    // the futures of their deliveries, which `buffered` then awaits side by side.
+    #[allow(clippy::async_yields_async)]
     fn reports(
         self,
         items: BoxStream<'static, Item>,

@@ -247,7 +247,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for V3Json<T> {
 
 /// Accepts `application/json` and `+json` types; no Content-Type is taken as JSON, as
 /// curl users often omit it.
-fn check_json_content_type(headers: &HeaderMap) -> V3Result<()> {
+/// Request bodies are JSON: any other declared type is 415 (no type at all is taken as
+/// JSON, as the reference proxy does).
+pub(crate) fn check_json_content_type(headers: &HeaderMap) -> V3Result<()> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
     };
@@ -259,7 +261,9 @@ fn check_json_content_type(headers: &HeaderMap) -> V3Result<()> {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    if essence == "application/json" || essence.ends_with("+json") {
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
         Ok(())
     } else {
         Err(RestError::UnsupportedMediaType("HTTP 415 Unsupported Media Type".to_string()).into())
