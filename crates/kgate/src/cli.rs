@@ -157,8 +157,8 @@ Configuration keys (Confluent REST Proxy names where one exists):
   broker.*                      other embedded broker settings, Apache Kafka names
   schema.registry.enable        serve the built-in Schema Registry (default true)
   schema.registry.listeners     its listener (default http://0.0.0.0:8081)
-  schema.registry.url           registry used by the avro/protobuf/jsonschema formats
-                                (default: the built-in one)
+  schema.registry.url           registry used by the avro/protobuf/jsonschema formats;
+                                set, it replaces the built-in one
   schema.registry.basic.auth.user.info
                                 user:password for that registry
   log.format, log.level         text|json, and a tracing filter

@@ -642,19 +642,21 @@ fn build(merged: BTreeMap<String, Entry>) -> Result<Config, ConfigError> {
         ..RestConfig::default()
     };
 
-    let registry_listener = if boolean("schema.registry.enable")? {
-        let (value, _) = value_of("schema.registry.listeners");
-        let first = value.split(',').map(str::trim).find(|s| !s.is_empty());
-        let url = first.ok_or_else(|| {
-            bad(
-                "schema.registry.listeners",
-                "expected a listener such as http://0.0.0.0:8081",
-            )
-        })?;
-        Some(parse_http_url(url).map_err(|m| bad("schema.registry.listeners", &m))?)
-    } else {
-        None
-    };
+    // A registry named by `schema.registry.url` replaces the built-in one.
+    let registry_listener =
+        if boolean("schema.registry.enable")? && rest.schema_registry_url.is_none() {
+            let (value, _) = value_of("schema.registry.listeners");
+            let first = value.split(',').map(str::trim).find(|s| !s.is_empty());
+            let url = first.ok_or_else(|| {
+                bad(
+                    "schema.registry.listeners",
+                    "expected a listener such as http://0.0.0.0:8081",
+                )
+            })?;
+            Some(parse_http_url(url).map_err(|m| bad("schema.registry.listeners", &m))?)
+        } else {
+            None
+        };
 
     let mut kafka = KafkaConfig {
         bootstrap_servers: bootstrap_servers.clone().unwrap_or_default(),
@@ -1009,8 +1011,22 @@ linger.ms = 5
 
         let (config, _) = load(&sources(
             None,
+            &["schema.registry.url=http://registry.example:8081"],
+            &[],
+        ))
+        .expect("load");
+        assert!(
+            config.registry_listener.is_none(),
+            "an external registry replaces the built-in one"
+        );
+
+        let (config, _) =
+            load(&sources(None, &["schema.registry.enable=false"], &[])).expect("load");
+        assert!(config.registry_listener.is_none());
+
+        let (config, _) = load(&sources(
+            None,
             &[
-                "schema.registry.enable=false",
                 "schema.registry.url=http://registry.example:8081",
                 "schema.registry.basic.auth.user.info=fred:secret",
             ],
