@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from helpers import Broker
+from helpers import Broker, Kgate
 
 
 @pytest.fixture(scope="module")
@@ -29,3 +29,12 @@ def topic_name(request):
     """A topic name no other test uses."""
     base = request.node.name.replace("[", "-").replace("]", "").replace("_", "-")
     return "%s-%s" % (base[:60], uuid.uuid4().hex[:8])
+
+
+@pytest.fixture(scope="module")
+def kgate(tmp_path_factory):
+    """A full `kgate serve` (REST Proxy, Schema Registry, embedded broker) shared by the
+    tests of one module; each test uses its own topics and subjects."""
+    k = Kgate(tmp_path_factory.mktemp("kgate")).start()
+    yield k
+    k.kill()

@@ -5,6 +5,7 @@ target directory. Each broker listens on 127.0.0.1 port 0; the real port is read
 the line the binary prints ("kgate broker listening on HOST:PORT").
 """
 
+import json
 import os
 import pathlib
 import queue
@@ -12,6 +13,8 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
@@ -156,3 +159,122 @@ def read_partition(broker, topic, partition, count, timeout=30):
         return records
     finally:
         consumer.close()
+
+
+# --- the full kgate (`kgate serve`): REST Proxy, Schema Registry, embedded broker --------
+
+REST_LISTENING = "kgate REST Proxy listening on "
+REGISTRY_LISTENING = "kgate Schema Registry listening on "
+
+
+class Kgate:
+    """One `kgate serve` process: the REST Proxy, the built-in Schema Registry and the
+    embedded broker, every listener on 127.0.0.1 port 0. The bound addresses are read
+    from the lines the binary prints at start-up."""
+
+    def __init__(self, data_dir, extra_sets=()):
+        self.data_dir = pathlib.Path(data_dir)
+        self.extra_sets = list(extra_sets)
+        self.process = None
+        self.bootstrap = None
+        self.rest_url = None
+        self.registry_url = None
+        self.output = []
+
+    def start(self):
+        # KGATE_* variables are configuration keys for `kgate serve` (KGATE_BIN would
+        # be an unknown key and stop start-up).
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KGATE_")}
+        env.setdefault("RUST_LOG", "info")
+        sets = [
+            "listeners=http://127.0.0.1:0",
+            "broker.listeners=127.0.0.1:0",
+            "schema.registry.listeners=http://127.0.0.1:0",
+            "data.dir=%s" % self.data_dir,
+            *self.extra_sets,
+        ]
+        args = [str(kgate_binary()), "serve"]
+        for s in sets:
+            args += ["--set", s]
+        self.process = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+        )
+        lines = queue.Queue()
+
+        def pump(stream, sink, keep):
+            for line in stream:
+                keep.append(line.rstrip("\n"))
+                sink.put(line.rstrip("\n"))
+            sink.put(None)
+
+        threading.Thread(
+            target=pump, args=(self.process.stdout, lines, self.output), daemon=True
+        ).start()
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while self.bootstrap is None or self.rest_url is None or self.registry_url is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                raise RuntimeError("kgate did not start:\n" + "\n".join(self.output))
+            try:
+                line = lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise RuntimeError("kgate exited at start:\n" + "\n".join(self.output))
+            if line.startswith(LISTENING):
+                self.bootstrap = line[len(LISTENING):].strip()
+            elif line.startswith(REST_LISTENING):
+                self.rest_url = line[len(REST_LISTENING):].strip()
+            elif line.startswith(REGISTRY_LISTENING):
+                self.registry_url = line[len(REGISTRY_LISTENING):].strip()
+        return self
+
+    def kill(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+class HttpAnswer:
+    """Status, headers (case-insensitive) and body (parsed as JSON when it is JSON) of one
+    HTTP exchange."""
+
+    def __init__(self, status, headers, text):
+        self.status = status
+        self.headers = headers
+        self.text = text
+        try:
+            self.json = json.loads(text) if text else None
+        except ValueError:
+            self.json = None
+
+    def __repr__(self):
+        return "HTTP %s %s" % (self.status, self.text[:2000])
+
+
+# Loopback only: a proxy from the environment must not sit between a test and kgate.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http(method, url, body=None, content_type=None, accept=None, timeout=30):
+    """One HTTP request with the standard library (no client of our own to trust);
+    a JSON-able `body` is sent as JSON. Error statuses are answers, not exceptions."""
+    data = None
+    headers = {}
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers["Content-Type"] = content_type or "application/json"
+    if accept:
+        headers["Accept"] = accept
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with _DIRECT.open(request, timeout=timeout) as resp:
+            return HttpAnswer(resp.status, resp.headers, resp.read().decode())
+    except urllib.error.HTTPError as e:
+        return HttpAnswer(e.code, e.headers, e.read().decode())

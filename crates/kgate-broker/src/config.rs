@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::BrokerError;
+use crate::log::defaults::{ConfigType, Source};
 
 /// The validated broker-wide settings the server and the log use.
 #[derive(Debug, Clone)]
@@ -21,7 +24,7 @@ pub struct Settings {
     pub flush_every_append: bool,
     /// Defaults for every topic's log (`log.segment.bytes`, `log.retention.ms`, ...).
     pub log: LogDefaults,
-    /// The properties exactly as configured, for DescribeConfigs.
+    /// The properties in force: the static ones under any dynamic broker configs.
     pub explicit: BTreeMap<String, String>,
 }
 
@@ -42,6 +45,16 @@ pub struct LogDefaults {
     pub cleanup_policy: String,
     /// `log.message.timestamp.type`.
     pub timestamp_type: String,
+    /// `log.cleaner.delete.retention.ms`: the default of `delete.retention.ms`.
+    pub delete_retention_ms: i64,
+    /// `log.cleaner.min.cleanable.ratio`: the default of `min.cleanable.dirty.ratio`.
+    pub min_cleanable_ratio: f64,
+    /// `log.cleaner.min.compaction.lag.ms`: the default of `min.compaction.lag.ms`.
+    pub min_compaction_lag_ms: i64,
+    /// `log.cleaner.max.compaction.lag.ms`: the default of `max.compaction.lag.ms`.
+    pub max_compaction_lag_ms: i64,
+    /// `log.roll.ms` (or `log.roll.hours`): the default of `segment.ms`.
+    pub segment_ms: i64,
 }
 
 fn bad(key: &str, message: impl Into<String>) -> BrokerError {
@@ -56,6 +69,16 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, BrokerError> {
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err(bad(key, format!("expected true or false, got `{v}`"))),
+    }
+}
+
+fn parse_ratio(key: &str, v: &str) -> Result<f64, BrokerError> {
+    match v.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(bad(
+            key,
+            format!("expected a number between 0 and 1, got `{v}`"),
+        )),
     }
 }
 
@@ -86,7 +109,15 @@ const ACCEPTED_INTEGER_KEYS: &[&str] = &[
     "producer.id.expiration.ms",
     "transaction.max.timeout.ms",
     "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+    "transaction.remove.expired.transaction.cleanup.interval.ms",
     "log.cleaner.backoff.ms",
+    "log.cleaner.threads",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.io.buffer.size",
+    "log.segment.delete.delay.ms",
+    "log.index.size.max.bytes",
+    "log.message.timestamp.before.max.ms",
+    "log.message.timestamp.after.max.ms",
     "log.flush.interval.ms",
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
@@ -119,6 +150,11 @@ impl Settings {
                 max_message_bytes: 1_048_588,
                 cleanup_policy: "delete".to_string(),
                 timestamp_type: "CreateTime".to_string(),
+                delete_retention_ms: 86_400_000,
+                min_cleanable_ratio: 0.5,
+                min_compaction_lag_ms: 0,
+                max_compaction_lag_ms: i64::MAX,
+                segment_ms: 7 * 24 * 3_600_000,
             },
             explicit: properties.clone(),
         };
@@ -126,6 +162,8 @@ impl Settings {
         let mut retention_hours = None;
         let mut retention_minutes = None;
         let mut retention_ms = None;
+        let mut roll_hours = None;
+        let mut roll_ms = None;
         for (key, v) in properties {
             let k = key.as_str();
             match k {
@@ -156,6 +194,8 @@ impl Settings {
                 "log.retention.minutes" => retention_minutes = Some(parse_int(k, v, -1)?),
                 "log.retention.hours" => retention_hours = Some(parse_int(k, v, -1)?),
                 "log.retention.bytes" => s.log.retention_bytes = parse_int(k, v, -1)?,
+                "log.roll.ms" => roll_ms = Some(parse_int(k, v, 1)?),
+                "log.roll.hours" => roll_hours = Some(parse_int(k, v, 1)?),
                 "log.index.interval.bytes" => {
                     s.log.index_interval_bytes = parse_int(k, v, 0)?.min(u32::MAX as i64) as u32
                 }
@@ -169,6 +209,31 @@ impl Settings {
                 "log.message.timestamp.type" => {
                     s.log.timestamp_type =
                         crate::log::config::check_timestamp_type(v).map_err(|m| bad(k, m))?
+                }
+                "log.cleaner.delete.retention.ms" => {
+                    s.log.delete_retention_ms = parse_int(k, v, 0)?
+                }
+                "log.cleaner.min.compaction.lag.ms" => {
+                    s.log.min_compaction_lag_ms = parse_int(k, v, 0)?
+                }
+                "log.cleaner.max.compaction.lag.ms" => {
+                    s.log.max_compaction_lag_ms = parse_int(k, v, 1)?
+                }
+                "log.cleaner.min.cleanable.ratio" => {
+                    s.log.min_cleanable_ratio = parse_ratio(k, v)?;
+                }
+                "log.cleaner.io.max.bytes.per.second" | "log.cleaner.io.buffer.load.factor" => {
+                    match v.trim().parse::<f64>() {
+                        Ok(x) if x > 0.0 => {}
+                        _ => return Err(bad(k, format!("expected a positive number, got `{v}`"))),
+                    }
+                }
+                "compression.type" => {
+                    crate::log::config::validate_topic_config("compression.type", v)
+                        .map_err(|m| bad(k, m))?;
+                }
+                "log.preallocate" | "unclean.leader.election.enable" => {
+                    parse_bool(k, v)?;
                 }
                 _ if REPLICATION_KEYS.contains(&k) => {
                     if parse_int(k, v, 1)? != 1 {
@@ -190,6 +255,9 @@ impl Settings {
             .or(retention_hours.map(|h| if h < 0 { h } else { h * 3_600_000 }))
         {
             s.log.retention_ms = ms;
+        }
+        if let Some(ms) = roll_ms.or(roll_hours.map(|h| h.saturating_mul(3_600_000))) {
+            s.log.segment_ms = ms;
         }
         Ok(s)
     }
@@ -360,5 +428,408 @@ impl SecuritySettings {
             .with_single_cert(certs, key)
             .map_err(|e| bad("ssl.key.location", e.to_string()))?;
         Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+    }
+}
+
+/// How a broker configuration may change while the broker runs (Kafka's update modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateMode {
+    /// Only in the broker's properties; a restart applies a change.
+    ReadOnly,
+    /// Dynamically, but only for this broker (resource name = its id): listener
+    /// security, as Kafka's listener-prefixed settings.
+    PerBroker,
+    /// Dynamically, for this broker (resource name = its id) or as the cluster-wide
+    /// default (resource name "").
+    ClusterWide,
+}
+
+/// One broker configuration as DescribeConfigs lists it.
+pub struct BrokerConfigDef {
+    /// Kafka's name.
+    pub name: &'static str,
+    /// Kafka's default; `None` when Kafka has none (reported as null).
+    pub default: Option<&'static str>,
+    /// The value type.
+    pub kind: ConfigType,
+    /// Whether and how it may be changed dynamically.
+    pub mode: UpdateMode,
+}
+
+macro_rules! broker_defs {
+    ($(($name:literal, $default:expr, $kind:ident, $mode:ident)),* $(,)?) => {
+        &[$(BrokerConfigDef {
+            name: $name,
+            default: $default,
+            kind: ConfigType::$kind,
+            mode: UpdateMode::$mode,
+        }),*]
+    };
+}
+
+/// The broker configurations DescribeConfigs reports, sorted by name. Users and their
+/// passwords and the authorizer's settings are deliberately not listed.
+pub const BROKER_CONFIGS: &[BrokerConfigDef] = broker_defs![
+    ("auto.create.topics.enable", Some("true"), Boolean, ReadOnly),
+    ("broker.id", None, Int, ReadOnly),
+    ("compression.type", Some("producer"), String, ClusterWide),
+    ("default.replication.factor", Some("1"), Int, ReadOnly),
+    ("delete.topic.enable", Some("true"), Boolean, ReadOnly),
+    (
+        "group.initial.rebalance.delay.ms",
+        Some("3000"),
+        Int,
+        ReadOnly
+    ),
+    (
+        "group.max.session.timeout.ms",
+        Some("1800000"),
+        Int,
+        ReadOnly
+    ),
+    ("group.min.session.timeout.ms", Some("6000"), Int, ReadOnly),
+    ("log.cleaner.backoff.ms", Some("15000"), Long, ClusterWide),
+    (
+        "log.cleaner.dedupe.buffer.size",
+        Some("134217728"),
+        Long,
+        ClusterWide
+    ),
+    (
+        "log.cleaner.delete.retention.ms",
+        Some("86400000"),
+        Long,
+        ClusterWide
+    ),
+    (
+        "log.cleaner.io.buffer.load.factor",
+        Some("0.9"),
+        Double,
+        ClusterWide
+    ),
+    (
+        "log.cleaner.io.buffer.size",
+        Some("524288"),
+        Int,
+        ClusterWide
+    ),
+    (
+        "log.cleaner.io.max.bytes.per.second",
+        Some("1.7976931348623157E308"),
+        Double,
+        ClusterWide
+    ),
+    (
+        "log.cleaner.max.compaction.lag.ms",
+        Some("9223372036854775807"),
+        Long,
+        ClusterWide
+    ),
+    (
+        "log.cleaner.min.cleanable.ratio",
+        Some("0.5"),
+        Double,
+        ClusterWide
+    ),
+    (
+        "log.cleaner.min.compaction.lag.ms",
+        Some("0"),
+        Long,
+        ClusterWide
+    ),
+    ("log.cleaner.threads", Some("1"), Int, ClusterWide),
+    ("log.cleanup.policy", Some("delete"), List, ClusterWide),
+    (
+        "log.flush.interval.messages",
+        Some("9223372036854775807"),
+        Long,
+        ClusterWide
+    ),
+    ("log.flush.interval.ms", None, Long, ClusterWide),
+    ("log.index.interval.bytes", Some("4096"), Int, ClusterWide),
+    (
+        "log.index.size.max.bytes",
+        Some("10485760"),
+        Int,
+        ClusterWide
+    ),
+    (
+        "log.message.timestamp.after.max.ms",
+        Some("9223372036854775807"),
+        Long,
+        ClusterWide
+    ),
+    (
+        "log.message.timestamp.before.max.ms",
+        Some("9223372036854775807"),
+        Long,
+        ClusterWide
+    ),
+    (
+        "log.message.timestamp.type",
+        Some("CreateTime"),
+        String,
+        ClusterWide
+    ),
+    ("log.preallocate", Some("false"), Boolean, ClusterWide),
+    ("log.retention.bytes", Some("-1"), Long, ClusterWide),
+    (
+        "log.retention.check.interval.ms",
+        Some("300000"),
+        Long,
+        ReadOnly
+    ),
+    ("log.retention.hours", Some("168"), Int, ClusterWide),
+    ("log.retention.minutes", None, Int, ClusterWide),
+    ("log.retention.ms", None, Long, ClusterWide),
+    ("log.roll.hours", Some("168"), Int, ClusterWide),
+    ("log.roll.ms", None, Long, ClusterWide),
+    ("log.segment.bytes", Some("1073741824"), Int, ClusterWide),
+    (
+        "log.segment.delete.delay.ms",
+        Some("60000"),
+        Long,
+        ClusterWide
+    ),
+    ("message.max.bytes", Some("1048588"), Int, ClusterWide),
+    ("min.insync.replicas", Some("1"), Int, ClusterWide),
+    ("node.id", None, Int, ReadOnly),
+    ("num.io.threads", Some("8"), Int, ClusterWide),
+    ("num.network.threads", Some("3"), Int, ClusterWide),
+    ("num.partitions", Some("1"), Int, ReadOnly),
+    (
+        "num.recovery.threads.per.data.dir",
+        Some("2"),
+        Int,
+        ClusterWide
+    ),
+    ("offsets.retention.minutes", Some("10080"), Int, ReadOnly),
+    (
+        "offsets.topic.replication.factor",
+        Some("1"),
+        Short,
+        ReadOnly
+    ),
+    (
+        "producer.id.expiration.ms",
+        Some("86400000"),
+        Int,
+        ClusterWide
+    ),
+    (
+        "sasl.enabled.mechanisms",
+        Some("PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"),
+        List,
+        PerBroker
+    ),
+    ("socket.receive.buffer.bytes", Some("102400"), Int, ReadOnly),
+    ("socket.request.max.bytes", Some("104857600"), Int, ReadOnly),
+    ("socket.send.buffer.bytes", Some("102400"), Int, ReadOnly),
+    ("ssl.certificate.location", None, String, PerBroker),
+    ("ssl.key.location", None, String, PerBroker),
+    (
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        Some("10000"),
+        Int,
+        ReadOnly
+    ),
+    ("transaction.max.timeout.ms", Some("900000"), Int, ReadOnly),
+    (
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        Some("3600000"),
+        Int,
+        ReadOnly
+    ),
+    ("transaction.state.log.min.isr", Some("1"), Int, ReadOnly),
+    (
+        "transaction.state.log.replication.factor",
+        Some("1"),
+        Short,
+        ReadOnly
+    ),
+    (
+        "transactional.id.expiration.ms",
+        Some("604800000"),
+        Int,
+        ReadOnly
+    ),
+    (
+        "unclean.leader.election.enable",
+        Some("false"),
+        Boolean,
+        ClusterWide
+    ),
+];
+
+/// The definition of broker configuration `name`.
+pub fn broker_config(name: &str) -> Option<&'static BrokerConfigDef> {
+    BROKER_CONFIGS.iter().find(|d| d.name == name)
+}
+
+/// Settings that are one setting in several units, most specific first: whichever level
+/// sets any of a group decides, and within a level the first unit wins (Kafka's
+/// synonyms: retention in ms, minutes or hours; segment roll in ms or hours).
+const UNIT_GROUPS: &[&[&str]] = &[
+    &[
+        "log.retention.ms",
+        "log.retention.minutes",
+        "log.retention.hours",
+    ],
+    &["log.roll.ms", "log.roll.hours"],
+];
+
+/// The broker-level names that stand for the same setting as `name`, most specific
+/// first (Kafka's synonyms).
+pub fn synonyms_of(name: &str) -> Vec<&str> {
+    for group in UNIT_GROUPS {
+        if let Some(i) = group.iter().position(|k| *k == name) {
+            return group[i..].to_vec();
+        }
+    }
+    vec![name]
+}
+
+/// Which dynamic level an alteration addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DynamicScope {
+    /// This broker (resource name = its id).
+    Broker,
+    /// The cluster-wide default (resource name "").
+    ClusterDefault,
+}
+
+/// The broker's configuration at Kafka's levels: dynamic for this broker, dynamic
+/// cluster-wide default, and static (the properties the broker was started with).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ConfigLevels {
+    /// Dynamic configs of this broker.
+    #[serde(default)]
+    pub broker: BTreeMap<String, String>,
+    /// Dynamic cluster-wide defaults.
+    #[serde(default)]
+    pub default: BTreeMap<String, String>,
+    /// The broker's own properties (never persisted here).
+    #[serde(skip)]
+    pub fixed: BTreeMap<String, String>,
+}
+
+impl ConfigLevels {
+    /// The file, under the data directory, that keeps the dynamic levels.
+    pub const FILE: &'static str = "broker-configs.json";
+
+    /// Loads the dynamic levels kept in `data_dir` over the static `properties`.
+    pub fn load(
+        data_dir: &std::path::Path,
+        properties: &BTreeMap<String, String>,
+    ) -> std::io::Result<Self> {
+        let mut levels: ConfigLevels = match std::fs::read(data_dir.join(Self::FILE)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} is unreadable: {e}", Self::FILE),
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ConfigLevels::default(),
+            Err(e) => return Err(e),
+        };
+        levels.fixed = properties.clone();
+        Ok(levels)
+    }
+
+    /// Writes the dynamic levels to `data_dir` atomically (temporary file, fsync, rename).
+    pub fn save(&self, data_dir: &std::path::Path) -> std::io::Result<()> {
+        use std::io::Write;
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        let tmp = data_dir.join(format!("{}.tmp", Self::FILE));
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(tmp, data_dir.join(Self::FILE))
+    }
+
+    /// The dynamic map of `scope`, to change it.
+    pub fn dynamic_mut(&mut self, scope: DynamicScope) -> &mut BTreeMap<String, String> {
+        match scope {
+            DynamicScope::Broker => &mut self.broker,
+            DynamicScope::ClusterDefault => &mut self.default,
+        }
+    }
+
+    /// The dynamic map of `scope`.
+    pub fn dynamic(&self, scope: DynamicScope) -> &BTreeMap<String, String> {
+        match scope {
+            DynamicScope::Broker => &self.broker,
+            DynamicScope::ClusterDefault => &self.default,
+        }
+    }
+
+    /// One set of properties: each level over the ones below it, a group of unit
+    /// synonyms taken whole from the highest level that sets any of it.
+    pub fn merged(&self) -> BTreeMap<String, String> {
+        let mut out = self.fixed.clone();
+        for level in [&self.default, &self.broker] {
+            for group in UNIT_GROUPS {
+                if group.iter().any(|k| level.contains_key(*k)) {
+                    for k in *group {
+                        out.remove(*k);
+                    }
+                }
+            }
+            out.extend(level.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        out
+    }
+
+    /// The settings these levels make.
+    pub fn settings(&self) -> Result<Settings, BrokerError> {
+        Settings::from_properties(&self.merged())
+    }
+
+    /// The value of every synonym of `name` at every level, most specific first, as
+    /// Kafka lists them (`per_broker` false leaves this broker's own level out).
+    pub fn synonyms(&self, name: &str, per_broker: bool) -> Vec<(String, String, Source)> {
+        let names = synonyms_of(name);
+        let mut levels = Vec::new();
+        if per_broker {
+            levels.push((&self.broker, Source::DynamicBroker));
+        }
+        levels.push((&self.default, Source::DynamicDefaultBroker));
+        levels.push((&self.fixed, Source::StaticBroker));
+        let mut out = Vec::new();
+        for (map, source) in levels {
+            for n in &names {
+                if let Some(v) = map.get(*n) {
+                    out.push((n.to_string(), v.clone(), source));
+                }
+            }
+        }
+        for n in &names {
+            if let Some(default) = broker_config(n).and_then(|d| d.default) {
+                out.push((n.to_string(), default.to_string(), Source::Default));
+            }
+        }
+        out
+    }
+}
+
+/// Checks that broker configuration `name` may change dynamically at `scope`; the error
+/// (sent as INVALID_CONFIG) names it and says why not.
+pub fn check_dynamic(name: &str, scope: DynamicScope) -> Result<(), String> {
+    match broker_config(name) {
+        None if is_security_key(name) => Err(format!(
+            "cannot update `{name}` dynamically: it must be set in the broker's properties"
+        )),
+        None => Err(format!("unknown broker configuration `{name}`")),
+        Some(d) if d.mode == UpdateMode::ReadOnly => Err(format!(
+            "cannot update `{name}` dynamically: it is read-only and must be set in the broker's properties"
+        )),
+        Some(d) if d.mode == UpdateMode::PerBroker && scope == DynamicScope::ClusterDefault => {
+            Err(format!(
+                "`{name}` can only be set for one broker (resource name = its id), not as a cluster-wide default"
+            ))
+        }
+        Some(_) => Ok(()),
     }
 }

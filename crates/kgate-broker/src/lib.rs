@@ -7,7 +7,7 @@
 //! and encodes responses, `api` holds one handler per request type, `group` is the
 //! consumer group coordinator, `topics` the durable topic registry and `log` the
 //! segment storage behind it. A data directory holds `meta.properties` (cluster id),
-//! `topics.json`, `producer-ids`, `logs/<topic>-<partition>/` segment files,
+//! `topics.json`, `broker-configs.json` (dynamic broker configs), `producer-ids`, `logs/<topic>-<partition>/` segment files,
 //! `groups/`, `acls.json` and `scram-credentials.json`.
 //!
 //! Security properties (kgate's names where Kafka's need a listener prefix):
@@ -91,7 +91,6 @@ pub struct Broker {
     local_addr: SocketAddr,
     state: Arc<BrokerState>,
     security: Arc<server::Security>,
-    security_settings: config::SecuritySettings,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Held while the broker runs so a second broker cannot share the data directory.
@@ -183,11 +182,6 @@ impl Broker {
     ) -> Result<Broker, BrokerError> {
         let settings = config::Settings::from_properties(&config.properties)?;
         let security_settings = config::SecuritySettings::from_properties(&config.properties)?;
-        let primary_tls = if security_settings.protocol.tls() {
-            Some(security_settings.tls_acceptor()?)
-        } else {
-            None
-        };
         let local_addr = listener.local_addr()?;
         std::fs::create_dir_all(&config.data_dir)?;
         let lock = lock_data_dir(&config.data_dir)?;
@@ -201,10 +195,17 @@ impl Broker {
         };
         let retention_interval = settings.retention_check_interval_ms;
         let data_dir = config.data_dir.clone();
-        let topics = tokio::task::spawn_blocking(move || TopicRegistry::open(&data_dir, settings))
-            .await
-            .map_err(|e| std::io::Error::other(format!("log recovery task failed: {e}")))??;
+        let properties = config.properties.clone();
+        let topics =
+            tokio::task::spawn_blocking(move || TopicRegistry::open(&data_dir, &properties))
+                .await
+                .map_err(|e| std::io::Error::other(format!("log recovery task failed: {e}")))??;
         let topics = Arc::new(topics);
+        // Per-broker dynamic configs (certificate, mechanisms) override the properties.
+        let listener_security = state::ListenerSecurity::from_settings(
+            &config::SecuritySettings::from_properties(&topics.config_levels().merged())?,
+            security_settings.protocol.tls(),
+        )?;
         let lookup: Arc<dyn TopicLookup> = topics.clone();
         let groups = GroupCoordinator::open(
             &config.data_dir,
@@ -225,6 +226,8 @@ impl Broker {
             producer_ids: ProducerIds::open(config.data_dir.join("producer-ids"))?,
             txn: txn::TxnCoordinator::open(&config.data_dir, &config.properties)?,
             api_versions: supported_apis(),
+            listener_security: parking_lot::RwLock::new(listener_security),
+            config_change: parking_lot::Mutex::new(()),
         });
         let security = Arc::new(server::Security {
             users: sasl::UserStore::open(
@@ -237,7 +240,6 @@ impl Broker {
                 security_settings.super_users.clone(),
                 security_settings.allow_if_no_acl,
             )?,
-            mechanisms: security_settings.mechanisms.clone(),
             log_dir: config.data_dir.join("logs").display().to_string(),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -248,7 +250,6 @@ impl Broker {
             security.clone(),
             Arc::new(server::ListenerInfo {
                 protocol: security_settings.protocol,
-                tls: primary_tls,
                 advertised: None,
             }),
             shutdown_rx.clone(),
@@ -284,7 +285,6 @@ impl Broker {
             local_addr,
             state,
             security,
-            security_settings,
             shutdown,
             tasks,
             _lock: lock,
@@ -309,11 +309,17 @@ impl Broker {
                 key: "listener.security.protocol".into(),
                 message: format!("unknown security protocol `{protocol}`"),
             })?;
-        let tls = if protocol.tls() {
-            Some(self.security_settings.tls_acceptor()?)
-        } else {
-            None
-        };
+        if protocol.tls() {
+            let mut current = self.state.listener_security.write();
+            if current.tls.is_none() {
+                return Err(BrokerError::Config {
+                    key: "ssl.certificate.location".into(),
+                    message: "a TLS listener needs ssl.certificate.location and ssl.key.location"
+                        .into(),
+                });
+            }
+            current.tls_listener_open = true;
+        }
         let addr = listener.local_addr()?;
         let host = if addr.ip().is_unspecified() {
             "localhost".to_string()
@@ -322,7 +328,6 @@ impl Broker {
         };
         let info = server::ListenerInfo {
             protocol,
-            tls,
             advertised: Some((host, addr.port() as i32)),
         };
         self.tasks.push(tokio::spawn(server::accept_loop(

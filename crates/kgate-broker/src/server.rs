@@ -30,18 +30,15 @@ pub struct Security {
     pub users: UserStore,
     /// ACLs and the authorizer switch.
     pub authorizer: Authorizer,
-    /// `sasl.enabled.mechanisms`.
-    pub mechanisms: Vec<String>,
     /// The directory holding the partition logs, as DescribeLogDirs names it.
     pub log_dir: String,
 }
 
 /// One listener's protocol and the address it announces.
 pub struct ListenerInfo {
-    /// PLAINTEXT, SASL_PLAINTEXT, SSL or SASL_SSL.
+    /// PLAINTEXT, SASL_PLAINTEXT, SSL or SASL_SSL (TLS listeners take the broker's
+    /// current certificate for each connection).
     pub protocol: SecurityProtocol,
-    /// Present when the listener is TLS.
-    pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Host and port announced to clients of this listener instead of the broker's
     /// primary address (`None` for the primary listener).
     pub advertised: Option<(String, i32)>,
@@ -76,9 +73,16 @@ pub async fn accept_loop(
                             authenticated: false,
                             sasl: None,
                         };
-                        match &info.tls {
+                        let tls = info
+                            .protocol
+                            .tls()
+                            .then(|| conn.state.listener_security.read().tls.clone());
+                        match tls {
                             None => serve_connection(stream, conn, shutdown).await,
-                            Some(acceptor) => {
+                            Some(None) => {
+                                tracing::warn!(%peer, "no TLS certificate configured; connection closed")
+                            }
+                            Some(Some(acceptor)) => {
                                 let handshake = tokio::time::timeout(
                                     std::time::Duration::from_secs(30),
                                     acceptor.accept(stream),
@@ -339,15 +343,14 @@ impl Connection {
 
     fn sasl_handshake(&mut self, r: SaslHandshakeRequest) -> ResponseKind {
         let mut resp = SaslHandshakeResponse::default();
-        resp.mechanisms = self
-            .security
-            .mechanisms
+        let mechanisms = self.state.listener_security.read().mechanisms.clone();
+        resp.mechanisms = mechanisms
             .iter()
             .map(|m| StrBytes::from_string(m.clone()))
             .collect();
         if !self.info.protocol.sasl() || self.authenticated {
             resp.error_code = ResponseError::IllegalSaslState.code();
-        } else if !self.security.mechanisms.iter().any(|m| **m == *r.mechanism) {
+        } else if !mechanisms.iter().any(|m| **m == *r.mechanism) {
             resp.error_code = ResponseError::UnsupportedSaslMechanism.code();
         } else {
             self.sasl = SaslSession::start(&r.mechanism);

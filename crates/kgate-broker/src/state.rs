@@ -3,11 +3,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use kafka_protocol::messages::ApiKey;
-use parking_lot::Mutex;
+use std::collections::BTreeMap;
 
+use kafka_protocol::messages::ApiKey;
+use parking_lot::{Mutex, RwLock};
+
+use crate::BrokerError;
+use crate::config::{DynamicScope, SecuritySettings, check_dynamic};
 use crate::group::GroupCoordinator;
-use crate::topics::TopicRegistry;
+use crate::topics::{TopicError, TopicRegistry};
 
 /// Shared broker state.
 pub struct BrokerState {
@@ -29,9 +33,75 @@ pub struct BrokerState {
     pub txn: crate::txn::TxnCoordinator,
     /// Every (api, min, max) this broker answers, as advertised by ApiVersions.
     pub api_versions: Vec<(ApiKey, i16, i16)>,
+    /// SASL mechanisms and TLS certificate, which per-broker dynamic configs change.
+    pub listener_security: RwLock<ListenerSecurity>,
+    /// Serialises dynamic broker config changes (settings and listener security).
+    pub config_change: Mutex<()>,
+}
+
+/// The listener security that per-broker dynamic configs change while the broker runs:
+/// a new connection uses what is current when it is accepted.
+pub struct ListenerSecurity {
+    /// `sasl.enabled.mechanisms`.
+    pub mechanisms: Vec<String>,
+    /// The TLS acceptor of SSL and SASL_SSL listeners, from `ssl.certificate.location`
+    /// and `ssl.key.location`.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Whether a TLS listener is open, so its certificate cannot be taken away.
+    pub tls_listener_open: bool,
+}
+
+impl ListenerSecurity {
+    /// Loads the certificate, if one is configured (it must be while a TLS listener is
+    /// open).
+    pub fn from_settings(
+        settings: &SecuritySettings,
+        tls_listener_open: bool,
+    ) -> Result<Self, BrokerError> {
+        let configured = settings.certificate.is_some() || settings.key.is_some();
+        let tls = if configured || tls_listener_open {
+            Some(settings.tls_acceptor()?)
+        } else {
+            None
+        };
+        Ok(Self {
+            mechanisms: settings.mechanisms.clone(),
+            tls,
+            tls_listener_open,
+        })
+    }
 }
 
 impl BrokerState {
+    /// Replaces the dynamic broker configs of `scope` (see
+    /// [`TopicRegistry::alter_broker_configs`]); listener security changes are checked
+    /// (the certificate loaded) before anything is committed, and apply to the next
+    /// connection.
+    pub fn alter_broker_configs(
+        &self,
+        scope: DynamicScope,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        use kafka_protocol::ResponseError as E;
+        let _guard = self.config_change.lock();
+        for name in configs.keys() {
+            check_dynamic(name, scope).map_err(|m| TopicError::new(E::InvalidConfig, m))?;
+        }
+        let mut levels = self.topics.config_levels();
+        *levels.dynamic_mut(scope) = configs.clone();
+        let tls_open = self.listener_security.read().tls_listener_open;
+        let security = SecuritySettings::from_properties(&levels.merged())
+            .and_then(|s| ListenerSecurity::from_settings(&s, tls_open))
+            .map_err(TopicError::invalid_config)?;
+        self.topics
+            .alter_broker_configs(scope, configs, validate_only)?;
+        if !validate_only {
+            *self.listener_security.write() = security;
+        }
+        Ok(())
+    }
+
     /// The supported version range of `key`, if it is supported at all.
     pub fn version_range(&self, key: ApiKey) -> Option<(i16, i16)> {
         self.api_versions

@@ -9,7 +9,7 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::config::Settings;
+use crate::config::{ConfigLevels, DynamicScope, Settings};
 use crate::context::TopicLookup;
 use crate::log::{LogConfig, PartitionLog};
 
@@ -66,18 +66,33 @@ pub struct TopicError {
 }
 
 impl TopicError {
-    fn new(error: kafka_protocol::ResponseError, message: impl Into<String>) -> Self {
+    /// An error with its message.
+    pub(crate) fn new(error: kafka_protocol::ResponseError, message: impl Into<String>) -> Self {
         Self {
             error,
             message: message.into(),
         }
+    }
+
+    /// A broker configuration value refused: INVALID_CONFIG naming the key.
+    pub(crate) fn invalid_config(e: crate::BrokerError) -> Self {
+        let message = match e {
+            crate::BrokerError::Config { key, message } => {
+                format!("invalid value for `{key}`: {message}")
+            }
+            other => other.to_string(),
+        };
+        Self::new(kafka_protocol::ResponseError::InvalidConfig, message)
     }
 }
 
 /// All topics of the broker.
 pub struct TopicRegistry {
     data_dir: PathBuf,
-    settings: Settings,
+    /// The effective broker settings, replaced whole when a dynamic config changes.
+    settings: RwLock<Arc<Settings>>,
+    /// The broker configuration at each level, for DescribeConfigs and alterations.
+    levels: RwLock<ConfigLevels>,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     /// Serialises changes to the set of topics and their durable record.
     change: Mutex<()>,
@@ -116,9 +131,14 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
 }
 
 impl TopicRegistry {
-    /// Loads every topic recorded under `data_dir`, recovering their logs.
-    pub fn open(data_dir: &Path, settings: Settings) -> std::io::Result<TopicRegistry> {
+    /// Loads every topic recorded under `data_dir`, recovering their logs, with the
+    /// broker's static `properties` under the dynamic configs kept in `data_dir`.
+    pub fn open(
+        data_dir: &Path,
+        properties: &BTreeMap<String, String>,
+    ) -> Result<TopicRegistry, crate::BrokerError> {
         std::fs::create_dir_all(logs_dir(data_dir))?;
+        let (levels, settings) = load_levels(data_dir, properties)?;
         let file: TopicsFile = match std::fs::read(data_dir.join("topics.json")) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 std::io::Error::new(
@@ -127,7 +147,7 @@ impl TopicRegistry {
                 )
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => TopicsFile::default(),
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         let mut topics = HashMap::new();
         for record in file.topics {
@@ -151,16 +171,66 @@ impl TopicRegistry {
         }
         Ok(TopicRegistry {
             data_dir: data_dir.to_path_buf(),
-            settings,
+            settings: RwLock::new(Arc::new(settings)),
+            levels: RwLock::new(levels),
             topics: RwLock::new(topics),
             change: Mutex::new(()),
             appended: tokio::sync::Notify::new(),
         })
     }
 
-    /// The broker settings.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    /// The broker settings in force now (dynamic configs included).
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.read().clone()
+    }
+
+    /// The broker configuration at each level.
+    pub fn config_levels(&self) -> ConfigLevels {
+        self.levels.read().clone()
+    }
+
+    /// Replaces the dynamic broker configs of `scope` with `configs` after checking
+    /// that each may change dynamically and that the result is valid; the new values
+    /// are persisted and apply at once to every topic without an override of its own.
+    pub fn alter_broker_configs(
+        &self,
+        scope: DynamicScope,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        use kafka_protocol::ResponseError as E;
+        let _guard = self.change.lock();
+        let mut levels = self.levels.read().clone();
+        for name in configs.keys() {
+            crate::config::check_dynamic(name, scope)
+                .map_err(|m| TopicError::new(E::InvalidConfig, m))?;
+        }
+        *levels.dynamic_mut(scope) = configs;
+        let settings = levels.settings().map_err(TopicError::invalid_config)?;
+        if validate_only {
+            return Ok(());
+        }
+        levels.save(&self.data_dir).map_err(storage)?;
+        *self.levels.write() = levels;
+        *self.settings.write() = Arc::new(settings);
+        self.reresolve_all();
+        tracing::info!(?scope, "altered dynamic broker configuration");
+        Ok(())
+    }
+
+    /// Gives every partition log the settings its topic resolves to now.
+    fn reresolve_all(&self) {
+        let settings = self.settings();
+        for topic in self.all() {
+            let config = LogConfig::resolve(
+                &settings.log,
+                settings.flush_every_append,
+                &topic.configs.read(),
+            );
+            for log in topic.partitions.read().iter() {
+                log.lock().set_config(config.clone());
+            }
+        }
     }
 
     /// A topic by name.
@@ -220,7 +290,7 @@ impl TopicRegistry {
             ));
         }
         let partitions = if partitions == -1 {
-            self.settings.num_partitions
+            self.settings().num_partitions
         } else {
             partitions
         };
@@ -255,11 +325,8 @@ impl TopicRegistry {
     ) -> Result<Arc<Topic>, TopicError> {
         let _guard = self.change.lock();
         let partitions = self.validate_create(name, partitions, replication_factor, &configs)?;
-        let config = LogConfig::resolve(
-            &self.settings.log,
-            self.settings.flush_every_append,
-            &configs,
-        );
+        let settings = self.settings();
+        let config = LogConfig::resolve(&settings.log, settings.flush_every_append, &configs);
         let mut logs = Vec::with_capacity(partitions as usize);
         for p in 0..partitions {
             let dir = partition_dir(&self.data_dir, name, p);
@@ -326,9 +393,10 @@ impl TopicRegistry {
         if validate_only {
             return Ok(());
         }
+        let settings = self.settings();
         let config = LogConfig::resolve(
-            &self.settings.log,
-            self.settings.flush_every_append,
+            &settings.log,
+            settings.flush_every_append,
             &topic.configs.read(),
         );
         let mut new_logs = Vec::new();
@@ -367,11 +435,8 @@ impl TopicRegistry {
         if validate_only {
             return Ok(());
         }
-        let config = LogConfig::resolve(
-            &self.settings.log,
-            self.settings.flush_every_append,
-            &configs,
-        );
+        let settings = self.settings();
+        let config = LogConfig::resolve(&settings.log, settings.flush_every_append, &configs);
         *topic.configs.write() = configs;
         for log in topic.partitions.read().iter() {
             log.lock().set_config(config.clone());
@@ -405,6 +470,29 @@ impl TopicRegistry {
                     tracing::error!(topic = %topic.name, error = %e, "flush failed");
                 }
             }
+        }
+    }
+}
+
+/// The configuration levels kept in `data_dir` over `properties`, and the settings
+/// they make. A dynamic config that no longer fits (the static properties changed
+/// under it) is dropped with a warning rather than stopping the broker.
+fn load_levels(
+    data_dir: &Path,
+    properties: &BTreeMap<String, String>,
+) -> Result<(ConfigLevels, Settings), crate::BrokerError> {
+    let mut levels = ConfigLevels::load(data_dir, properties)?;
+    loop {
+        match levels.settings() {
+            Ok(settings) => return Ok((levels, settings)),
+            Err(crate::BrokerError::Config { key, message })
+                if levels.broker.contains_key(&key) || levels.default.contains_key(&key) =>
+            {
+                tracing::warn!(%key, %message, "ignoring an invalid dynamic broker config");
+                levels.broker.remove(&key);
+                levels.default.remove(&key);
+            }
+            Err(e) => return Err(e),
         }
     }
 }

@@ -307,3 +307,52 @@ async fn altered_topic_configs_take_effect_and_persist() {
     );
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segment_ms_rolls_the_active_segment_by_record_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_in(dir.path(), &[]).await;
+    let addr = broker.local_addr();
+    let short = unique("roll-short");
+    let default = unique("roll-default");
+    create_topic(
+        addr,
+        &short,
+        &[("segment.ms", "500"), ("retention.ms", "-1")],
+    )
+    .await;
+    create_topic(addr, &default, &[("retention.ms", "-1")]).await;
+    let producer = producer(addr, &[("linger.ms", "0")]);
+    let segments = |topic: &str| {
+        std::fs::read_dir(dir.path().join("logs").join(format!("{topic}-0")))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+            .count()
+    };
+    // Kafka measures a segment's age by its records' timestamps: one a second younger
+    // than the first record of the segment rolls it when segment.ms is 500.
+    let day = 86_400_000;
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 10 * day;
+    for (topic, ts, expected) in [
+        (&short, t0, 1),
+        (&short, t0 + 1000, 2),
+        // The default is Kafka's 7 days.
+        (&default, t0, 1),
+        (&default, t0 + 6 * day, 1),
+        (&default, t0 + 8 * day, 2),
+    ] {
+        let record = FutureRecord::<(), str>::to(topic)
+            .partition(0)
+            .payload("r")
+            .timestamp(ts);
+        producer.send(record, DEADLINE).await.unwrap();
+        assert_eq!(segments(topic), expected, "{topic} after a record at {ts}");
+    }
+    drop(producer);
+    broker.shutdown().await.unwrap();
+}

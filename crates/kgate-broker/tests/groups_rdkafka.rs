@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{
     ApiKey, DescribeGroupsRequest, GroupId, ListGroupsRequest, RequestKind, ResponseKind,
+    describe_groups_response,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -135,6 +136,27 @@ fn poll_until(consumers: &[&GroupConsumer], what: &str, done: impl Fn() -> bool)
 /// Runs blocking rdkafka code off the async workers, which serve the broker.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("blocking task")
+}
+
+/// DescribeGroups (v5) of one group over the raw protocol.
+async fn describe_group(
+    stream: &mut tokio::net::TcpStream,
+    group: &str,
+) -> describe_groups_response::DescribedGroup {
+    let mut req = DescribeGroupsRequest::default();
+    req.groups = vec![GroupId(s(group))];
+    let ResponseKind::DescribeGroups(mut resp) = support::wire::call(
+        stream,
+        RequestKind::DescribeGroups(req),
+        ApiKey::DescribeGroups,
+        5,
+    )
+    .await
+    else {
+        panic!("wrong response kind")
+    };
+    assert_eq!(resp.groups.len(), 1, "{resp:?}");
+    resp.groups.remove(0)
 }
 
 fn s(text: &str) -> StrBytes {
@@ -329,19 +351,8 @@ async fn a_restarted_static_member_takes_its_partitions_back_without_a_rebalance
 
     // DescribeGroups v5 shows the instance ids.
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut req = DescribeGroupsRequest::default();
-    req.groups = vec![GroupId(s(&group))];
-    let ResponseKind::DescribeGroups(resp) = support::wire::call(
-        &mut stream,
-        RequestKind::DescribeGroups(req),
-        ApiKey::DescribeGroups,
-        5,
-    )
-    .await
-    else {
-        panic!("wrong response kind")
-    };
-    let instances: BTreeSet<String> = resp.groups[0]
+    let described = describe_group(&mut stream, &group).await;
+    let instances: BTreeSet<String> = described
         .members
         .iter()
         .filter_map(|m| m.group_instance_id.as_ref().map(|i| i.to_string()))
@@ -351,7 +362,7 @@ async fn a_restarted_static_member_takes_its_partitions_back_without_a_rebalance
         BTreeSet::from(["instance-a".to_string(), "instance-b".to_string()])
     );
     assert!(
-        resp.groups[0]
+        described
             .members
             .iter()
             .any(|m| m.member_id.as_str() == b_id)
@@ -452,19 +463,8 @@ async fn groups_are_listed_described_and_deleted_once_empty() {
         result[0],
         Err((group.clone(), RDKafkaErrorCode::GroupIdNotFound))
     );
-    let mut req = DescribeGroupsRequest::default();
-    req.groups = vec![GroupId(s(&group))];
-    let ResponseKind::DescribeGroups(resp) = support::wire::call(
-        &mut stream,
-        RequestKind::DescribeGroups(req),
-        ApiKey::DescribeGroups,
-        5,
-    )
-    .await
-    else {
-        panic!("wrong response kind")
-    };
-    assert_eq!(resp.groups[0].group_state.as_str(), "Dead");
+    let gone = describe_group(&mut stream, &group).await;
+    assert_eq!(gone.group_state.as_str(), "Dead");
     broker.shutdown().await.unwrap();
 }
 
@@ -652,20 +652,9 @@ async fn a_member_that_stops_heartbeating_is_removed_after_its_session_timeout()
     // No heartbeats from here on: the coordinator's timer must remove the member.
     let start = Instant::now();
     loop {
-        let mut req = DescribeGroupsRequest::default();
-        req.groups = vec![GroupId(s(&group))];
-        let ResponseKind::DescribeGroups(resp) = support::wire::call(
-            &mut stream,
-            RequestKind::DescribeGroups(req),
-            ApiKey::DescribeGroups,
-            5,
-        )
-        .await
-        else {
-            panic!("wrong response kind")
-        };
-        if resp.groups[0].group_state.as_str() == "Empty" {
-            assert!(resp.groups[0].members.is_empty());
+        let described = describe_group(&mut stream, &group).await;
+        if described.group_state.as_str() == "Empty" {
+            assert!(described.members.is_empty());
             break;
         }
         assert!(

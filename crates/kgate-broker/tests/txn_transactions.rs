@@ -51,6 +51,88 @@ fn create_topic(rt: &tokio::runtime::Runtime, addr: SocketAddr, name: &str) {
     results[0].as_ref().unwrap();
 }
 
+/// Looks for timed-out transactions five times a second instead of every 10 s.
+const FAST_ABORT_CHECKS: &[(&str, &str)] = &[(
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+    "200",
+)];
+
+/// A broker on its own runtime and data directory, with one fresh single-partition
+/// topic: what every test here starts from.
+struct Fixture {
+    rt: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+    broker: Broker,
+    addr: SocketAddr,
+    topic: String,
+}
+
+impl Fixture {
+    fn new(topic_prefix: &str, props: &[(&str, &str)]) -> Fixture {
+        let rt = runtime();
+        let dir = tempfile::tempdir().unwrap();
+        let broker = start(&rt, dir.path(), props);
+        let addr = broker.local_addr();
+        let topic = unique(topic_prefix);
+        create_topic(&rt, addr, &topic);
+        Fixture {
+            rt,
+            dir,
+            broker,
+            addr,
+            topic,
+        }
+    }
+
+    /// Stops the broker and starts it again on the same data directory.
+    fn restart(self, props: &[(&str, &str)]) -> Fixture {
+        let Fixture {
+            rt,
+            dir,
+            broker,
+            topic,
+            ..
+        } = self;
+        rt.block_on(broker.shutdown()).unwrap();
+        let broker = start(&rt, dir.path(), props);
+        Fixture {
+            addr: broker.local_addr(),
+            rt,
+            dir,
+            broker,
+            topic,
+        }
+    }
+
+    fn stop(self) {
+        self.rt.block_on(self.broker.shutdown()).unwrap();
+    }
+
+    /// ListOffsets latest of the topic's partition 0 (isolation 0 or 1).
+    fn latest(&self, isolation: i8) -> i64 {
+        self.rt.block_on(latest(self.addr, &self.topic, isolation))
+    }
+
+    /// Every value of the topic up to the end `isolation` allows.
+    fn read(&self, isolation: &str) -> Vec<String> {
+        read_values(self.addr, &self.topic, isolation)
+    }
+
+    /// Waits until the coordinator has aborted the single open transaction of the topic
+    /// (its record and the abort marker make the stable offset 2).
+    fn await_abort(&self) {
+        let start = Instant::now();
+        while self.latest(1) != 2 {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "the transaction was never aborted"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(self.latest(0), 2);
+    }
+}
+
 fn txn_producer(addr: SocketAddr, txn_id: &str, extra: &[(&str, &str)]) -> BaseProducer {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", addr.to_string())
@@ -139,57 +221,43 @@ async fn latest(addr: SocketAddr, topic: &str, isolation: i8) -> i64 {
 
 #[test]
 fn read_committed_sees_only_committed_records_and_read_uncommitted_sees_all() {
-    let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let broker = start(&rt, dir.path(), &[]);
-    let addr = broker.local_addr();
-    let topic = unique("txn-iso");
-    create_topic(&rt, addr, &topic);
-    let producer = txn_producer(addr, &unique("tid"), &[]);
+    let f = Fixture::new("txn-iso", &[]);
+    let topic = &f.topic;
+    let producer = txn_producer(f.addr, &unique("tid"), &[]);
     producer.begin_transaction().unwrap();
-    send(&producer, &topic, &["c1", "c2"]);
+    send(&producer, topic, &["c1", "c2"]);
     producer.commit_transaction(DEADLINE).unwrap();
     producer.begin_transaction().unwrap();
-    send(&producer, &topic, &["a1", "a2"]);
+    send(&producer, topic, &["a1", "a2"]);
     producer.abort_transaction(DEADLINE).unwrap();
     producer.begin_transaction().unwrap();
-    send(&producer, &topic, &["c3"]);
+    send(&producer, topic, &["c3"]);
     producer.commit_transaction(DEADLINE).unwrap();
 
-    assert_eq!(
-        read_values(addr, &topic, "read_committed"),
-        ["c1", "c2", "c3"]
-    );
-    assert_eq!(
-        read_values(addr, &topic, "read_uncommitted"),
-        ["c1", "c2", "a1", "a2", "c3"]
-    );
+    assert_eq!(f.read("read_committed"), ["c1", "c2", "c3"]);
+    assert_eq!(f.read("read_uncommitted"), ["c1", "c2", "a1", "a2", "c3"]);
     drop(producer);
-    rt.block_on(broker.shutdown()).unwrap();
+    f.stop();
 }
 
 #[test]
 fn an_open_transaction_holds_back_read_committed_until_it_commits() {
-    let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let broker = start(&rt, dir.path(), &[]);
-    let addr = broker.local_addr();
-    let topic = unique("txn-lso");
-    create_topic(&rt, addr, &topic);
+    let f = Fixture::new("txn-lso", &[]);
+    let (rt, addr, topic) = (&f.rt, f.addr, &f.topic);
     let producer = txn_producer(addr, &unique("tid"), &[]);
     producer.begin_transaction().unwrap();
-    send(&producer, &topic, &["open1", "open2"]);
+    send(&producer, topic, &["open1", "open2"]);
     // The records are in the log but the last stable offset stays at the first of them.
-    assert_eq!(rt.block_on(latest(addr, &topic, 0)), 2);
-    assert_eq!(rt.block_on(latest(addr, &topic, 1)), 0);
-    assert!(read_values(addr, &topic, "read_committed").is_empty());
+    assert_eq!(f.latest(0), 2);
+    assert_eq!(f.latest(1), 0);
+    assert!(f.read("read_committed").is_empty());
 
     // DescribeProducers shows the open transaction and where it started.
     let describe = |expected_start: i64| {
         rt.block_on(async {
             let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
             let mut t = TopicRequest::default();
-            t.name = TopicName(s(&topic));
+            t.name = TopicName(s(topic));
             t.partition_indexes = vec![0, 7];
             let mut req = DescribeProducersRequest::default();
             req.topics = vec![t];
@@ -216,25 +284,18 @@ fn an_open_transaction_holds_back_read_committed_until_it_commits() {
     describe(0);
 
     producer.commit_transaction(DEADLINE).unwrap();
-    assert_eq!(rt.block_on(latest(addr, &topic, 1)), 3);
-    assert_eq!(
-        read_values(addr, &topic, "read_committed"),
-        ["open1", "open2"]
-    );
+    assert_eq!(f.latest(1), 3);
+    assert_eq!(f.read("read_committed"), ["open1", "open2"]);
     describe(-1);
     drop(producer);
-    rt.block_on(broker.shutdown()).unwrap();
+    f.stop();
 }
 
 #[test]
 fn offsets_sent_to_a_transaction_become_visible_when_it_commits() {
-    let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let broker = start(&rt, dir.path(), &[]);
-    let addr = broker.local_addr();
-    let topic = unique("txn-offsets");
+    let f = Fixture::new("txn-offsets", &[]);
+    let (addr, topic) = (f.addr, &f.topic);
     let group = unique("txn-group");
-    create_topic(&rt, addr, &topic);
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", addr.to_string())
         .set("group.id", &group)
@@ -244,20 +305,20 @@ fn offsets_sent_to_a_transaction_become_visible_when_it_commits() {
     let metadata = consumer.group_metadata().expect("group metadata");
     let committed = || {
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(&topic, 0);
+        tpl.add_partition(topic, 0);
         let got = consumer.committed_offsets(tpl, DEADLINE).unwrap();
-        got.find_partition(&topic, 0).unwrap().offset()
+        got.find_partition(topic, 0).unwrap().offset()
     };
     let offsets = |n: i64| {
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&topic, 0, Offset::Offset(n))
+        tpl.add_partition_offset(topic, 0, Offset::Offset(n))
             .unwrap();
         tpl
     };
     let producer = txn_producer(addr, &unique("tid"), &[]);
 
     producer.begin_transaction().unwrap();
-    send(&producer, &topic, &["v"]);
+    send(&producer, topic, &["v"]);
     producer
         .send_offsets_to_transaction(&offsets(42), &metadata, DEADLINE)
         .unwrap();
@@ -280,18 +341,14 @@ fn offsets_sent_to_a_transaction_become_visible_when_it_commits() {
         "aborted offsets are dropped"
     );
     drop(producer);
-    rt.block_on(broker.shutdown()).unwrap();
+    f.stop();
 }
 
 #[test]
 fn offsets_of_a_subscribed_consumer_commit_with_the_transaction() {
-    let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let broker = start(&rt, dir.path(), &[]);
-    let addr = broker.local_addr();
-    let topic = unique("txn-member");
+    let f = Fixture::new("txn-member", &[]);
+    let (addr, topic) = (f.addr, &f.topic);
     let group = unique("txn-member-group");
-    create_topic(&rt, addr, &topic);
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", addr.to_string())
         .set("group.id", &group)
@@ -299,7 +356,7 @@ fn offsets_of_a_subscribed_consumer_commit_with_the_transaction() {
         .set("session.timeout.ms", "10000")
         .create()
         .unwrap();
-    consumer.subscribe(&[&topic]).unwrap();
+    consumer.subscribe(&[topic]).unwrap();
     let start = Instant::now();
     while consumer.assignment().unwrap().count() == 0 {
         assert!(
@@ -312,80 +369,60 @@ fn offsets_of_a_subscribed_consumer_commit_with_the_transaction() {
     let metadata = consumer.group_metadata().expect("group metadata");
     let mut offsets = TopicPartitionList::new();
     offsets
-        .add_partition_offset(&topic, 0, Offset::Offset(7))
+        .add_partition_offset(topic, 0, Offset::Offset(7))
         .unwrap();
     let producer = txn_producer(addr, &unique("tid"), &[]);
     producer.begin_transaction().unwrap();
-    send(&producer, &topic, &["processed"]);
+    send(&producer, topic, &["processed"]);
     producer
         .send_offsets_to_transaction(&offsets, &metadata, DEADLINE)
         .unwrap();
     producer.commit_transaction(DEADLINE).unwrap();
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition(&topic, 0);
+    tpl.add_partition(topic, 0);
     let got = consumer.committed_offsets(tpl, DEADLINE).unwrap();
     assert_eq!(
-        got.find_partition(&topic, 0).unwrap().offset(),
+        got.find_partition(topic, 0).unwrap().offset(),
         Offset::Offset(7)
     );
     drop(producer);
     drop(consumer);
-    rt.block_on(broker.shutdown()).unwrap();
+    f.stop();
 }
 
 #[test]
 fn a_transaction_past_its_timeout_is_aborted_and_its_producer_fenced() {
-    let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let broker = start(
-        &rt,
-        dir.path(),
-        &[(
-            "transaction.abort.timed.out.transaction.cleanup.interval.ms",
-            "200",
-        )],
+    let f = Fixture::new("txn-timeout", FAST_ABORT_CHECKS);
+    let producer = txn_producer(
+        f.addr,
+        &unique("tid"),
+        &[("transaction.timeout.ms", "5000")],
     );
-    let addr = broker.local_addr();
-    let topic = unique("txn-timeout");
-    create_topic(&rt, addr, &topic);
-    let producer = txn_producer(addr, &unique("tid"), &[("transaction.timeout.ms", "5000")]);
     producer.begin_transaction().unwrap();
-    send(&producer, &topic, &["late"]);
+    send(&producer, &f.topic, &["late"]);
     // The coordinator aborts it: an abort marker follows the record and the last stable
     // offset reaches the end of the log.
-    let start = Instant::now();
-    while rt.block_on(latest(addr, &topic, 1)) != 2 {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "the transaction was never aborted"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(rt.block_on(latest(addr, &topic, 0)), 2);
+    f.await_abort();
     assert!(producer.commit_transaction(DEADLINE).is_err());
-    assert!(read_values(addr, &topic, "read_committed").is_empty());
-    assert_eq!(read_values(addr, &topic, "read_uncommitted"), ["late"]);
+    assert!(f.read("read_committed").is_empty());
+    assert_eq!(f.read("read_uncommitted"), ["late"]);
     drop(producer);
-    rt.block_on(broker.shutdown()).unwrap();
+    f.stop();
 }
 
 #[test]
 fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
-    let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let broker = start(&rt, dir.path(), &[]);
-    let addr = broker.local_addr();
-    let topic = unique("txn-fence");
-    create_topic(&rt, addr, &topic);
+    let f = Fixture::new("txn-fence", &[]);
+    let (addr, topic) = (f.addr, &f.topic);
     let txn_id = unique("tid");
     let first = txn_producer(addr, &txn_id, &[]);
     first.begin_transaction().unwrap();
-    send(&first, &topic, &["from-first"]);
+    send(&first, topic, &["from-first"]);
 
     // Initialising the second aborts the first one's open transaction.
     let second = txn_producer(addr, &txn_id, &[]);
     second.begin_transaction().unwrap();
-    send(&second, &topic, &["from-second"]);
+    send(&second, topic, &["from-second"]);
     second.commit_transaction(DEADLINE).unwrap();
 
     match first.commit_transaction(DEADLINE) {
@@ -395,49 +432,41 @@ fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
         ),
         other => panic!("the first producer must be fenced, got {other:?}"),
     }
-    assert_eq!(read_values(addr, &topic, "read_committed"), ["from-second"]);
+    assert_eq!(f.read("read_committed"), ["from-second"]);
     drop(first);
     drop(second);
-    rt.block_on(broker.shutdown()).unwrap();
+    f.stop();
 }
 
 #[test]
 fn restart_keeps_the_last_stable_offset_and_the_aborted_transactions() {
-    let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let topic = unique("txn-restart");
-    let broker = start(&rt, dir.path(), &[]);
-    let addr = broker.local_addr();
-    create_topic(&rt, addr, &topic);
-    let producer = txn_producer(addr, &unique("tid"), &[]);
+    let f = Fixture::new("txn-restart", &[]);
+    let topic = &f.topic.clone();
+    let producer = txn_producer(f.addr, &unique("tid"), &[]);
     producer.begin_transaction().unwrap();
-    send(&producer, &topic, &["c1"]);
+    send(&producer, topic, &["c1"]);
     producer.commit_transaction(DEADLINE).unwrap();
     producer.begin_transaction().unwrap();
-    send(&producer, &topic, &["a1"]);
+    send(&producer, topic, &["a1"]);
     producer.abort_transaction(DEADLINE).unwrap();
     producer.begin_transaction().unwrap();
-    send(&producer, &topic, &["c2"]);
+    send(&producer, topic, &["c2"]);
     producer.commit_transaction(DEADLINE).unwrap();
     drop(producer);
-    rt.block_on(broker.shutdown()).unwrap();
 
-    let broker = start(&rt, dir.path(), &[]);
-    let addr = broker.local_addr();
-    assert_eq!(read_values(addr, &topic, "read_committed"), ["c1", "c2"]);
-    assert_eq!(
-        read_values(addr, &topic, "read_uncommitted"),
-        ["c1", "a1", "c2"]
-    );
+    let f = f.restart(&[]);
+    let addr = f.addr;
+    assert_eq!(f.read("read_committed"), ["c1", "c2"]);
+    assert_eq!(f.read("read_uncommitted"), ["c1", "a1", "c2"]);
     // c1 0, commit marker 1, a1 2, abort marker 3, c2 4, commit marker 5.
-    let resp = rt.block_on(async {
+    let resp = f.rt.block_on(async {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let mut part = FetchPartition::default();
         part.partition = 0;
         part.fetch_offset = 0;
         part.partition_max_bytes = 1 << 20;
         let mut t = FetchTopic::default();
-        t.topic = TopicName(s(&topic));
+        t.topic = TopicName(s(topic));
         t.partitions = vec![part];
         let mut req = FetchRequest::default();
         req.replica_id = kafka_protocol::messages::BrokerId(-1);
@@ -459,7 +488,7 @@ fn restart_keeps_the_last_stable_offset_and_the_aborted_transactions() {
     let aborted = p.aborted_transactions.as_ref().expect("aborted list");
     assert_eq!(aborted.len(), 1, "{aborted:?}");
     assert_eq!(aborted[0].first_offset, 2);
-    rt.block_on(broker.shutdown()).unwrap();
+    f.stop();
 }
 
 #[test]
@@ -469,12 +498,7 @@ fn transactional_batches_without_a_transactional_id_are_refused() {
     use kafka_protocol::records::{
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
     };
-    let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let broker = start(&rt, dir.path(), &[]);
-    let addr = broker.local_addr();
-    let topic = unique("txn-raw");
-    create_topic(&rt, addr, &topic);
+    let f = Fixture::new("txn-raw", &[]);
     let record = Record {
         transactional: true,
         control: false,
@@ -504,14 +528,14 @@ fn transactional_batches_without_a_transactional_id_are_refused() {
     part.index = 0;
     part.records = Some(records.freeze());
     let mut data = TopicProduceData::default();
-    data.name = TopicName(s(&topic));
+    data.name = TopicName(s(&f.topic));
     data.partition_data = vec![part];
     let mut req = ProduceRequest::default();
     req.acks = -1;
     req.timeout_ms = 30_000;
     req.topic_data = vec![data];
-    let resp = rt.block_on(async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let resp = f.rt.block_on(async {
+        let mut stream = tokio::net::TcpStream::connect(f.addr).await.unwrap();
         wire::call(&mut stream, RequestKind::Produce(req), ApiKey::Produce, 8).await
     });
     let ResponseKind::Produce(resp) = resp else {
@@ -519,48 +543,32 @@ fn transactional_batches_without_a_transactional_id_are_refused() {
     };
     // INVALID_RECORD, and nothing was written that could hold back the stable offset.
     assert_eq!(resp.responses[0].partition_responses[0].error_code, 87);
-    assert_eq!(rt.block_on(latest(addr, &topic, 0)), 0);
-    assert_eq!(rt.block_on(latest(addr, &topic, 1)), 0);
-    rt.block_on(broker.shutdown()).unwrap();
+    assert_eq!(f.latest(0), 0);
+    assert_eq!(f.latest(1), 0);
+    f.stop();
 }
 
 #[test]
 fn a_transaction_open_across_a_restart_still_holds_the_stable_offset_until_it_times_out() {
-    let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let props = [(
-        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
-        "200",
-    )];
-    let topic = unique("txn-open-restart");
-    let broker = start(&rt, dir.path(), &props);
-    let addr = broker.local_addr();
-    create_topic(&rt, addr, &topic);
-    let producer = txn_producer(addr, &unique("tid"), &[("transaction.timeout.ms", "5000")]);
+    let f = Fixture::new("txn-open-restart", FAST_ABORT_CHECKS);
+    let producer = txn_producer(
+        f.addr,
+        &unique("tid"),
+        &[("transaction.timeout.ms", "5000")],
+    );
     producer.begin_transaction().unwrap();
-    send(&producer, &topic, &["pending"]);
+    send(&producer, &f.topic, &["pending"]);
     let sent = Instant::now();
     // The producer stays alive (it must not get the chance to abort on close).
-    rt.block_on(broker.shutdown()).unwrap();
-
-    let broker = start(&rt, dir.path(), &props);
-    let addr = broker.local_addr();
+    let f = f.restart(FAST_ABORT_CHECKS);
     // The partition still knows the open transaction, and the coordinator, which kept
     // its state on disk, aborts it once its timeout has passed.
-    let lso = rt.block_on(latest(addr, &topic, 1));
+    let lso = f.latest(1);
     if sent.elapsed() < Duration::from_secs(4) {
         assert_eq!(lso, 0, "the open transaction must hold the stable offset");
     }
-    let start = Instant::now();
-    while rt.block_on(latest(addr, &topic, 1)) != 2 {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "the transaction was never aborted"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(rt.block_on(latest(addr, &topic, 0)), 2);
-    assert!(read_values(addr, &topic, "read_committed").is_empty());
+    f.await_abort();
+    assert!(f.read("read_committed").is_empty());
     drop(producer);
-    rt.block_on(broker.shutdown()).unwrap();
+    f.stop();
 }

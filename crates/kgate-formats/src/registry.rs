@@ -3,10 +3,22 @@
 //! registry also serves), with a cache so a schema is fetched once.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderValue, Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use parking_lot::Mutex;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 
 use crate::FormatError;
@@ -71,13 +83,28 @@ pub struct RegistryClientConfig {
     pub basic_auth_user_info: Option<String>,
     /// Time allowed for one request; 30 s when `None`.
     pub request_timeout: Option<Duration>,
+    /// `schema.registry.ssl.ca.location`: a PEM bundle of the certificate authorities
+    /// an `https://` registry's certificate is checked against; the system's trusted
+    /// authorities when `None`. (Confluent's Java clients take a JKS truststore instead.)
+    pub ssl_ca_location: Option<PathBuf>,
+    /// `schema.registry.ssl.certificate.location`: a PEM certificate chain presented to a
+    /// registry that asks for client certificates (mutual TLS); needs the key below.
+    pub ssl_certificate_location: Option<PathBuf>,
+    /// `schema.registry.ssl.key.location`: the PEM private key of that certificate
+    /// (PKCS#8, PKCS#1 or SEC1, unencrypted).
+    pub ssl_key_location: Option<PathBuf>,
 }
+
+/// The HTTP client: HTTP/1.1 over TCP, or over TLS for `https://` URLs.
+type Transport = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// A [`SchemaRegistry`] over Confluent Schema Registry's HTTP API.
 pub struct HttpSchemaRegistry {
-    client: reqwest::Client,
+    client: Transport,
+    timeout: Duration,
     urls: Vec<String>,
-    auth: Option<(String, String)>,
+    /// The `Authorization` header value for basic auth.
+    auth: Option<HeaderValue>,
     by_id: Mutex<HashMap<i32, SchemaText>>,
     ids: Mutex<HashMap<(String, SchemaText), i32>>,
 }
@@ -136,18 +163,39 @@ impl HttpSchemaRegistry {
         }
         let auth = match &config.basic_auth_user_info {
             Some(info) => {
+                // `user:password`; a bare user name has an empty password.
                 let (user, password) = info.split_once(':').unwrap_or((info.as_str(), ""));
-                Some((user.to_string(), password.to_string()))
+                let token = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{user}:{password}").as_bytes());
+                let value = HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| {
+                    FormatError::RegistryUnavailable(
+                        "schema.registry.basic.auth.user.info cannot be sent in a header"
+                            .to_string(),
+                    )
+                })?;
+                Some(value)
             }
             None => None,
         };
-        let client = reqwest::Client::builder()
-            .timeout(config.request_timeout.unwrap_or(Duration::from_secs(30)))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| FormatError::RegistryUnavailable(e.to_string()))?;
+        let needs_system_roots = config.ssl_ca_location.is_none()
+            && urls
+                .iter()
+                .any(|u| u.to_ascii_lowercase().starts_with("https:"));
+        let tls = tls_config(config, needs_system_roots)?;
+        let mut tcp = HttpConnector::new();
+        tcp.set_connect_timeout(Some(Duration::from_secs(10)));
+        tcp.set_nodelay(true);
+        // The TLS layer decides by scheme; the TCP layer must not refuse https URLs.
+        tcp.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
+        let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(Self {
             client,
+            timeout: config.request_timeout.unwrap_or(Duration::from_secs(30)),
             urls,
             auth,
             by_id: Mutex::new(HashMap::new()),
@@ -167,36 +215,59 @@ impl HttpSchemaRegistry {
     /// with an error is not retried elsewhere.
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<T, FormatError> {
         let mut last = String::new();
         for base in &self.urls {
-            let mut request = self
-                .client
-                .request(method.clone(), format!("{base}{path}"))
-                .header(reqwest::header::ACCEPT, REGISTRY_CONTENT_TYPE);
-            if let Some((user, password)) = &self.auth {
-                request = request.basic_auth(user, Some(password));
+            let mut request = Request::builder()
+                .method(method.clone())
+                .uri(format!("{base}{path}"))
+                .header(ACCEPT, REGISTRY_CONTENT_TYPE);
+            if let Some(auth) = &self.auth {
+                request = request.header(AUTHORIZATION, auth.clone());
             }
-            if let Some(body) = body {
-                request = request
-                    .header(reqwest::header::CONTENT_TYPE, REGISTRY_CONTENT_TYPE)
-                    .body(body.to_string());
-            }
-            let response = match request.send().await {
+            let payload = match body {
+                Some(body) => {
+                    request = request.header(CONTENT_TYPE, REGISTRY_CONTENT_TYPE);
+                    Bytes::from(body.to_string())
+                }
+                None => Bytes::new(),
+            };
+            let request = match request.body(Full::new(payload)) {
                 Ok(r) => r,
                 Err(e) => {
-                    last = format!("{base}: {e}");
+                    last = format!("{base}: not a usable URL: {e}");
                     continue;
                 }
             };
-            let status = response.status();
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| FormatError::RegistryUnavailable(format!("{base}: {e}")))?;
+            let exchange = async {
+                let response = self
+                    .client
+                    .request(request)
+                    .await
+                    .map_err(|e| describe(&e))?;
+                let status = response.status();
+                let bytes = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| describe(&e))?
+                    .to_bytes();
+                Ok::<_, String>((status, bytes))
+            };
+            let (status, bytes) = match tokio::time::timeout(self.timeout, exchange).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(e)) => {
+                    last = format!("{base}: {e}");
+                    continue;
+                }
+                Err(_) => {
+                    last = format!("{base}: no answer within {:?}", self.timeout);
+                    continue;
+                }
+            };
             if status.is_success() {
                 return serde_json::from_slice(&bytes).map_err(|e| {
                     FormatError::RegistryUnavailable(format!(
@@ -223,6 +294,79 @@ impl HttpSchemaRegistry {
         }
         Err(FormatError::RegistryUnavailable(last))
     }
+}
+
+/// An error with its causes, since a TLS failure hides below "client error (Connect)".
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The TLS settings for `https://` URLs: the configured CA bundle (or the system's
+/// authorities when `system_roots`), and the client certificate when one is configured.
+fn tls_config(
+    config: &RegistryClientConfig,
+    system_roots: bool,
+) -> Result<rustls::ClientConfig, FormatError> {
+    let unusable = |key: &str, what: String| {
+        FormatError::RegistryUnavailable(format!("schema.registry.ssl.{key}: {what}"))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(path) = &config.ssl_ca_location {
+        let certs = read_certificates(path).map_err(|e| unusable("ca.location", e))?;
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| unusable("ca.location", format!("{}: {e}", path.display())))?;
+        }
+    } else if system_roots {
+        // A system store may hold certificates rustls cannot use, or be missing; an
+        // https registry then fails per request, naming the unknown issuer.
+        let found = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(found.certs);
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| FormatError::RegistryUnavailable(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots);
+    match (&config.ssl_certificate_location, &config.ssl_key_location) {
+        (None, None) => Ok(builder.with_no_client_auth()),
+        (Some(cert_path), Some(key_path)) => {
+            let chain =
+                read_certificates(cert_path).map_err(|e| unusable("certificate.location", e))?;
+            let key = PrivateKeyDer::from_pem_file(key_path)
+                .map_err(|e| unusable("key.location", format!("{}: {e}", key_path.display())))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| unusable("key.location", format!("{}: {e}", key_path.display())))
+        }
+        (Some(_), None) => Err(unusable(
+            "certificate.location",
+            "set without schema.registry.ssl.key.location".to_string(),
+        )),
+        (None, Some(_)) => Err(unusable(
+            "key.location",
+            "set without schema.registry.ssl.certificate.location".to_string(),
+        )),
+    }
+}
+
+/// Every certificate of a PEM file; none is an error.
+fn read_certificates(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no PEM certificate in it", path.display()));
+    }
+    Ok(certs)
 }
 
 fn schema_body(schema: &SchemaText) -> serde_json::Value {
@@ -259,7 +403,7 @@ impl SchemaRegistry for HttpSchemaRegistry {
         }
         let answer: IdAnswer = self
             .call(
-                reqwest::Method::POST,
+                Method::POST,
                 &format!("/subjects/{}/versions", segment(subject)),
                 Some(&schema_body(schema)),
             )
@@ -277,7 +421,7 @@ impl SchemaRegistry for HttpSchemaRegistry {
             return Ok(s.clone());
         }
         let schema: SchemaText = self
-            .call(reqwest::Method::GET, &format!("/schemas/ids/{id}"), None)
+            .call(Method::GET, &format!("/schemas/ids/{id}"), None)
             .await?;
         self.by_id.lock().insert(id, schema.clone());
         Ok(schema)
@@ -291,7 +435,7 @@ impl SchemaRegistry for HttpSchemaRegistry {
         let version = version.map_or_else(|| "latest".to_string(), |v| v.to_string());
         let answer: VersionAnswer = self
             .call(
-                reqwest::Method::GET,
+                Method::GET,
                 &format!("/subjects/{}/versions/{version}", segment(subject)),
                 None,
             )
@@ -311,7 +455,7 @@ impl SchemaRegistry for HttpSchemaRegistry {
     ) -> Result<SubjectSchema, FormatError> {
         let answer: VersionAnswer = self
             .call(
-                reqwest::Method::POST,
+                Method::POST,
                 &format!("/subjects/{}", segment(subject)),
                 Some(&schema_body(schema)),
             )
@@ -348,6 +492,56 @@ mod tests {
         assert_eq!(segment("my topic/x-value"), "my%20topic%2Fx-value");
         let parsed: SchemaText = serde_json::from_str(r#"{"schema":"\"int\""}"#).unwrap();
         assert_eq!(parsed.schema_type, SchemaType::Avro);
+    }
+
+    /// Answers one HTTP request with `answer` and hands back the request's head.
+    async fn one_answer(answer: &'static str) -> (String, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let served = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                head.extend_from_slice(&buf[..n]);
+            }
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            socket.write_all(response.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&head).into_owned()
+        });
+        (url, served)
+    }
+
+    #[tokio::test]
+    async fn requests_carry_basic_auth_and_the_registry_content_type() {
+        let (url, served) = one_answer(r#"{"schema": "\"int\""}"#).await;
+        let registry = HttpSchemaRegistry::new(&RegistryClientConfig {
+            urls: format!("{url}/"),
+            basic_auth_user_info: Some("fred:s3cret".into()),
+            ..RegistryClientConfig::default()
+        })
+        .unwrap();
+        let schema = registry.schema_by_id(7).await.unwrap();
+        assert_eq!(schema.schema, "\"int\"");
+        let head = served.await.unwrap().to_ascii_lowercase();
+        assert!(head.starts_with("get /schemas/ids/7 http/1.1"), "{head}");
+        // base64("fred:s3cret")
+        assert!(
+            head.contains("authorization: basic znjlzdpzm2nyzxq="),
+            "{head}"
+        );
+        assert!(
+            head.contains("accept: application/vnd.schemaregistry.v1+json"),
+            "{head}"
+        );
     }
 
     #[tokio::test]

@@ -224,6 +224,20 @@ impl SchemaFormats {
         is_key: bool,
         selector: &SchemaSelector,
     ) -> Result<RecordSerializer, FormatError> {
+        self.serializer_for(Some(format), topic, is_key, selector)
+            .await
+    }
+
+    /// Like [`SchemaFormats::serializer`], where `None` (REST v3's key or value without a
+    /// `type`) takes the format from the chosen schema; an inline schema without a format
+    /// is read as Avro, the registry's default type.
+    pub async fn serializer_for(
+        &self,
+        format: Option<EmbeddedFormat>,
+        topic: &str,
+        is_key: bool,
+        selector: &SchemaSelector,
+    ) -> Result<RecordSerializer, FormatError> {
         let fixed_subject = |codec: Option<&RecordCodec>| -> Result<String, FormatError> {
             match &selector.subject {
                 Some(s) => Ok(s.clone()),
@@ -237,7 +251,7 @@ impl SchemaFormats {
         if let Some(text) = &selector.schema {
             let schema = SchemaText {
                 schema: text.clone(),
-                schema_type: schema_type_of(format),
+                schema_type: schema_type_of(format.unwrap_or(EmbeddedFormat::Avro)),
                 references: Vec::new(),
             };
             let codec = Arc::new(self.parse(&schema).await?);
@@ -372,7 +386,14 @@ impl SchemaFormats {
     }
 }
 
-fn check_format(format: EmbeddedFormat, codec: &RecordCodec, id: i32) -> Result<(), FormatError> {
+fn check_format(
+    format: impl Into<Option<EmbeddedFormat>>,
+    codec: &RecordCodec,
+    id: i32,
+) -> Result<(), FormatError> {
+    let Some(format) = format.into() else {
+        return Ok(());
+    };
     if codec.format() == format {
         Ok(())
     } else {

@@ -4,7 +4,7 @@
 use crate::FormatError;
 
 /// How a subject name is derived from the topic and the record type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SubjectNameStrategy {
     /// `<topic>-key` / `<topic>-value` (the default).
     #[default]

@@ -267,7 +267,7 @@ impl Store {
         }
         let parsed = Self::parse(&state, new.schema_type, &new.schema, &new.references)?;
         let content = content_of(&parsed, new, normalize);
-        let found = find_version(&state, subject, &content, deleted)
+        let found = find_version(&state, subject, &content, &parsed, deleted)
             .ok_or_else(|| RegistryError::SchemaNotFound(String::new()))?;
         version_of(&state, subject, found)
     }
@@ -299,7 +299,7 @@ impl Store {
                 }
                 let parsed = Self::parse(&state, new.schema_type, &new.schema, &new.references)?;
                 let content = content_of(&parsed, &new, normalize);
-                if let Some(version) = find_version(&state, subject, &content, false)
+                if let Some(version) = find_version(&state, subject, &content, &parsed, false)
                     && let Some(entry) = state.subjects.get(subject).and_then(|v| v.get(&version))
                     && new.id.is_none_or(|id| id == entry.id)
                 {
@@ -581,6 +581,11 @@ impl VersionSpec {
         deleted: bool,
     ) -> Result<i32, RegistryError> {
         let versions = state.versions(subject, deleted);
+        // A subject with no version left to show (none, or all soft-deleted) is an
+        // unknown subject, as Confluent's registry answers, not an unknown version.
+        if versions.is_empty() {
+            return Err(RegistryError::SubjectNotFound(subject.to_string()));
+        }
         match self {
             VersionSpec::Latest => versions
                 .last()
@@ -608,24 +613,56 @@ fn content_of(parsed: &ParsedSchema, new: &NewSchema, normalize: bool) -> Schema
     }
 }
 
-/// The version of `subject` holding `content`, the latest if several.
+/// The version of `subject` holding `content` (parsed as `parsed`), the latest if
+/// several.
 fn find_version(
     state: &State,
     subject: &str,
     content: &SchemaContent,
+    parsed: &ParsedSchema,
     deleted: bool,
 ) -> Option<i32> {
+    // A protobuf schema is also the same when it prints the same: another layout, other
+    // comments, or given as a descriptor (as Confluent's serializers send it).
+    let printed = match parsed {
+        ParsedSchema::Protobuf(p) => p.printed(),
+        _ => None,
+    };
     state
         .versions(subject, deleted)
         .into_iter()
         .rev()
         .find(|(_, e)| {
-            state
-                .schemas
-                .get(&e.id)
-                .is_some_and(|c| same_schema(c, content))
+            state.schemas.get(&e.id).is_some_and(|c| {
+                same_schema(c, content)
+                    || printed
+                        .as_deref()
+                        .is_some_and(|p| prints_as(state, c, content, p))
+            })
         })
         .map(|(v, _)| v)
+}
+
+/// Whether a stored protobuf schema with the same references as `content` prints as
+/// `printed`.
+fn prints_as(
+    state: &State,
+    stored: &SchemaContent,
+    content: &SchemaContent,
+    printed: &str,
+) -> bool {
+    if stored.schema_type != SchemaType::Protobuf || stored.references != content.references {
+        return false;
+    }
+    match Store::parse(
+        state,
+        stored.schema_type,
+        &stored.schema,
+        &stored.references,
+    ) {
+        Ok(ParsedSchema::Protobuf(p)) => p.printed().as_deref() == Some(printed),
+        _ => false,
+    }
 }
 
 /// Whether two contents are one schema: equal text, or (for a schema another registry

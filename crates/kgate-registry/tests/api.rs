@@ -340,6 +340,14 @@ async fn soft_and_permanent_deletes() {
     );
     assert_error(&r.delete(&format!("/subjects/{s}")).await, 404, 40404);
     assert_error(&r.get(&format!("/subjects/{s}/versions")).await, 404, 40401);
+    // With every version soft-deleted the subject itself is unknown.
+    for v in ["1", "latest"] {
+        assert_error(
+            &r.get(&format!("/subjects/{s}/versions/{v}")).await,
+            404,
+            40401,
+        );
+    }
     assert!(
         !r.get("/subjects")
             .await
@@ -507,6 +515,107 @@ async fn config_and_mode() {
     assert_eq!(
         r.put("/mode", json!({"mode": "READWRITE"})).await.1,
         json!({"mode": "READWRITE"})
+    );
+    cluster.stop().await;
+}
+
+/// Confluent's protobuf serializers register a schema as a base64 `FileDescriptorProto`
+/// and read schemas back with `format=serialized`; the registry stores the `.proto` text
+/// such a descriptor prints as.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protobuf_schemas_as_serialized_descriptors() {
+    let cluster = TestCluster::builder().with_registry().start().await;
+    let r = Registry::new(cluster.registry_url());
+    let dep_subject = unique_name("dep.proto");
+    let dep = json!({"schemaType": "PROTOBUF",
+        "schema": "syntax = \"proto3\";\npackage dep;\nmessage Money { int64 cents = 1; }"});
+    r.register(&dep_subject, dep).await;
+    let references = json!([{"name": "dep.proto", "subject": dep_subject, "version": 1}]);
+    let text = "syntax = \"proto3\";\npackage shop;\nimport \"dep.proto\";\n\
+        message Order { string id = 1; dep.Money total = 2; map<string, int32> counts = 3; }";
+    let subject = unique_name("orders-value");
+    let id = r
+        .register(
+            &subject,
+            json!({"schemaType": "PROTOBUF", "schema": text, "references": references}),
+        )
+        .await;
+
+    // The text form by default, the descriptor with format=serialized.
+    let (status, plain) = r.get(&format!("/schemas/ids/{id}")).await;
+    assert_eq!(status, 200, "{plain}");
+    assert!(
+        plain["schema"]
+            .as_str()
+            .is_some_and(|s| s.contains("message Order"))
+    );
+    let (status, serialized) = r.get(&format!("/schemas/ids/{id}?format=serialized")).await;
+    assert_eq!(status, 200, "{serialized}");
+    assert_eq!(serialized["schemaType"], "PROTOBUF");
+    assert_eq!(serialized["references"], references);
+    let descriptor = serialized["schema"].as_str().expect("schema").to_string();
+    assert!(!descriptor.contains("message"), "{descriptor}");
+    let (status, version) = r
+        .get(&format!(
+            "/subjects/{dep_subject}/versions/1?format=serialized"
+        ))
+        .await;
+    assert_eq!(status, 200, "{version}");
+    assert!(
+        !version["schema"]
+            .as_str()
+            .unwrap_or("message")
+            .contains("message")
+    );
+
+    // Registered as a descriptor: stored as the text it prints as, idempotent, found by
+    // lookup in the same form.
+    let described = unique_name("described-value");
+    let body = json!({"schemaType": "PROTOBUF", "schema": descriptor, "references": references});
+    let described_id = r.register(&described, body.clone()).await;
+    assert_eq!(r.register(&described, body.clone()).await, described_id);
+    let (status, found) = r.post(&format!("/subjects/{described}"), body).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(
+        (&found["id"], &found["version"]),
+        (&json!(described_id), &json!(1))
+    );
+    let (status, stored) = r.get(&format!("/schemas/ids/{described_id}")).await;
+    assert_eq!(status, 200, "{stored}");
+    let printed = stored["schema"].as_str().expect("schema");
+    for part in [
+        "package shop;",
+        "import \"dep.proto\";",
+        "message Order {",
+        ".dep.Money total = 2;",
+        "map<string, int32> counts = 3;",
+    ] {
+        assert!(printed.contains(part), "{part} in {printed}");
+    }
+
+    // The text registered first, given again with another layout or as its
+    // descriptor, is the same schema.
+    let relaid = text.replace("; ", ";\n  ").replace("{ ", "{\n  ");
+    let again = |schema: &str| {
+        json!({"schemaType": "PROTOBUF", "schema": format!("// again\n{schema}"),
+               "references": references})
+    };
+    assert_eq!(r.register(&subject, again(&relaid)).await, id);
+    let descriptor_again = json!({"schemaType": "PROTOBUF", "schema": descriptor,
+                                  "references": references});
+    assert_eq!(r.register(&subject, descriptor_again).await, id);
+    let (status, versions) = r.get(&format!("/subjects/{subject}/versions")).await;
+    assert_eq!((status, versions), (200, json!([1])));
+
+    // A descriptor whose import is not among the references is an invalid schema.
+    assert_error(
+        &r.post(
+            &format!("/subjects/{}/versions", unique_name("unresolved")),
+            json!({"schemaType": "PROTOBUF", "schema": descriptor}),
+        )
+        .await,
+        422,
+        42201,
     );
     cluster.stop().await;
 }

@@ -72,6 +72,20 @@ pub enum RestError {
     /// A schema in the request, or the one an id names, is not valid (422, 42205).
     #[error("Invalid schema: {0}")]
     InvalidSchema(String),
+    /// The schema a v3 key (`key`) or value names by id or version, or its subject's
+    /// latest, is not in the Schema Registry (422, error code 42201 for a key, 42202 for a
+    /// value: the codes v2 gives a missing key or value schema).
+    #[error("{message}")]
+    SchemaNotFound {
+        /// Whether the key's schema is missing (else the value's).
+        key: bool,
+        /// What was looked up and the registry's answer.
+        message: String,
+    },
+    /// The Schema Registry refused to register an inline schema as incompatible with the
+    /// subject's earlier versions (409, error code 409).
+    #[error("{0}")]
+    SchemaConflict(String),
     /// The Schema Registry could not be reached or refused a registration or lookup
     /// (408, error code 40801).
     #[error("Schema registration or lookup failed: {0}")]
@@ -125,7 +139,9 @@ impl ErrorEnvelope for RestError {
             | RestError::MissingKeySchema
             | RestError::MissingValueSchema
             | RestError::SchemaMismatch(_)
+            | RestError::SchemaNotFound { .. }
             | RestError::InvalidSchema(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            RestError::SchemaConflict(_) => StatusCode::CONFLICT,
             RestError::SchemaRegistryFailed(_) => StatusCode::REQUEST_TIMEOUT,
             RestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RestError::NotAcceptable | RestError::ConsumerFormatMismatch => {
@@ -161,6 +177,8 @@ impl ErrorEnvelope for RestError {
             RestError::MissingValueSchema => 42202,
             RestError::InvalidConsumerConfig(_) => 42204,
             RestError::SchemaMismatch(_) => 42203,
+            RestError::SchemaNotFound { key: true, .. } => 42201,
+            RestError::SchemaNotFound { key: false, .. } => 42202,
             RestError::InvalidSchema(_) => 42205,
             RestError::SchemaRegistryFailed(_) => 40801,
             RestError::Kafka(e) => match e {

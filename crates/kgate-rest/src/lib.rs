@@ -44,6 +44,13 @@ pub struct RestConfig {
     pub schema_registry_url: Option<String>,
     /// `schema.registry.basic.auth.user.info` (`user:password`) for that registry.
     pub schema_registry_basic_auth_user_info: Option<String>,
+    /// `schema.registry.ssl.ca.location`: PEM authorities trusted for an https registry
+    /// (the system's when `None`).
+    pub schema_registry_ssl_ca_location: Option<std::path::PathBuf>,
+    /// `schema.registry.ssl.certificate.location`: PEM client certificate (mutual TLS).
+    pub schema_registry_ssl_certificate_location: Option<std::path::PathBuf>,
+    /// `schema.registry.ssl.key.location`: PEM private key of that certificate.
+    pub schema_registry_ssl_key_location: Option<std::path::PathBuf>,
 }
 
 impl Default for RestConfig {
@@ -60,6 +67,9 @@ impl Default for RestConfig {
             max_request_body_bytes: 67_108_864,
             schema_registry_url: None,
             schema_registry_basic_auth_user_info: None,
+            schema_registry_ssl_ca_location: None,
+            schema_registry_ssl_certificate_location: None,
+            schema_registry_ssl_key_location: None,
         }
     }
 }

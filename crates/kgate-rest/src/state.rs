@@ -30,17 +30,13 @@ impl AppState {
     /// Builds the state for `kafka` and `config`.
     pub fn new(kafka: Kafka, config: RestConfig) -> Self {
         let consumers = Arc::new(ConsumerInstances::new(&config));
-        let schema_formats = config.schema_registry_url.as_ref().and_then(|urls| {
-            let client = RegistryClientConfig {
-                urls: urls.clone(),
-                basic_auth_user_info: config.schema_registry_basic_auth_user_info.clone(),
-                request_timeout: None,
-            };
+        let schema_formats = registry_client_config(&config).and_then(|client| {
             match HttpSchemaRegistry::new(&client) {
                 Ok(registry) => Some(Arc::new(SchemaFormats::new(Arc::new(registry)))),
                 Err(e) => {
-                    // Only an empty URL list gets here; the formats then answer as off.
-                    tracing::warn!(error = %e, "schema.registry.url unusable");
+                    // An empty URL list or unreadable TLS files (the binary checks both
+                    // at start-up); the formats then answer as off.
+                    tracing::error!(error = %e, "schema registry client unusable");
                     None
                 }
             }
@@ -60,4 +56,29 @@ impl AppState {
             .as_ref()
             .ok_or_else(|| RestError::from(FormatError::Unsupported(format)))
     }
+}
+
+/// Builds the Schema Registry client `config` names, if any, to refuse unusable
+/// settings (an unreadable PEM file, a certificate without its key) at start-up rather
+/// than serving without the schema formats.
+pub fn check_registry_settings(config: &RestConfig) -> Result<(), FormatError> {
+    match registry_client_config(config) {
+        Some(client) => HttpSchemaRegistry::new(&client).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
+/// The Schema Registry client settings `config` names, or `None` without a
+/// `schema.registry.url`; the binary builds a client from it at start-up to refuse
+/// unusable settings (such as an unreadable certificate file) before serving.
+pub fn registry_client_config(config: &RestConfig) -> Option<RegistryClientConfig> {
+    let urls = config.schema_registry_url.as_ref()?;
+    Some(RegistryClientConfig {
+        urls: urls.clone(),
+        basic_auth_user_info: config.schema_registry_basic_auth_user_info.clone(),
+        ssl_ca_location: config.schema_registry_ssl_ca_location.clone(),
+        ssl_certificate_location: config.schema_registry_ssl_certificate_location.clone(),
+        ssl_key_location: config.schema_registry_ssl_key_location.clone(),
+        ..RegistryClientConfig::default()
+    })
 }

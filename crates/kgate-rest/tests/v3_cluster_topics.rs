@@ -533,7 +533,8 @@ async fn partitions_replicas_reassignments_and_status() {
     .await;
     assert_eq!((a.status, a.body), (404, not_hosted()));
 
-    // Replica status: the leader, in sync, with the log's offsets.
+    // Replica status: the leader, in sync, with the log's offsets, caught up and fetched
+    // "now" (the times are checked against the clock, then redacted).
     let status = |p: i32, end: i64| {
         json!({
             "kind": "KafkaReplicaStatus",
@@ -549,12 +550,12 @@ async fn partitions_replicas_reassignments_and_status() {
             "is_caught_up": true,
             "log_start_offset": 0,
             "log_end_offset": end,
-            "last_caught_up_time_ms": -1,
-            "last_fetch_time_ms": -1,
+            "last_caught_up_time_ms": "NOW",
+            "last_fetch_time_ms": "NOW",
             "link_name": null,
         })
     };
-    let a = get(&cluster, &format!("{base}/1/replica-status")).await;
+    let a = get_status(&cluster, &format!("{base}/1/replica-status")).await;
     assert_eq!(
         (a.status, a.body),
         (
@@ -566,12 +567,12 @@ async fn partitions_replicas_reassignments_and_status() {
             })
         )
     );
-    let a = get(&cluster, &format!("{base}/-/replica-status")).await;
+    let a = get_status(&cluster, &format!("{base}/-/replica-status")).await;
     assert_eq!(
         (a.status, a.body["data"].clone()),
         (200, json!([status(0, 0), status(1, 3)]))
     );
-    let a = get(
+    let a = get_status(
         &cluster,
         &format!("/v3/clusters/{c}/topics/-/partitions/-/replica-status"),
     )
@@ -638,4 +639,33 @@ async fn v3_can_be_switched_off() {
         .expect("request");
     assert_eq!(r.status().as_u16(), 200);
     cluster.stop().await;
+}
+
+/// GETs a replica-status list, checks that every replica's times lie between the request
+/// and its answer, and replaces them with "NOW" so the rest compares exactly.
+async fn get_status(cluster: &TestCluster, path: &str) -> Answer {
+    let before = now_ms();
+    let mut a = get(cluster, path).await;
+    let after = now_ms();
+    if let Some(data) = a.body["data"].as_array_mut() {
+        for s in data {
+            for key in ["last_caught_up_time_ms", "last_fetch_time_ms"] {
+                let t = s[key].as_i64().expect("a time");
+                assert!(
+                    (before..=after).contains(&t),
+                    "{key} {t} not in [{before}, {after}]"
+                );
+                s[key] = json!("NOW");
+            }
+        }
+    }
+    a
+}
+
+/// Milliseconds since the epoch, as the replica-status times are given.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .expect("clock after 1970")
 }

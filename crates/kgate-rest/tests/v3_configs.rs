@@ -2,6 +2,7 @@
 //! batch alter with validate_only), broker configs and cluster-wide broker configs,
 //! with each change checked through Kafka's own DescribeConfigs.
 
+use kgate_kafka::ConfigValueSource;
 use kgate_kafka::native::configs::{ConfigEntry, ConfigResource};
 use kgate_testkit::{TestCluster, unique_name};
 use serde_json::{Value, json};
@@ -56,6 +57,23 @@ async fn kafka_topic_config(cluster: &TestCluster, topic: &str, name: &str) -> C
         .next()
         .expect("one answer")
         .expect("topic configs")
+        .into_iter()
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("no config {name}"))
+}
+
+/// Broker 1's config `name` as Kafka reports it.
+async fn kafka_broker_config(cluster: &TestCluster, name: &str) -> ConfigEntry {
+    let answer = cluster
+        .kafka()
+        .describe_configs(&[ConfigResource::Broker(1)])
+        .await
+        .expect("describe configs");
+    answer
+        .into_iter()
+        .next()
+        .expect("one answer")
+        .expect("broker configs")
         .into_iter()
         .find(|e| e.name == name)
         .unwrap_or_else(|| panic!("no config {name}"))
@@ -357,24 +375,65 @@ async fn broker_configs_read() {
     cluster.stop().await;
 }
 
-/// Dynamic broker and cluster-wide configs need a broker that accepts them; the embedded
-/// broker's configuration is static until its broker-level AlterConfigs lands.
+/// Broker configs that cannot change dynamically, unknown names and bad values are a
+/// clear 400 naming the config, at both levels; an unknown broker is 404.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broker_configs_refused_by_a_static_broker_are_a_clear_400() {
+async fn broker_config_refusals_are_a_clear_400() {
     let cluster = TestCluster::start().await;
     let c = cluster.kafka().cluster_id().await.expect("cluster id");
+    for (path, name, value) in [
+        (
+            format!("/v3/clusters/{c}/brokers/1/configs"),
+            "num.partitions",
+            "3",
+        ),
+        (
+            format!("/v3/clusters/{c}/brokers/1/configs"),
+            "no.such.config",
+            "1",
+        ),
+        (
+            format!("/v3/clusters/{c}/brokers/1/configs"),
+            "log.retention.ms",
+            "soon",
+        ),
+        (
+            format!("/v3/clusters/{c}/broker-configs"),
+            "auto.create.topics.enable",
+            "false",
+        ),
+        (
+            format!("/v3/clusters/{c}/broker-configs"),
+            "compression.type",
+            "brotli",
+        ),
+    ] {
+        let a = call(
+            &cluster,
+            "PUT",
+            &format!("{path}/{name}"),
+            Some(json!({"value": value})),
+        )
+        .await;
+        assert_eq!(
+            (a.status, a.body["error_code"].clone()),
+            (400, json!(40002)),
+            "{name}={value}: {}",
+            a.body
+        );
+        assert!(
+            a.body["message"].as_str().unwrap_or("").contains(name),
+            "{}",
+            a.body
+        );
+    }
     let a = call(
         &cluster,
-        "PUT",
-        &format!("/v3/clusters/{c}/brokers/1/configs/log.retention.ms"),
-        Some(json!({"value": "1000"})),
+        "POST",
+        &format!("/v3/clusters/{c}/broker-configs:alter"),
+        Some(json!({"data": [{"name": "num.partitions", "value": "2"}]})),
     )
     .await;
-    if a.status == 204 {
-        // The broker accepts dynamic configs now: the alter test below covers it.
-        cluster.stop().await;
-        return;
-    }
     assert_eq!(
         (a.status, a.body["error_code"].clone()),
         (400, json!(40002))
@@ -387,40 +446,15 @@ async fn broker_configs_refused_by_a_static_broker_are_a_clear_400() {
     )
     .await;
     assert_eq!((a.status, a.body["error_code"].clone()), (404, json!(404)));
-    // Cluster-wide defaults travel over the raw protocol path; the refusal comes back
-    // with the broker's message.
-    let a = call(
-        &cluster,
-        "PUT",
-        &format!("/v3/clusters/{c}/broker-configs/compression.type"),
-        Some(json!({"value": "gzip"})),
-    )
-    .await;
-    assert_eq!(
-        (a.status, a.body["error_code"].clone()),
-        (400, json!(40002))
-    );
-    assert!(
-        a.body["message"].as_str().unwrap_or("").contains("static"),
-        "{}",
-        a.body
-    );
-    let a = call(
-        &cluster,
-        "POST",
-        &format!("/v3/clusters/{c}/broker-configs:alter"),
-        Some(json!({"data": [{"name": "compression.type", "operation": "DELETE"}]})),
-    )
-    .await;
-    assert_eq!(
-        (a.status, a.body["error_code"].clone()),
-        (400, json!(40002))
-    );
+    // Nothing changed in Kafka.
+    let a = get(&cluster, &format!("/v3/clusters/{c}/broker-configs")).await;
+    assert_eq!(a.body["data"], json!([]));
+    let e = kafka_broker_config(&cluster, "num.partitions").await;
+    assert_eq!(e.value.as_deref(), Some("1"));
     cluster.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs broker-level IncrementalAlterConfigs in the embedded broker (helper \"security\")"]
 async fn broker_and_cluster_configs_alter() {
     let cluster = TestCluster::start().await;
     let c = cluster.kafka().cluster_id().await.expect("cluster id");
@@ -438,16 +472,64 @@ async fn broker_and_cluster_configs_alter() {
         (a.body["value"].clone(), a.body["source"].clone()),
         (json!("1000"), json!("DYNAMIC_BROKER_CONFIG"))
     );
+    // In Kafka: the broker's value, and a topic without an override follows it.
+    let e = kafka_broker_config(&cluster, "log.retention.ms").await;
+    assert_eq!(
+        (e.value.as_deref(), e.source),
+        (Some("1000"), ConfigValueSource::DynamicBroker)
+    );
+    let topic = unique_name("v3-broker-configs");
+    cluster.create_topic(&topic, 1).await;
+    let e = kafka_topic_config(&cluster, &topic, "retention.ms").await;
+    assert_eq!(
+        (e.value.as_deref(), e.source),
+        (Some("1000"), ConfigValueSource::DynamicBroker)
+    );
+
+    // validate_only changes nothing; a batch applies every entry.
     let a = call(
         &cluster,
         "POST",
         &format!("{broker}:alter"),
-        Some(json!({"data": [{"name": "log.retention.ms", "operation": "DELETE"}]})),
+        Some(json!({"validate_only": true, "data": [{"name": "message.max.bytes", "value": "5000"}]})),
+    )
+    .await;
+    assert_eq!(a.status, 204);
+    let e = kafka_broker_config(&cluster, "message.max.bytes").await;
+    assert_eq!(e.source, ConfigValueSource::Default);
+    let a = call(
+        &cluster,
+        "POST",
+        &format!("{broker}:alter"),
+        Some(json!({"data": [
+            {"name": "log.retention.ms", "operation": "DELETE"},
+            {"name": "message.max.bytes", "value": "5000"},
+        ]})),
     )
     .await;
     assert_eq!(a.status, 204);
     let a = get(&cluster, &format!("{broker}/log.retention.ms")).await;
     assert_ne!(a.body["source"], "DYNAMIC_BROKER_CONFIG");
+    let e = kafka_broker_config(&cluster, "log.retention.ms").await;
+    assert_eq!(
+        (e.value.as_deref(), e.source),
+        (Some("604800000"), ConfigValueSource::Default)
+    );
+    let e = kafka_broker_config(&cluster, "message.max.bytes").await;
+    assert_eq!(
+        (e.value.as_deref(), e.source),
+        (Some("5000"), ConfigValueSource::DynamicBroker)
+    );
+    let a = call(
+        &cluster,
+        "DELETE",
+        &format!("{broker}/message.max.bytes"),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 204);
+    let e = kafka_broker_config(&cluster, "message.max.bytes").await;
+    assert_eq!(e.source, ConfigValueSource::Default);
 
     let cluster_configs = format!("/v3/clusters/{c}/broker-configs");
     let a = call(
@@ -459,13 +541,38 @@ async fn broker_and_cluster_configs_alter() {
     .await;
     assert_eq!(a.status, 204);
     let a = get(&cluster, &format!("{cluster_configs}/compression.type")).await;
-    assert_eq!(a.status, 200);
-    assert_eq!(a.body["kind"], "KafkaClusterConfig");
-    assert_eq!(a.body["config_type"], "BROKER");
-    assert_eq!(a.body["value"], "gzip");
+    let expected = json!({
+        "kind": "KafkaClusterConfig",
+        "metadata": {
+            "self": "http://kgate/v3/clusters/CID/broker-configs/compression.type",
+            "resource_name": "crn:///kafka=CID/broker-config=compression.type",
+        },
+        "cluster_id": "CID",
+        "config_type": "BROKER",
+        "name": "compression.type",
+        "value": "gzip",
+        "is_default": false,
+        "is_read_only": false,
+        "is_sensitive": false,
+        "source": "DYNAMIC_DEFAULT_BROKER_CONFIG",
+        "synonyms": [
+            {"name": "compression.type", "value": "gzip", "source": "DYNAMIC_DEFAULT_BROKER_CONFIG"},
+            {"name": "compression.type", "value": "producer", "source": "DEFAULT_CONFIG"},
+        ],
+    });
+    assert_eq!((a.status, a.body), (200, expected.clone()));
+    let a = get(&cluster, &cluster_configs).await;
+    assert_eq!(a.body["data"], json!([expected]));
+    // In Kafka: the broker and the topic inherit the cluster-wide default.
+    let e = kafka_broker_config(&cluster, "compression.type").await;
     assert_eq!(
-        a.body["metadata"]["resource_name"],
-        "crn:///kafka=CID/broker-config=compression.type"
+        (e.value.as_deref(), e.source),
+        (Some("gzip"), ConfigValueSource::DynamicDefaultBroker)
+    );
+    let e = kafka_topic_config(&cluster, &topic, "compression.type").await;
+    assert_eq!(
+        (e.value.as_deref(), e.source),
+        (Some("gzip"), ConfigValueSource::DynamicDefaultBroker)
     );
     let a = call(
         &cluster,
@@ -485,5 +592,10 @@ async fn broker_and_cluster_configs_alter() {
     assert_eq!(a.status, 204);
     let a = get(&cluster, &cluster_configs).await;
     assert_eq!(a.body["data"], json!([]));
+    let e = kafka_broker_config(&cluster, "compression.type").await;
+    assert_eq!(
+        (e.value.as_deref(), e.source),
+        (Some("producer"), ConfigValueSource::Default)
+    );
     cluster.stop().await;
 }

@@ -634,3 +634,82 @@ async fn a_record_over_the_message_size_limit_is_413() {
     );
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_to_a_partition_added_moments_ago_succeeds() {
+    let cluster = TestCluster::start().await;
+    let topic = unique_name("v3-records-grown");
+    cluster.create_topic(&topic, 1).await;
+    let path = records_path(&cluster, &topic).await;
+    // kgate's producer learns the topic while it has one partition.
+    let (status, body) = post_json(
+        &cluster,
+        &path,
+        &json!({"partition_id": 0, "value": {"type": "STRING", "data": "before"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let topic_url = format!(
+        "{}{}",
+        cluster.rest_url(),
+        path.trim_end_matches("/records")
+    );
+    let resp = cluster
+        .http()
+        .patch(&topic_url)
+        .header("Content-Type", "application/json")
+        .body(json!({"partitions_count": 3}).to_string())
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(
+        resp.status(),
+        200,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+
+    // At once, a stream of records to the two new partitions.
+    const COUNT: usize = 40;
+    let chunks: Vec<Result<String, std::io::Error>> = (0..COUNT)
+        .map(|i| {
+            Ok(json!({
+                "partition_id": 1 + i % 2,
+                "value": {"type": "STRING", "data": format!("v{i}")}
+            })
+            .to_string())
+        })
+        .collect();
+    let resp = cluster
+        .http()
+        .post(format!("{}{path}", cluster.rest_url()))
+        .header("Content-Type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    let reports = concatenated(&resp.bytes().await.expect("body"));
+    assert_eq!(reports.len(), COUNT);
+    for (i, report) in reports.iter().enumerate() {
+        assert_eq!(report["error_code"], 200, "record {i}: {report}");
+        assert_eq!(report["partition_id"], json!(1 + i % 2), "{report}");
+        // Each partition's records landed in the order they were sent.
+        assert_eq!(report["offset"], json!(i / 2), "{report}");
+    }
+    let landed = read_back(&cluster, &topic, COUNT + 1).await;
+    for partition in 1..=2 {
+        let values: Vec<Vec<u8>> = landed
+            .iter()
+            .filter(|l| l.partition == partition)
+            .map(|l| l.value.clone().expect("value"))
+            .collect();
+        let expected: Vec<Vec<u8>> = (0..COUNT)
+            .filter(|i| 1 + (*i as i32) % 2 == partition)
+            .map(|i| format!("v{i}").into_bytes())
+            .collect();
+        assert_eq!(values, expected, "partition {partition}");
+    }
+    cluster.stop().await;
+}

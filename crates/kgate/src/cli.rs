@@ -110,8 +110,13 @@ pub struct ServeArgs {
 /// Options of `kgate broker`.
 #[derive(Debug, Args)]
 pub struct BrokerArgs {
-    /// Address to listen on for Kafka clients; port 0 picks a free port.
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9092")]
+    /// Where to listen for Kafka clients: a comma list of [PROTOCOL://]HOST:PORT
+    /// (PLAINTEXT, SASL_PLAINTEXT, SSL, SASL_SSL); port 0 picks a free port.
+    #[arg(
+        long,
+        value_name = "[PROTOCOL://]HOST:PORT,...",
+        default_value = "127.0.0.1:9092"
+    )]
     pub listen: String,
 
     /// Directory holding the broker's logs, offsets and metadata.
@@ -151,9 +156,21 @@ Configuration keys (Confluent REST Proxy names where one exists):
                                 librdkafka settings for all / producer / consumer / admin
                                 clients (prefix removed)
   data.dir                      embedded broker data lives in <data.dir>/broker (./kgate-data)
-  broker.listeners              embedded broker listener (127.0.0.1:9092)
+  broker.listeners              embedded broker listeners, comma list of
+                                [PROTOCOL://]host:port with PLAINTEXT, SASL_PLAINTEXT,
+                                SSL or SASL_SSL (127.0.0.1:9092); kgate connects to the
+                                first PLAINTEXT one (else the first)
   broker.advertised.listeners   host:port the embedded broker announces
   broker.node.id                embedded broker node id (1)
+  broker.sasl.enabled.mechanisms
+                                PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (all by default)
+  broker.sasl.user.<name>       password of SASL user <name>
+  broker.ssl.certificate.location, broker.ssl.key.location
+                                PEM certificate chain and key of SSL/SASL_SSL listeners
+  broker.authorizer.enabled     enforce ACLs (false)
+  broker.super.users            User:a;User:b, allowed everything
+  broker.allow.everyone.if.no.acl.found
+                                allow resources no ACL names (false)
   broker.*                      other embedded broker settings, Apache Kafka names
   schema.registry.enable        serve the built-in Schema Registry (default true)
   schema.registry.listeners     its listener (default http://0.0.0.0:8081)
@@ -161,6 +178,11 @@ Configuration keys (Confluent REST Proxy names where one exists):
                                 set, it replaces the built-in one
   schema.registry.basic.auth.user.info
                                 user:password for that registry
+  schema.registry.ssl.ca.location, schema.registry.ssl.certificate.location,
+  schema.registry.ssl.key.location
+                                PEM files for an https registry: authorities to
+                                trust (default: the system's), client certificate
+                                and key for mutual TLS
   log.format, log.level         text|json, and a tracing filter
 
 Precedence, lowest to highest: --config FILE, --set KEY=VALUE, environment KGATE_<KEY>

@@ -83,8 +83,9 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// `data.dir`: the embedded broker keeps its data under `<data.dir>/broker`.
     pub data_dir: PathBuf,
-    /// `broker.listeners`: where the embedded broker listens.
-    pub broker_listener: HostPort,
+    /// `broker.listeners`: where the embedded broker listens, the listener kgate itself
+    /// connects to first (the first PLAINTEXT one, else the first given).
+    pub broker_listeners: Vec<BrokerListener>,
     /// `broker.advertised.listeners`: host and port the embedded broker announces.
     pub broker_advertised: Option<(String, u16)>,
     /// `broker.node.id`.
@@ -103,6 +104,63 @@ pub struct Config {
     /// Keys that Confluent REST Proxy knows but kgate does not support yet; they are
     /// logged at start-up rather than silently dropped.
     pub ignored: Vec<String>,
+}
+
+/// One listener of the embedded broker: `[PROTOCOL://]host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerListener {
+    /// Kafka's security protocol (PLAINTEXT, SASL_PLAINTEXT, SSL, SASL_SSL); `None`
+    /// when the entry names none, which means PLAINTEXT (or, for the first listener,
+    /// `broker.listener.security.protocol`).
+    pub protocol: Option<String>,
+    /// Where it listens.
+    pub address: HostPort,
+}
+
+impl BrokerListener {
+    /// The protocol name to hand to the broker.
+    pub fn protocol_name(&self) -> &str {
+        self.protocol.as_deref().unwrap_or("PLAINTEXT")
+    }
+}
+
+/// Kafka's listener security protocols.
+const BROKER_PROTOCOLS: &[&str] = &["PLAINTEXT", "SASL_PLAINTEXT", "SSL", "SASL_SSL"];
+
+/// Parses a comma list of broker listeners (`SASL_PLAINTEXT://127.0.0.1:0,...`, or bare
+/// `host:port`) and puts first the one kgate connects to: the first PLAINTEXT listener,
+/// else the first listed.
+pub fn parse_broker_listeners(text: &str) -> Result<Vec<BrokerListener>, String> {
+    let mut out = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (protocol, address) = match item.split_once("://") {
+            Some((scheme, rest)) => {
+                let upper = scheme.to_ascii_uppercase();
+                if !BROKER_PROTOCOLS.contains(&upper.as_str()) {
+                    return Err(format!(
+                        "unknown security protocol `{scheme}`; expected PLAINTEXT, SASL_PLAINTEXT, SSL or SASL_SSL"
+                    ));
+                }
+                (Some(upper), rest)
+            }
+            None => (None, item),
+        };
+        let address = HostPort::parse(address).ok_or_else(|| {
+            format!("`{item}` is not [PROTOCOL://]host:port, e.g. 127.0.0.1:9092")
+        })?;
+        out.push(BrokerListener { protocol, address });
+    }
+    if out.is_empty() {
+        return Err("expected at least one listener, e.g. 127.0.0.1:9092".to_string());
+    }
+    if let Some(i) = out
+        .iter()
+        .position(|l| l.protocol.as_deref().is_none_or(|p| p == "PLAINTEXT"))
+    {
+        let plain = out.remove(i);
+        out.insert(0, plain);
+    }
+    Ok(out)
 }
 
 /// A host (name or IP) and port to bind or announce.
@@ -187,6 +245,9 @@ const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
     ("schema.registry.listeners", Some("http://0.0.0.0:8081")),
     ("schema.registry.url", None),
     ("schema.registry.basic.auth.user.info", None),
+    ("schema.registry.ssl.ca.location", None),
+    ("schema.registry.ssl.certificate.location", None),
+    ("schema.registry.ssl.key.location", None),
     ("log.format", Some("text")),
     ("log.level", None),
 ];
@@ -639,6 +700,14 @@ fn build(merged: BTreeMap<String, Entry>) -> Result<Config, ConfigError> {
         max_request_body_bytes,
         schema_registry_url: optional("schema.registry.url"),
         schema_registry_basic_auth_user_info: optional("schema.registry.basic.auth.user.info"),
+        schema_registry_ssl_ca_location: optional("schema.registry.ssl.ca.location")
+            .map(PathBuf::from),
+        schema_registry_ssl_certificate_location: optional(
+            "schema.registry.ssl.certificate.location",
+        )
+        .map(PathBuf::from),
+        schema_registry_ssl_key_location: optional("schema.registry.ssl.key.location")
+            .map(PathBuf::from),
         ..RestConfig::default()
     };
 
@@ -687,18 +756,8 @@ fn build(merged: BTreeMap<String, Entry>) -> Result<Config, ConfigError> {
     if data_dir.as_os_str().is_empty() {
         return Err(bad("data.dir", "expected a directory path"));
     }
-    let broker_listener = {
-        let (value, _) = value_of("broker.listeners");
-        let value = value.trim();
-        // Accept Kafka's listener form too (PLAINTEXT://host:port).
-        let value = value.split_once("://").map(|(_, r)| r).unwrap_or(value);
-        HostPort::parse(value).ok_or_else(|| {
-            bad(
-                "broker.listeners",
-                "expected host:port, e.g. 127.0.0.1:9092",
-            )
-        })?
-    };
+    let broker_listeners = parse_broker_listeners(&value_of("broker.listeners").0)
+        .map_err(|m| bad("broker.listeners", &m))?;
     let broker_advertised = match optional("broker.advertised.listeners") {
         Some(value) => {
             let value = value.split_once("://").map(|(_, r)| r).unwrap_or(&value);
@@ -737,7 +796,7 @@ fn build(merged: BTreeMap<String, Entry>) -> Result<Config, ConfigError> {
         rest,
         kafka,
         data_dir,
-        broker_listener,
+        broker_listeners,
         broker_advertised,
         broker_node_id,
         broker_properties,
@@ -797,7 +856,10 @@ mod tests {
                 port: 8082
             }
         );
-        assert_eq!(config.broker_listener.to_string(), "127.0.0.1:9092");
+        assert_eq!(
+            config.broker_listeners[0].address.to_string(),
+            "127.0.0.1:9092"
+        );
         assert_eq!(config.data_dir, PathBuf::from("./kgate-data"));
         assert!(config.rest.api_v2_enable && config.rest.api_v3_enable);
         assert_eq!(
@@ -932,7 +994,7 @@ linger.ms = 5
             config.kafka.producer.get("linger.ms").map(String::as_str),
             Some("7")
         );
-        assert_eq!(config.broker_listener.port, 0);
+        assert_eq!(config.broker_listeners[0].address.port, 0);
         assert_eq!(stray, vec!["KGATE_NO_SUCH_THING".to_string()]);
     }
 
@@ -1043,6 +1105,34 @@ linger.ms = 5
             Some("fred:secret")
         );
 
+        // PEM files for an https registry (kgate's names; the JKS keys stay ignored).
+        let (config, _) = load(&sources(
+            None,
+            &[
+                "schema.registry.url=https://registry.example:8081",
+                "schema.registry.ssl.ca.location=/etc/ca.pem",
+                "schema.registry.ssl.certificate.location=/etc/me.pem",
+                "schema.registry.ssl.key.location=/etc/me.key",
+            ],
+            &[],
+        ))
+        .expect("load");
+        assert_eq!(
+            (
+                config.rest.schema_registry_ssl_ca_location.as_deref(),
+                config
+                    .rest
+                    .schema_registry_ssl_certificate_location
+                    .as_deref(),
+                config.rest.schema_registry_ssl_key_location.as_deref(),
+            ),
+            (
+                Some(Path::new("/etc/ca.pem")),
+                Some(Path::new("/etc/me.pem")),
+                Some(Path::new("/etc/me.key")),
+            )
+        );
+
         let error = load(&sources(
             None,
             &["schema.registry.listeners=ftp://x:1"],
@@ -1105,5 +1195,48 @@ linger.ms = 5
         assert_eq!(HostPort::parse("localhost"), None);
         assert_eq!(HostPort::parse(":9092"), None);
         assert_eq!(HostPort::parse("h:99999"), None);
+    }
+
+    #[test]
+    fn broker_listener_lists_put_the_plaintext_one_first() {
+        let (config, _) = load(&sources(
+            None,
+            &[
+                "broker.listeners=SASL_PLAINTEXT://127.0.0.1:0, plaintext://127.0.0.1:9093,SSL://[::1]:0",
+                "broker.sasl.enabled.mechanisms=PLAIN",
+                "broker.sasl.user.alice=secret",
+                "broker.super.users=User:alice",
+            ],
+            &[],
+        ))
+        .expect("load");
+        let listed: Vec<(String, String)> = config
+            .broker_listeners
+            .iter()
+            .map(|l| (l.protocol_name().to_string(), l.address.to_string()))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("PLAINTEXT".to_string(), "127.0.0.1:9093".to_string()),
+                ("SASL_PLAINTEXT".to_string(), "127.0.0.1:0".to_string()),
+                ("SSL".to_string(), "[::1]:0".to_string()),
+            ]
+        );
+        assert_eq!(
+            config
+                .broker_properties
+                .get("sasl.user.alice")
+                .map(String::as_str),
+            Some("secret")
+        );
+        for bad in [
+            "broker.listeners=KERBEROS://h:1",
+            "broker.listeners=h",
+            "broker.listeners= , ",
+        ] {
+            let error = load(&sources(None, &[bad], &[])).expect_err(bad);
+            assert!(error.to_string().contains("broker.listeners"), "{error}");
+        }
     }
 }

@@ -10,7 +10,7 @@ use kgate_kafka::{Kafka, KafkaConfig};
 use tokio::net::TcpListener;
 
 use crate::cli::BrokerArgs;
-use crate::config::{Config, HostPort, connectable};
+use crate::config::{BrokerListener, Config, HostPort, connectable, parse_broker_listeners};
 use crate::error::KgateError;
 use crate::shutdown::Shutdown;
 
@@ -25,7 +25,7 @@ pub async fn serve(config: Config, shutdown: Shutdown) -> Result<(), KgateError>
         Some(servers) => servers.clone(),
         None => {
             let started = start_broker(
-                &config.broker_listener,
+                &config.broker_listeners,
                 "broker.listeners",
                 &config.data_dir.join("broker"),
                 config.broker_node_id,
@@ -103,6 +103,15 @@ async fn serve_rest(
         None => None,
     };
 
+    if let Err(e) = kgate_rest::state::check_registry_settings(&rest_config) {
+        kafka.close().await;
+        return Err(KgateError::BadArgument {
+            option: "schema.registry.*".to_string(),
+            value: rest_config.schema_registry_url.clone().unwrap_or_default(),
+            message: e.to_string(),
+        });
+    }
+
     let mut server = tokio::spawn(kgate_rest::serve(
         listener,
         kafka.clone(),
@@ -148,7 +157,12 @@ async fn serve_rest(
 
 /// Runs `kgate broker` until a signal asks it to stop.
 pub async fn broker(args: BrokerArgs, shutdown: Shutdown) -> Result<(), KgateError> {
-    let listen = parse_address("--listen", &args.listen)?;
+    let listen =
+        parse_broker_listeners(&args.listen).map_err(|message| KgateError::BadArgument {
+            option: "--listen".into(),
+            value: args.listen.clone(),
+            message,
+        })?;
     let advertised = match &args.advertised {
         Some(text) => {
             let hp = parse_address("--advertised", text)?;
@@ -189,9 +203,10 @@ fn parse_address(option: &str, text: &str) -> Result<HostPort, KgateError> {
     })
 }
 
-/// Binds and starts the embedded broker and prints where it listens.
+/// Binds and starts the embedded broker on its first listener, opens the others, and
+/// prints where each listens.
 async fn start_broker(
-    listen: &HostPort,
+    listeners: &[BrokerListener],
     key: &str,
     data_dir: &Path,
     node_id: i32,
@@ -199,10 +214,18 @@ async fn start_broker(
     properties: std::collections::BTreeMap<String, String>,
     key_prefix: &str,
 ) -> Result<Broker, KgateError> {
+    let Some((primary, extra)) = listeners.split_first() else {
+        return Err(KgateError::BadArgument {
+            option: key.into(),
+            value: String::new(),
+            message: "no listener given".into(),
+        });
+    };
     std::fs::create_dir_all(data_dir).map_err(|source| KgateError::DataDir {
         path: data_dir.to_path_buf(),
         source,
     })?;
+    let listen = &primary.address;
     let listener = bind(listen, key).await?;
     let bound = listener.local_addr().map_err(|source| KgateError::Bind {
         key: key.into(),
@@ -220,7 +243,12 @@ async fn start_broker(
             .then(|| announced(connectable(bound)))
     });
     config.properties = properties;
-    let broker = Broker::start(listener, config).await.map_err(|e| match e {
+    if let Some(protocol) = &primary.protocol {
+        config
+            .properties
+            .insert("listener.security.protocol".into(), protocol.clone());
+    }
+    let name_key = |e: BrokerError| match e {
         // Name the key as the user wrote it (`broker.num.partitions` in kgate's
         // configuration, `num.partitions` on `kgate broker --set`).
         BrokerError::Config { key, message } => BrokerError::Config {
@@ -228,12 +256,35 @@ async fn start_broker(
             message,
         },
         other => other,
-    })?;
+    };
+    let mut broker = Broker::start(listener, config).await.map_err(name_key)?;
     // The broker logs its own start-up (address, data directory, cluster id).
     announce(&format!(
         "kgate broker listening on {}",
         broker.local_addr()
     ));
+    for other in extra {
+        let listener = match bind(&other.address, key).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                let _ = broker.shutdown().await;
+                return Err(e);
+            }
+        };
+        let protocol = other.protocol_name();
+        let address = match broker.add_listener(listener, protocol) {
+            Ok(address) => address,
+            Err(e) => {
+                let _ = broker.shutdown().await;
+                return Err(name_key(e).into());
+            }
+        };
+        announce(&format!(
+            "kgate broker {protocol} listener on {}",
+            connectable(address)
+        ));
+        tracing::info!(%address, protocol, "broker listener open");
+    }
     Ok(broker)
 }
 

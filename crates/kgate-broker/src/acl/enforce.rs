@@ -12,6 +12,7 @@ const TOPIC_DENIED: i16 = 29;
 const GROUP_DENIED: i16 = 30;
 const CLUSTER_DENIED: i16 = 31;
 const TXN_ID_DENIED: i16 = 53;
+const OPERATION_NOT_ATTEMPTED: i16 = 55;
 
 /// The cluster resource's name in ACLs.
 pub const CLUSTER_NAME: &str = "kafka-cluster";
@@ -50,6 +51,13 @@ pub enum Refused {
     HideGroups,
     /// Config resources refused, with their type.
     ConfigResources(Vec<(i8, StrBytes)>),
+    /// FindCoordinator v4 keys refused, with the error each gets.
+    CoordinatorKeys(Vec<StrBytes>, i16),
+    /// DescribeTransactions: ids the caller may not describe; the topics of the others
+    /// are narrowed to those it may describe.
+    TransactionalIds(Vec<TransactionalId>),
+    /// ListTransactions: hide ids the caller may not describe.
+    HideTransactions,
 }
 
 struct Check<'a> {
@@ -91,12 +99,104 @@ fn split<T>(items: Vec<T>, allowed: impl Fn(&T) -> bool) -> (Vec<T>, Vec<T>) {
     items.into_iter().partition(|t| allowed(t))
 }
 
+/// A refusal carrying only a top-level CLUSTER_AUTHORIZATION_FAILED.
+macro_rules! top_level_denied {
+    ($response:ident) => {
+        |_| {
+            let mut resp = $response::default();
+            resp.error_code = CLUSTER_DENIED;
+            resp
+        }
+    };
+}
+
+/// Cluster-level APIs: each needs one operation on the cluster resource and otherwise
+/// gets its refusal built from the request. Returns the request when it is not one of
+/// them.
+macro_rules! cluster_guarded {
+    ($request:expr, $check:expr; $($kind:ident => $operation:expr, $denied:expr;)*) => {
+        match $request {
+            $(RequestKind::$kind(r) => {
+                return if $check.cluster($operation) {
+                    forward(RequestKind::$kind(r), Refused::Nothing)
+                } else {
+                    answer(ResponseKind::$kind(($denied)(r)))
+                };
+            })*
+            other => other,
+        }
+    };
+}
+
+fn acl_creations_denied(r: CreateAclsRequest) -> CreateAclsResponse {
+    let mut resp = CreateAclsResponse::default();
+    resp.results = r
+        .creations
+        .iter()
+        .map(|_| {
+            let mut x = create_acls_response::AclCreationResult::default();
+            x.error_code = CLUSTER_DENIED;
+            x
+        })
+        .collect();
+    resp
+}
+
+fn acl_deletions_denied(r: DeleteAclsRequest) -> DeleteAclsResponse {
+    let mut resp = DeleteAclsResponse::default();
+    resp.filter_results = r
+        .filters
+        .iter()
+        .map(|_| {
+            let mut x = delete_acls_response::DeleteAclsFilterResult::default();
+            x.error_code = CLUSTER_DENIED;
+            x
+        })
+        .collect();
+    resp
+}
+
+fn scram_alterations_denied(
+    r: AlterUserScramCredentialsRequest,
+) -> AlterUserScramCredentialsResponse {
+    let mut resp = AlterUserScramCredentialsResponse::default();
+    let users = r
+        .deletions
+        .into_iter()
+        .map(|d| d.name)
+        .chain(r.upsertions.into_iter().map(|u| u.name));
+    resp.results = users
+        .map(|u| {
+            let mut x =
+                alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default();
+            x.user = u;
+            x.error_code = CLUSTER_DENIED;
+            x
+        })
+        .collect();
+    resp
+}
+
 /// Checks `request` for `caller`.
 pub fn before(authz: &Authorizer, caller: &Caller<'_>, version: i16, request: RequestKind) -> Gate {
     if !authz.enabled {
         return forward(request, Refused::Nothing);
     }
     let c = Check { authz, caller };
+    let request = cluster_guarded!(request, c;
+        CreateAcls => op::ALTER, acl_creations_denied;
+        DeleteAcls => op::ALTER, acl_deletions_denied;
+        AlterUserScramCredentials => op::ALTER, scram_alterations_denied;
+        AlterPartitionReassignments => op::ALTER,
+            top_level_denied!(AlterPartitionReassignmentsResponse);
+        ElectLeaders => op::ALTER, top_level_denied!(ElectLeadersResponse);
+        DescribeAcls => op::DESCRIBE, top_level_denied!(DescribeAclsResponse);
+        DescribeUserScramCredentials => op::DESCRIBE,
+            top_level_denied!(DescribeUserScramCredentialsResponse);
+        DescribeLogDirs => op::DESCRIBE, top_level_denied!(DescribeLogDirsResponse);
+        ListPartitionReassignments => op::DESCRIBE,
+            top_level_denied!(ListPartitionReassignmentsResponse);
+    );
     match request {
         RequestKind::Produce(mut r) => {
             if let Some(id) = &r.transactional_id
@@ -177,41 +277,39 @@ pub fn before(authz: &Authorizer, caller: &Caller<'_>, version: i16, request: Re
                 forward(RequestKind::Metadata(r), Refused::Topics(refused))
             }
         },
-        RequestKind::FindCoordinator(r) => {
+        RequestKind::FindCoordinator(mut r) => {
             let (rt, code) = if r.key_type == 1 {
                 (resource::TRANSACTIONAL_ID, TXN_ID_DENIED)
             } else {
                 (resource::GROUP, GROUP_DENIED)
             };
-            let keys: Vec<StrBytes> = if r.coordinator_keys.is_empty() {
-                vec![r.key.clone()]
-            } else {
-                r.coordinator_keys.clone()
-            };
-            if keys.iter().all(|k| c.ok(op::DESCRIBE, rt, k)) {
-                return forward(RequestKind::FindCoordinator(r), Refused::Nothing);
-            }
-            // All-or-nothing keeps this simple; clients look up one key at a time.
-            let mut resp = FindCoordinatorResponse::default();
-            // v4 answers per key; older versions have the single top-level answer.
             if version < 4 {
+                if c.ok(op::DESCRIBE, rt, &r.key) {
+                    return forward(RequestKind::FindCoordinator(r), Refused::Nothing);
+                }
+                let mut resp = FindCoordinatorResponse::default();
                 resp.error_code = code;
                 resp.node_id = BrokerId(-1);
                 resp.port = -1;
                 return answer(ResponseKind::FindCoordinator(resp));
             }
-            resp.coordinators = keys
-                .into_iter()
-                .map(|k| {
-                    let mut co = find_coordinator_response::Coordinator::default();
-                    co.error_code = if c.ok(op::DESCRIBE, rt, &k) { 0 } else { code };
-                    co.key = k;
-                    co.node_id = BrokerId(-1);
-                    co.port = -1;
-                    co
-                })
-                .collect();
-            answer(ResponseKind::FindCoordinator(resp))
+            // v4 batches keys: each is answered on its own.
+            let (keep, refused) = split(std::mem::take(&mut r.coordinator_keys), |k| {
+                c.ok(op::DESCRIBE, rt, k)
+            });
+            if keep.is_empty() && !refused.is_empty() {
+                let mut resp = FindCoordinatorResponse::default();
+                resp.coordinators = refused
+                    .into_iter()
+                    .map(|k| coordinator_denied(k, code))
+                    .collect();
+                return answer(ResponseKind::FindCoordinator(resp));
+            }
+            r.coordinator_keys = keep;
+            forward(
+                RequestKind::FindCoordinator(r),
+                Refused::CoordinatorKeys(refused, code),
+            )
         }
         RequestKind::JoinGroup(r) => {
             if c.group(op::READ, &r.group_id) {
@@ -457,112 +555,6 @@ pub fn before(authz: &Authorizer, caller: &Caller<'_>, version: i16, request: Re
             resp.producer_epoch = -1;
             answer(ResponseKind::InitProducerId(resp))
         }
-        RequestKind::CreateAcls(r) => {
-            if c.cluster(op::ALTER) {
-                return forward(RequestKind::CreateAcls(r), Refused::Nothing);
-            }
-            let mut resp = CreateAclsResponse::default();
-            resp.results = r
-                .creations
-                .iter()
-                .map(|_| {
-                    let mut x = create_acls_response::AclCreationResult::default();
-                    x.error_code = CLUSTER_DENIED;
-                    x
-                })
-                .collect();
-            answer(ResponseKind::CreateAcls(resp))
-        }
-        RequestKind::DeleteAcls(r) => {
-            if c.cluster(op::ALTER) {
-                return forward(RequestKind::DeleteAcls(r), Refused::Nothing);
-            }
-            let mut resp = DeleteAclsResponse::default();
-            resp.filter_results = r
-                .filters
-                .iter()
-                .map(|_| {
-                    let mut x = delete_acls_response::DeleteAclsFilterResult::default();
-                    x.error_code = CLUSTER_DENIED;
-                    x
-                })
-                .collect();
-            answer(ResponseKind::DeleteAcls(resp))
-        }
-        RequestKind::DescribeAcls(r) => {
-            if c.cluster(op::DESCRIBE) {
-                return forward(RequestKind::DescribeAcls(r), Refused::Nothing);
-            }
-            let mut resp = DescribeAclsResponse::default();
-            resp.error_code = CLUSTER_DENIED;
-            answer(ResponseKind::DescribeAcls(resp))
-        }
-        RequestKind::AlterUserScramCredentials(r) => {
-            if c.cluster(op::ALTER) {
-                return forward(RequestKind::AlterUserScramCredentials(r), Refused::Nothing);
-            }
-            let mut resp = AlterUserScramCredentialsResponse::default();
-            let users = r
-                .deletions
-                .iter()
-                .map(|d| d.name.clone())
-                .chain(r.upsertions.iter().map(|u| u.name.clone()));
-            resp.results = users
-                .map(|u| {
-                    let mut x = alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default();
-                    x.user = u;
-                    x.error_code = CLUSTER_DENIED;
-                    x
-                })
-                .collect();
-            answer(ResponseKind::AlterUserScramCredentials(resp))
-        }
-        RequestKind::DescribeUserScramCredentials(r) => {
-            if c.cluster(op::DESCRIBE) {
-                return forward(
-                    RequestKind::DescribeUserScramCredentials(r),
-                    Refused::Nothing,
-                );
-            }
-            let mut resp = DescribeUserScramCredentialsResponse::default();
-            resp.error_code = CLUSTER_DENIED;
-            answer(ResponseKind::DescribeUserScramCredentials(resp))
-        }
-        RequestKind::DescribeLogDirs(r) => {
-            if c.cluster(op::DESCRIBE) {
-                return forward(RequestKind::DescribeLogDirs(r), Refused::Nothing);
-            }
-            let mut resp = DescribeLogDirsResponse::default();
-            resp.error_code = CLUSTER_DENIED;
-            answer(ResponseKind::DescribeLogDirs(resp))
-        }
-        RequestKind::ListPartitionReassignments(r) => {
-            if c.cluster(op::DESCRIBE) {
-                return forward(RequestKind::ListPartitionReassignments(r), Refused::Nothing);
-            }
-            let mut resp = ListPartitionReassignmentsResponse::default();
-            resp.error_code = CLUSTER_DENIED;
-            answer(ResponseKind::ListPartitionReassignments(resp))
-        }
-        RequestKind::AlterPartitionReassignments(r) => {
-            if c.cluster(op::ALTER) {
-                return forward(
-                    RequestKind::AlterPartitionReassignments(r),
-                    Refused::Nothing,
-                );
-            }
-            let mut resp = AlterPartitionReassignmentsResponse::default();
-            resp.error_code = CLUSTER_DENIED;
-            answer(ResponseKind::AlterPartitionReassignments(resp))
-        }
-        RequestKind::ElectLeaders(r) => {
-            if c.cluster(op::ALTER) {
-                return forward(RequestKind::ElectLeaders(r), Refused::Nothing);
-            }
-            let mut resp = ElectLeadersResponse::default();
-            resp.error_code = CLUSTER_DENIED;
-            answer(ResponseKind::ElectLeaders(resp))
-        }
         RequestKind::EndTxn(r) => {
             if c.ok(op::WRITE, resource::TRANSACTIONAL_ID, &r.transactional_id) {
                 return forward(RequestKind::EndTxn(r), Refused::Nothing);
@@ -572,18 +564,123 @@ pub fn before(authz: &Authorizer, caller: &Caller<'_>, version: i16, request: Re
             answer(ResponseKind::EndTxn(resp))
         }
         RequestKind::AddOffsetsToTxn(r) => {
-            if c.ok(op::WRITE, resource::TRANSACTIONAL_ID, &r.transactional_id)
-                && c.group(op::READ, &r.group_id)
-            {
-                return forward(RequestKind::AddOffsetsToTxn(r), Refused::Nothing);
-            }
-            let mut resp = AddOffsetsToTxnResponse::default();
-            resp.error_code = if c.ok(op::WRITE, resource::TRANSACTIONAL_ID, &r.transactional_id) {
+            let code = if !c.ok(op::WRITE, resource::TRANSACTIONAL_ID, &r.transactional_id) {
+                TXN_ID_DENIED
+            } else if !c.group(op::READ, &r.group_id) {
                 GROUP_DENIED
             } else {
-                TXN_ID_DENIED
+                return forward(RequestKind::AddOffsetsToTxn(r), Refused::Nothing);
             };
+            let mut resp = AddOffsetsToTxnResponse::default();
+            resp.error_code = code;
             answer(ResponseKind::AddOffsetsToTxn(resp))
+        }
+        RequestKind::AddPartitionsToTxn(r) => {
+            // Versions 0-3 (a producer's request) are the ones this broker answers.
+            let txn_ok = c.ok(
+                op::WRITE,
+                resource::TRANSACTIONAL_ID,
+                &r.v3_and_below_transactional_id,
+            );
+            let topic_ok = |t: &TopicName| c.topic(op::WRITE, t);
+            if txn_ok && r.v3_and_below_topics.iter().all(|t| topic_ok(&t.name)) {
+                return forward(RequestKind::AddPartitionsToTxn(r), Refused::Nothing);
+            }
+            // As in Kafka, nothing is added when any topic is refused: the refused
+            // partitions say why, the others that they were not attempted.
+            let mut resp = AddPartitionsToTxnResponse::default();
+            resp.results_by_topic_v3_and_below = r
+                .v3_and_below_topics
+                .iter()
+                .map(|t| {
+                    let code = if !txn_ok {
+                        TXN_ID_DENIED
+                    } else if !topic_ok(&t.name) {
+                        TOPIC_DENIED
+                    } else {
+                        OPERATION_NOT_ATTEMPTED
+                    };
+                    let mut out =
+                        add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default();
+                    out.name = t.name.clone();
+                    out.results_by_partition = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut x = add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default();
+                            x.partition_index = *p;
+                            x.partition_error_code = code;
+                            x
+                        })
+                        .collect();
+                    out
+                })
+                .collect();
+            answer(ResponseKind::AddPartitionsToTxn(resp))
+        }
+        RequestKind::TxnOffsetCommit(mut r) => {
+            // The transactional id, then the group refuse every partition; topics
+            // without READ refuse only their own.
+            let whole = if !c.ok(op::WRITE, resource::TRANSACTIONAL_ID, &r.transactional_id) {
+                Some(TXN_ID_DENIED)
+            } else if !c.group(op::READ, &r.group_id) {
+                Some(GROUP_DENIED)
+            } else {
+                None
+            };
+            let (keep, refused) = match whole {
+                Some(_) => (Vec::new(), std::mem::take(&mut r.topics)),
+                None => split(std::mem::take(&mut r.topics), |t| {
+                    c.topic(op::READ, &t.name)
+                }),
+            };
+            let refused: Vec<(TopicName, Vec<i32>)> = refused
+                .into_iter()
+                .map(|t| {
+                    (
+                        t.name,
+                        t.partitions.iter().map(|p| p.partition_index).collect(),
+                    )
+                })
+                .collect();
+            if whole.is_some() || (keep.is_empty() && !refused.is_empty()) {
+                let code = whole.unwrap_or(TOPIC_DENIED);
+                let mut resp = TxnOffsetCommitResponse::default();
+                resp.topics = refused
+                    .into_iter()
+                    .map(|(t, ps)| txn_commit_denied(t, ps, code))
+                    .collect();
+                return answer(ResponseKind::TxnOffsetCommit(resp));
+            }
+            r.topics = keep;
+            forward(
+                RequestKind::TxnOffsetCommit(r),
+                Refused::GroupTopics(refused, TOPIC_DENIED),
+            )
+        }
+        RequestKind::DescribeProducers(mut r) => {
+            let (keep, refused) = split(std::mem::take(&mut r.topics), |t| {
+                c.topic(op::READ, &t.name)
+            });
+            r.topics = keep;
+            let refused = refused
+                .into_iter()
+                .map(|t| (t.name, t.partition_indexes))
+                .collect();
+            forward(RequestKind::DescribeProducers(r), Refused::Topics(refused))
+        }
+        RequestKind::DescribeTransactions(mut r) => {
+            let (keep, refused) = split(std::mem::take(&mut r.transactional_ids), |id| {
+                c.ok(op::DESCRIBE, resource::TRANSACTIONAL_ID, id)
+            });
+            r.transactional_ids = keep;
+            forward(
+                RequestKind::DescribeTransactions(r),
+                Refused::TransactionalIds(refused),
+            )
+        }
+        RequestKind::ListTransactions(r) => {
+            forward(RequestKind::ListTransactions(r), Refused::HideTransactions)
         }
         other => forward(other, Refused::Nothing),
     }
@@ -630,6 +727,34 @@ fn fetch_denied(name: &TopicName, partitions: &[i32]) -> fetch_response::Fetchab
             r.high_watermark = -1;
             r.last_stable_offset = -1;
             r.log_start_offset = -1;
+            r
+        })
+        .collect();
+    t
+}
+
+fn coordinator_denied(key: StrBytes, code: i16) -> find_coordinator_response::Coordinator {
+    let mut co = find_coordinator_response::Coordinator::default();
+    co.key = key;
+    co.error_code = code;
+    co.node_id = BrokerId(-1);
+    co.port = -1;
+    co
+}
+
+fn txn_commit_denied(
+    name: TopicName,
+    partitions: Vec<i32>,
+    code: i16,
+) -> txn_offset_commit_response::TxnOffsetCommitResponseTopic {
+    let mut t = txn_offset_commit_response::TxnOffsetCommitResponseTopic::default();
+    t.name = name;
+    t.partitions = partitions
+        .into_iter()
+        .map(|p| {
+            let mut r = txn_offset_commit_response::TxnOffsetCommitResponsePartition::default();
+            r.partition_index = p;
+            r.error_code = code;
             r
         })
         .collect();
@@ -716,6 +841,61 @@ pub fn after(
                 r.topics.push(commit_denied(&t, ps.into_iter(), code));
             }
             ResponseKind::OffsetCommit(r)
+        }
+        (ResponseKind::TxnOffsetCommit(mut r), Refused::GroupTopics(ts, code)) => {
+            for (t, ps) in ts {
+                r.topics.push(txn_commit_denied(t, ps, code));
+            }
+            ResponseKind::TxnOffsetCommit(r)
+        }
+        (ResponseKind::FindCoordinator(mut r), Refused::CoordinatorKeys(keys, code)) => {
+            for k in keys {
+                r.coordinators.push(coordinator_denied(k, code));
+            }
+            ResponseKind::FindCoordinator(r)
+        }
+        (ResponseKind::DescribeProducers(mut r), Refused::Topics(ts)) => {
+            for (t, ps) in ts {
+                let mut out = describe_producers_response::TopicResponse::default();
+                out.name = t;
+                out.partitions = ps
+                    .into_iter()
+                    .map(|p| {
+                        let mut x = describe_producers_response::PartitionResponse::default();
+                        x.partition_index = p;
+                        x.error_code = TOPIC_DENIED;
+                        x
+                    })
+                    .collect();
+                r.topics.push(out);
+            }
+            ResponseKind::DescribeProducers(r)
+        }
+        (ResponseKind::DescribeTransactions(mut r), Refused::TransactionalIds(ids)) => {
+            // Kafka lists only the topics the caller may describe.
+            for t in &mut r.transaction_states {
+                t.topics.retain(|topic| c.topic(op::DESCRIBE, &topic.topic));
+            }
+            for id in ids {
+                let mut out = describe_transactions_response::TransactionState::default();
+                out.transactional_id = id;
+                out.error_code = TXN_ID_DENIED;
+                out.transaction_start_time_ms = -1;
+                out.producer_id = ProducerId(-1);
+                out.producer_epoch = -1;
+                r.transaction_states.push(out);
+            }
+            ResponseKind::DescribeTransactions(r)
+        }
+        (ResponseKind::ListTransactions(mut r), Refused::HideTransactions) => {
+            r.transaction_states.retain(|t| {
+                c.ok(
+                    op::DESCRIBE,
+                    resource::TRANSACTIONAL_ID,
+                    &t.transactional_id,
+                )
+            });
+            ResponseKind::ListTransactions(r)
         }
         (ResponseKind::DescribeGroups(mut r), Refused::Groups(gs)) => {
             for g in gs {

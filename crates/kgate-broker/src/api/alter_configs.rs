@@ -1,5 +1,6 @@
 //! AlterConfigs (replace a topic's overrides) and IncrementalAlterConfigs (SET,
-//! DELETE, APPEND, SUBTRACT per entry). Broker configuration is static here.
+//! DELETE, APPEND, SUBTRACT per entry), for topics and for the broker's dynamic
+//! configs (resource name = its id, or "" for the cluster-wide default).
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::s;
+use crate::config::{DynamicScope, broker_config, check_dynamic};
+use crate::log::defaults::ConfigType;
 use crate::state::BrokerState;
 
 const TOPIC: i8 = 2;
@@ -23,39 +26,50 @@ const SUBTRACT: i8 = 3;
 
 type Outcome = Result<(), (ResponseError, String)>;
 
-fn check_resource(state: &BrokerState, resource_type: i8, name: &StrBytes) -> Outcome {
+/// What an alteration addresses.
+enum Target {
+    /// A topic, by name.
+    Topic(String),
+    /// A dynamic level of the broker's own configuration.
+    Broker(DynamicScope),
+}
+
+fn target_of(
+    state: &BrokerState,
+    resource_type: i8,
+    name: &StrBytes,
+) -> Result<Target, (ResponseError, String)> {
+    let name = name.as_str();
     match resource_type {
-        TOPIC => Ok(()),
+        TOPIC => Ok(Target::Topic(name.to_string())),
+        BROKER if name.is_empty() => Ok(Target::Broker(DynamicScope::ClusterDefault)),
+        BROKER if name == state.node_id.to_string() => Ok(Target::Broker(DynamicScope::Broker)),
         BROKER => Err((
-            ResponseError::InvalidConfig,
-            format!(
-                "broker {} has static configuration only; set it in the broker's properties",
-                state.node_id
-            ),
+            ResponseError::InvalidRequest,
+            format!("this is broker {}, not broker `{name}`", state.node_id),
         )),
         other => Err((
             ResponseError::InvalidRequest,
-            format!(
-                "resource type {other} (`{}`) cannot be configured",
-                name.as_str()
-            ),
+            format!("resource type {other} (`{name}`) cannot be configured"),
         )),
     }
 }
 
 fn apply(
     state: &BrokerState,
-    topic: &str,
+    target: &Target,
     configs: BTreeMap<String, String>,
     validate: bool,
 ) -> Outcome {
-    state
-        .topics
-        .alter_configs(topic, configs, validate)
-        .map_err(|e| (e.error, e.message))
+    let result = match target {
+        Target::Topic(topic) => state.topics.alter_configs(topic, configs, validate),
+        Target::Broker(scope) => state.alter_broker_configs(*scope, configs, validate),
+    };
+    result.map_err(|e| (e.error, e.message))
 }
 
-/// Answers an AlterConfigs request: each topic's overrides become exactly those given.
+/// Answers an AlterConfigs request: the resource's overrides (a topic's, or one dynamic
+/// level of the broker's) become exactly those given.
 pub fn handle(
     state: &BrokerState,
     req: AlterConfigsRequest,
@@ -63,19 +77,14 @@ pub fn handle(
 ) -> AlterConfigsResponse {
     let mut resp = AlterConfigsResponse::default();
     for resource in req.resources {
-        let outcome = check_resource(state, resource.resource_type, &resource.resource_name)
-            .and_then(|()| {
+        let outcome =
+            target_of(state, resource.resource_type, &resource.resource_name).and_then(|target| {
                 let configs = resource
                     .configs
                     .iter()
                     .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
                     .collect();
-                apply(
-                    state,
-                    resource.resource_name.as_str(),
-                    configs,
-                    req.validate_only,
-                )
+                apply(state, &target, configs, req.validate_only)
             });
         let mut out = alter_configs_response::AlterConfigsResourceResponse::default();
         out.resource_type = resource.resource_type;
@@ -89,6 +98,23 @@ pub fn handle(
     resp
 }
 
+/// The current overrides of `target`, which incremental operations start from.
+fn current(
+    state: &BrokerState,
+    target: &Target,
+) -> Result<BTreeMap<String, String>, (ResponseError, String)> {
+    match target {
+        Target::Topic(name) => match state.topics.get(name) {
+            Some(topic) => Ok(topic.configs.read().clone()),
+            None => Err((
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic `{name}` does not exist"),
+            )),
+        },
+        Target::Broker(scope) => Ok(state.topics.config_levels().dynamic(*scope).clone()),
+    }
+}
+
 /// Answers an IncrementalAlterConfigs request.
 pub fn handle_incremental(
     state: &BrokerState,
@@ -97,22 +123,19 @@ pub fn handle_incremental(
 ) -> IncrementalAlterConfigsResponse {
     let mut resp = IncrementalAlterConfigsResponse::default();
     for resource in req.resources {
-        let name = resource.resource_name.as_str().to_string();
-        let outcome = check_resource(state, resource.resource_type, &resource.resource_name)
-            .and_then(|()| {
-                let Some(topic) = state.topics.get(&name) else {
-                    return Err((
-                        ResponseError::UnknownTopicOrPartition,
-                        format!("topic `{name}` does not exist"),
-                    ));
-                };
-                let mut configs = topic.configs.read().clone();
+        let outcome =
+            target_of(state, resource.resource_type, &resource.resource_name).and_then(|target| {
+                let mut configs = current(state, &target)?;
                 for c in &resource.configs {
                     let key = c.name.to_string();
+                    if let Target::Broker(scope) = target {
+                        check_dynamic(&key, scope)
+                            .map_err(|m| (ResponseError::InvalidConfig, m))?;
+                    }
                     let value = c.value.as_ref().map(|v| v.to_string());
                     edit(&mut configs, key, value, c.config_operation)?;
                 }
-                apply(state, &name, configs, req.validate_only)
+                apply(state, &target, configs, req.validate_only)
             });
         let mut out = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
         out.resource_type = resource.resource_type;
@@ -133,7 +156,10 @@ fn edit(
     value: Option<String>,
     op: i8,
 ) -> Outcome {
-    let is_list = key == "cleanup.policy" || key.ends_with("throttled.replicas");
+    let broker_def = broker_config(&key);
+    let is_list = key == "cleanup.policy"
+        || key.ends_with("throttled.replicas")
+        || broker_def.is_some_and(|d| matches!(d.kind, ConfigType::List));
     match op {
         SET => match value {
             Some(v) => {
@@ -154,11 +180,12 @@ fn edit(
             format!("`{key}` is not a list, so it cannot be appended to or subtracted from"),
         )),
         APPEND | SUBTRACT => {
+            // Kafka starts from the level's value, else the config's default.
             let current = configs.get(&key).cloned().unwrap_or_else(|| {
                 if key == "cleanup.policy" {
                     "delete".to_string()
                 } else {
-                    String::new()
+                    broker_def.and_then(|d| d.default).unwrap_or("").to_string()
                 }
             });
             let mut items: Vec<String> = current

@@ -8,7 +8,8 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::s;
-use crate::log::defaults::{ConfigType, Source, TOPIC_CONFIGS, broker_value};
+use crate::config::{BROKER_CONFIGS, UpdateMode};
+use crate::log::defaults::{ConfigType, Source, TOPIC_CONFIGS};
 use crate::state::BrokerState;
 
 const TOPIC: i8 = 2;
@@ -17,7 +18,7 @@ const BROKER: i8 = 4;
 /// One configuration entry before encoding.
 struct Entry {
     name: String,
-    value: String,
+    value: Option<String>,
     source: Source,
     read_only: bool,
     kind: ConfigType,
@@ -41,7 +42,7 @@ pub fn handle(
             BROKER => {
                 let name = resource.resource_name.as_str();
                 if name.is_empty() || name == state.node_id.to_string() {
-                    Ok(broker_entries(state))
+                    Ok(broker_entries(state, !name.is_empty()))
                 } else {
                     Err((
                         ResponseError::InvalidRequest,
@@ -76,7 +77,7 @@ pub fn handle(
 fn encode(e: Entry, include_synonyms: bool, version: i16) -> DescribeConfigsResourceResult {
     let mut r = DescribeConfigsResourceResult::default();
     r.name = s(e.name);
-    r.value = Some(s(e.value));
+    r.value = e.value.map(s);
     r.read_only = e.read_only;
     r.config_source = e.source as i8;
     r.is_sensitive = false;
@@ -107,6 +108,7 @@ fn topic_entries(state: &BrokerState, name: &str) -> Result<Vec<Entry>, (Respons
         ));
     };
     let settings = state.topics.settings();
+    let levels = state.topics.config_levels();
     let overrides = topic.configs.read().clone();
     Ok(TOPIC_CONFIGS
         .iter()
@@ -115,20 +117,31 @@ fn topic_entries(state: &BrokerState, name: &str) -> Result<Vec<Entry>, (Respons
             if let Some(v) = overrides.get(def.name) {
                 synonyms.push((def.name.to_string(), v.clone(), Source::Topic));
             }
-            if let Some(syn) = def.broker_synonym
-                && let Some(v) = broker_value(settings, syn)
-            {
-                synonyms.push((syn.to_string(), v, Source::StaticBroker));
+            let broker = def
+                .broker_synonym
+                .map(|syn| levels.synonyms(syn, true))
+                .unwrap_or_default();
+            let has_default = broker.iter().any(|(_, _, s)| *s == Source::Default);
+            synonyms.extend(broker);
+            if !has_default {
+                synonyms.push((
+                    def.broker_synonym.unwrap_or(def.name).to_string(),
+                    def.default.to_string(),
+                    Source::Default,
+                ));
             }
-            synonyms.push((
-                def.broker_synonym.unwrap_or(def.name).to_string(),
-                def.default.to_string(),
-                Source::Default,
-            ));
-            let (_, value, source) = synonyms[0].clone();
+            let (_, mut value, source) = synonyms[0].clone();
+            // Settings given in minutes or hours are still reported in ms, as Kafka does.
+            if source != Source::Topic {
+                match def.name {
+                    "retention.ms" => value = settings.log.retention_ms.to_string(),
+                    "segment.ms" => value = settings.log.segment_ms.to_string(),
+                    _ => {}
+                }
+            }
             Entry {
                 name: def.name.to_string(),
-                value,
+                value: Some(value),
                 source,
                 read_only: false,
                 kind: def.kind,
@@ -138,117 +151,41 @@ fn topic_entries(state: &BrokerState, name: &str) -> Result<Vec<Entry>, (Respons
         .collect())
 }
 
-fn broker_entries(state: &BrokerState) -> Vec<Entry> {
+/// The broker's configs: for this broker (`per_broker`) every listed config with its
+/// effective value; for the cluster-wide resource "" only the dynamic defaults set.
+fn broker_entries(state: &BrokerState, per_broker: bool) -> Vec<Entry> {
     let settings = state.topics.settings();
-    let log = &settings.log;
-    let fixed = |name: &str, value: String, kind: ConfigType| {
-        let source = if settings.explicit.contains_key(name) {
-            Source::StaticBroker
-        } else {
-            Source::Default
-        };
-        Entry {
-            name: name.to_string(),
-            value: value.clone(),
-            source,
-            // Static broker configuration cannot be altered while the broker runs.
-            read_only: true,
-            kind,
-            synonyms: vec![(name.to_string(), value, source)],
-        }
-    };
-    let mut entries = vec![
-        fixed(
-            "auto.create.topics.enable",
-            settings.auto_create_topics.to_string(),
-            ConfigType::Boolean,
-        ),
-        fixed("broker.id", state.node_id.to_string(), ConfigType::Int),
-        fixed("compression.type", "producer".into(), ConfigType::String),
-        fixed("default.replication.factor", "1".into(), ConfigType::Int),
-        fixed(
-            "delete.topic.enable",
-            settings.delete_topic_enable.to_string(),
-            ConfigType::Boolean,
-        ),
-        fixed(
-            "log.cleanup.policy",
-            log.cleanup_policy.clone(),
-            ConfigType::List,
-        ),
-        fixed(
-            "log.flush.interval.messages",
-            if settings.flush_every_append {
-                "1"
-            } else {
-                "9223372036854775807"
+    let levels = state.topics.config_levels();
+    BROKER_CONFIGS
+        .iter()
+        .filter(|def| per_broker || levels.default.contains_key(def.name))
+        .map(|def| {
+            let mut synonyms = levels.synonyms(def.name, per_broker);
+            if def.name == "broker.id" || def.name == "node.id" {
+                // The id comes from the broker's start-up configuration.
+                synonyms = vec![(
+                    def.name.to_string(),
+                    state.node_id.to_string(),
+                    Source::StaticBroker,
+                )];
             }
-            .into(),
-            ConfigType::Long,
-        ),
-        fixed(
-            "log.index.interval.bytes",
-            log.index_interval_bytes.to_string(),
-            ConfigType::Int,
-        ),
-        fixed(
-            "log.message.timestamp.type",
-            log.timestamp_type.clone(),
-            ConfigType::String,
-        ),
-        fixed(
-            "log.retention.bytes",
-            log.retention_bytes.to_string(),
-            ConfigType::Long,
-        ),
-        fixed(
-            "log.retention.check.interval.ms",
-            settings.retention_check_interval_ms.to_string(),
-            ConfigType::Long,
-        ),
-        fixed(
-            "log.retention.ms",
-            log.retention_ms.to_string(),
-            ConfigType::Long,
-        ),
-        fixed(
-            "log.segment.bytes",
-            log.segment_bytes.to_string(),
-            ConfigType::Int,
-        ),
-        fixed(
-            "message.max.bytes",
-            log.max_message_bytes.to_string(),
-            ConfigType::Int,
-        ),
-        fixed("min.insync.replicas", "1".into(), ConfigType::Int),
-        fixed("node.id", state.node_id.to_string(), ConfigType::Int),
-        fixed(
-            "num.partitions",
-            settings.num_partitions.to_string(),
-            ConfigType::Int,
-        ),
-        fixed(
-            "offsets.topic.replication.factor",
-            "1".into(),
-            ConfigType::Short,
-        ),
-        fixed(
-            "socket.request.max.bytes",
-            settings.max_request_bytes.to_string(),
-            ConfigType::Int,
-        ),
-        fixed(
-            "transaction.state.log.replication.factor",
-            "1".into(),
-            ConfigType::Short,
-        ),
-    ];
-    // Log retention given in minutes or hours is still reported as ms, from the broker.
-    if let Some(e) = entries.iter_mut().find(|e| e.name == "log.retention.ms")
-        && broker_value(settings, "log.retention.ms").is_some()
-    {
-        e.source = Source::StaticBroker;
-    }
-    entries
+            let (mut value, source) = match synonyms.first() {
+                Some((_, v, source)) => (Some(v.clone()), *source),
+                None => (None, Source::Default),
+            };
+            match def.name {
+                "log.retention.ms" => value = Some(settings.log.retention_ms.to_string()),
+                "log.roll.ms" => value = Some(settings.log.segment_ms.to_string()),
+                _ => {}
+            }
+            Entry {
+                name: def.name.to_string(),
+                value,
+                source,
+                read_only: def.mode == UpdateMode::ReadOnly,
+                kind: def.kind,
+                synonyms,
+            }
+        })
+        .collect()
 }

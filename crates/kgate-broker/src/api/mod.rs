@@ -18,6 +18,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod end_txn;
@@ -25,6 +26,7 @@ pub mod fetch;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod list_partition_reassignments;
+pub mod list_transactions;
 pub mod metadata;
 pub mod produce;
 pub mod txn_offset_commit;
@@ -57,6 +59,9 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::EndTxn, 0, 4),
     (ApiKey::TxnOffsetCommit, 0, 3),
     (ApiKey::DescribeProducers, 0, 0),
+    (ApiKey::DescribeTransactions, 0, 0),
+    // v2 filters by a Java regular expression, which this broker does not evaluate.
+    (ApiKey::ListTransactions, 0, 1),
     // Answered by the server itself (they need the connection's principal or the
     // security stores): SASL, ACLs, SCRAM credentials, log dirs and reassignments.
     (ApiKey::SaslHandshake, 1, 1),
@@ -149,6 +154,12 @@ pub async fn dispatch(
         RequestKind::EndTxn(r) => ResponseKind::EndTxn(end_txn::handle(state, r, v).await),
         RequestKind::DescribeProducers(r) => {
             ResponseKind::DescribeProducers(describe_producers::handle(state, r, v))
+        }
+        RequestKind::DescribeTransactions(r) => {
+            ResponseKind::DescribeTransactions(describe_transactions::handle(state, r, v))
+        }
+        RequestKind::ListTransactions(r) => {
+            ResponseKind::ListTransactions(list_transactions::handle(state, r, v))
         }
         other => {
             return Err(format!(

@@ -24,8 +24,19 @@ pub struct LogConfig {
     pub delete_policy: bool,
     /// `cleanup.policy` contains `compact`.
     pub compact_policy: bool,
-    /// `delete.retention.ms`: how long a tombstone survives compaction.
+    /// `delete.retention.ms`: how long a tombstone (or a removable transaction marker)
+    /// survives after the cleaner first cleaned past it.
     pub delete_retention_ms: i64,
+    /// `segment.ms`: the active segment is rolled once it is this old.
+    pub segment_ms: i64,
+    /// `min.cleanable.dirty.ratio`: the share of the log that must be uncleaned before
+    /// the cleaner works on it.
+    pub min_cleanable_ratio: f64,
+    /// `min.compaction.lag.ms`: records younger than this are never compacted.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a log whose oldest uncleaned record is older than this is
+    /// cleaned whatever its dirty ratio.
+    pub max_compaction_lag_ms: i64,
     /// fsync after every append (`flush.messages` = 1).
     pub flush_every_append: bool,
 }
@@ -50,13 +61,13 @@ fn kind_of(name: &str) -> Option<Kind> {
             Kind::Long(-2)
         }
         "index.interval.bytes" | "max.message.bytes" | "segment.index.bytes" => Kind::Long(0),
-        "segment.ms"
-        | "segment.jitter.ms"
+        // Kafka refuses 0 for these two: a segment cannot roll or be compacted at once.
+        "segment.ms" | "max.compaction.lag.ms" => Kind::Long(1),
+        "segment.jitter.ms"
         | "flush.messages"
         | "flush.ms"
         | "delete.retention.ms"
         | "min.compaction.lag.ms"
-        | "max.compaction.lag.ms"
         | "file.delete.delay.ms"
         | "message.timestamp.difference.max.ms"
         | "message.timestamp.before.max.ms"
@@ -129,6 +140,17 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), String> {
 }
 
 impl LogConfig {
+    /// How old the active segment may grow before it is rolled: `segment.ms`, or
+    /// `max.compaction.lag.ms` when that is shorter on a compacted log (its records
+    /// cannot be cleaned while they sit in the active segment).
+    pub fn roll_ms(&self) -> i64 {
+        if self.compact_policy {
+            self.segment_ms.min(self.max_compaction_lag_ms)
+        } else {
+            self.segment_ms
+        }
+    }
+
     /// The effective settings of a topic with `overrides` over the broker `defaults`.
     pub fn resolve(
         defaults: &LogDefaults,
@@ -162,7 +184,17 @@ impl LogConfig {
             log_append_time: ts_type == "LogAppendTime",
             delete_policy: policy.split(',').any(|p| p.trim() == "delete"),
             compact_policy: policy.split(',').any(|p| p.trim() == "compact"),
-            delete_retention_ms: long("delete.retention.ms", 86_400_000),
+            delete_retention_ms: long("delete.retention.ms", defaults.delete_retention_ms),
+            segment_ms: long("segment.ms", defaults.segment_ms).max(1),
+            min_cleanable_ratio: overrides
+                .get("min.cleanable.dirty.ratio")
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|r| (0.0..=1.0).contains(r))
+                .unwrap_or(defaults.min_cleanable_ratio),
+            min_compaction_lag_ms: long("min.compaction.lag.ms", defaults.min_compaction_lag_ms)
+                .max(0),
+            max_compaction_lag_ms: long("max.compaction.lag.ms", defaults.max_compaction_lag_ms)
+                .max(1),
             flush_every_append: flush_every_append || long("flush.messages", i64::MAX) == 1,
         }
     }

@@ -1,8 +1,6 @@
 //! Every topic-level configuration Kafka documents, with its broker-level synonym and
 //! default, so DescribeConfigs can answer with values, sources and types.
 
-use crate::config::Settings;
-
 /// The value type DescribeConfigs v3+ reports.
 #[derive(Debug, Clone, Copy)]
 pub enum ConfigType {
@@ -168,25 +166,12 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = defs![
 pub enum Source {
     /// Set on the topic.
     Topic = 1,
+    /// Set dynamically for this broker.
+    DynamicBroker = 2,
+    /// Set dynamically as the cluster-wide default.
+    DynamicDefaultBroker = 3,
     /// Set in the broker's configuration.
     StaticBroker = 4,
     /// Kafka's default.
     Default = 5,
-}
-
-/// The broker-level value of `synonym` if the broker's configuration sets it, after
-/// the unit conversions Kafka applies (retention hours and minutes become ms).
-pub fn broker_value(settings: &Settings, synonym: &str) -> Option<String> {
-    if synonym == "log.retention.ms"
-        && [
-            "log.retention.ms",
-            "log.retention.minutes",
-            "log.retention.hours",
-        ]
-        .iter()
-        .any(|k| settings.explicit.contains_key(*k))
-    {
-        return Some(settings.log.retention_ms.to_string());
-    }
-    settings.explicit.get(synonym).cloned()
 }

@@ -16,6 +16,9 @@ use super::transactions::{AbortedTxn, PartitionTxns};
 
 /// Where the log start offset is kept when it moves inside the first segment.
 const LOG_START_FILE: &str = "log-start-offset";
+/// Where the cleaner keeps the end of the part of the log it has cleaned (Kafka's
+/// cleaner-offset-checkpoint, one per partition here).
+const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 
 /// A partition log.
 pub struct PartitionLog {
@@ -25,6 +28,11 @@ pub struct PartitionLog {
     log_start_offset: i64,
     producers: ProducerStates,
     txns: PartitionTxns,
+    /// The first offset the cleaner has not cleaned yet (Kafka's first dirty offset).
+    cleaner_checkpoint: i64,
+    /// The earliest delete horizon of a cleaned batch that still holds a tombstone or a
+    /// marker waiting for it: the log must be cleaned again once it has passed.
+    pending_horizon: Option<i64>,
 }
 
 /// The result of a successful append.
@@ -77,6 +85,8 @@ impl PartitionLog {
     /// Opens the log in `dir`, creating it if needed and recovering after a crash.
     pub fn open(dir: &Path, config: LogConfig) -> io::Result<PartitionLog> {
         std::fs::create_dir_all(dir)?;
+        finish_cleaner_swaps(dir)?;
+        let mut pending_horizon: Option<i64> = None;
         let mut bases: Vec<i64> = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| {
@@ -112,6 +122,11 @@ impl PartitionLog {
                     h.is_transactional(),
                     h.is_control(),
                 );
+                // Which of these batches still hold a tombstone is not known without
+                // reading them; one extra pass after a restart settles it.
+                if let Some(horizon) = h.delete_horizon() {
+                    pending_horizon = Some(pending_horizon.map_or(horizon, |p| p.min(horizon)));
+                }
                 if !h.is_control() {
                     producers.record(h)
                 }
@@ -134,8 +149,14 @@ impl PartitionLog {
             log_start_offset: first_base,
             producers,
             txns,
+            cleaner_checkpoint: 0,
+            pending_horizon,
         };
         log.log_start_offset = saved_start.clamp(first_base, log.next_offset());
+        log.cleaner_checkpoint = std::fs::read_to_string(dir.join(CLEANER_CHECKPOINT_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(log.log_start_offset);
         Ok(log)
     }
 
@@ -169,9 +190,66 @@ impl PartitionLog {
         &self.segments
     }
 
-    /// Puts a rewritten segment in place of the one at `index` (compaction).
-    pub fn replace_segment(&mut self, index: usize, segment: Segment) {
-        self.segments[index] = segment;
+    /// The segments, for the cleaner to swap rewritten ones in.
+    pub(crate) fn segments_mut(&mut self) -> &mut Vec<Segment> {
+        &mut self.segments
+    }
+
+    /// The first offset the cleaner has not cleaned, kept within the log (Kafka resets
+    /// a checkpoint that fell outside it to the log start).
+    pub fn cleaner_checkpoint(&self) -> i64 {
+        if self.cleaner_checkpoint < self.log_start_offset
+            || self.cleaner_checkpoint > self.next_offset()
+        {
+            self.log_start_offset
+        } else {
+            self.cleaner_checkpoint
+        }
+    }
+
+    /// Each idempotent producer's latest batch here: id -> (epoch, last sequence). The
+    /// cleaner keeps such a batch (emptied) so the producer's state survives a restart.
+    pub fn producer_last_batches(&self) -> std::collections::HashMap<i64, (i16, i32)> {
+        self.producers
+            .describe()
+            .into_iter()
+            .map(|(id, epoch, last)| (id, (epoch, last)))
+            .collect()
+    }
+
+    /// When a cleaned tombstone or marker becomes removable, if one waits.
+    pub fn pending_horizon(&self) -> Option<i64> {
+        self.pending_horizon
+    }
+
+    /// Records the outcome of a cleaner pass: everything below `checkpoint` is clean.
+    pub(crate) fn set_cleaner_state(
+        &mut self,
+        checkpoint: i64,
+        pending_horizon: Option<i64>,
+    ) -> io::Result<()> {
+        self.pending_horizon = pending_horizon;
+        if checkpoint != self.cleaner_checkpoint {
+            self.cleaner_checkpoint = checkpoint;
+            let tmp = self.dir.join(format!("{CLEANER_CHECKPOINT_FILE}.tmp"));
+            std::fs::write(&tmp, checkpoint.to_string())?;
+            std::fs::rename(tmp, self.dir.join(CLEANER_CHECKPOINT_FILE))?;
+        }
+        Ok(())
+    }
+
+    /// Rolls the active segment when it is older than `segment.ms` (or, compacted,
+    /// `max.compaction.lag.ms`) even though nothing is being written, so a quiet log
+    /// still gets segments the cleaner may work on; returns whether it rolled.
+    pub fn roll_if_aged(&mut self, now: i64) -> io::Result<bool> {
+        let due = {
+            let active = self.active();
+            active.size > 0 && now - active.roll_base_ms() > self.config.roll_ms()
+        };
+        if due {
+            self.roll(now)?;
+        }
+        Ok(due)
     }
 
     /// Replaces the settings (a topic's configuration changed).
@@ -247,7 +325,16 @@ impl PartitionLog {
     fn write(&mut self, out: &[u8], stored: &[BatchHeader], now: i64) -> io::Result<()> {
         let needs_roll = {
             let active = self.active();
-            active.size > 0 && active.size + out.len() as u64 > self.config.segment_bytes
+            // Kafka measures a segment's age by its records' timestamps when it can.
+            let newest = stored.iter().map(|h| h.max_timestamp).max().unwrap_or(now);
+            let waited = if active.first_batch_timestamp > 0 {
+                newest - active.first_batch_timestamp
+            } else {
+                now - active.created_ms
+            };
+            active.size > 0
+                && (active.size + out.len() as u64 > self.config.segment_bytes
+                    || waited > self.config.roll_ms())
         };
         if needs_roll {
             self.roll(now)?;
@@ -468,7 +555,9 @@ impl PartitionLog {
         if expired(self.active()) {
             self.roll(now)?;
         }
-        while self.segments.len() > 1 && expired(&self.segments[0]) {
+        // An empty segment left by compaction holds nothing to keep.
+        while self.segments.len() > 1 && (self.segments[0].size == 0 || expired(&self.segments[0]))
+        {
             self.remove_oldest()?;
         }
         if self.config.retention_bytes >= 0 {
@@ -523,6 +612,48 @@ impl PartitionLog {
     pub fn flush(&self) -> io::Result<()> {
         self.active().flush()
     }
+}
+
+/// Completes cleaner swaps a crash interrupted and drops unfinished rewrites. A swap
+/// file `<first>.<end>.swap` is a finished rewrite of the segments in `first..end`: the
+/// old segments go and it takes the first one's name.
+fn finish_cleaner_swaps(dir: &Path) -> io::Result<()> {
+    let names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    for name in &names {
+        if name.ends_with(".cleaned") {
+            std::fs::remove_file(dir.join(name))?;
+        }
+    }
+    for name in &names {
+        let Some(range) = name.strip_suffix(".swap") else {
+            continue;
+        };
+        let Some((first, end)) = range
+            .split_once('.')
+            .and_then(|(a, b)| Some((a.parse::<i64>().ok()?, b.parse::<i64>().ok()?)))
+        else {
+            continue;
+        };
+        for old in &names {
+            let Some(base) = old.strip_suffix(".log").and_then(|b| b.parse::<i64>().ok()) else {
+                continue;
+            };
+            if (first..end).contains(&base) {
+                let stem = super::segment::file_stem(base);
+                for ext in ["log", "index", "timeindex"] {
+                    let _ = std::fs::remove_file(dir.join(format!("{stem}.{ext}")));
+                }
+            }
+        }
+        std::fs::rename(
+            dir.join(name),
+            dir.join(format!("{}.log", super::segment::file_stem(first))),
+        )?;
+    }
+    Ok(())
 }
 
 impl ProducerStates {

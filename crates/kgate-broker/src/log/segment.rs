@@ -25,6 +25,11 @@ pub struct Segment {
     pub max_timestamp_batch: i64,
     /// When the segment was last appended to, in ms since the epoch.
     pub last_modified_ms: i64,
+    /// The largest timestamp of the segment's first batch (-1 when empty): what
+    /// `segment.ms` and `max.compaction.lag.ms` measure a segment's age from.
+    pub first_batch_timestamp: i64,
+    /// When the segment was created (or, after a restart, its file last changed).
+    pub created_ms: i64,
     log: File,
     index_file: File,
     time_index_file: File,
@@ -39,6 +44,12 @@ pub struct Segment {
 /// The file name (without extension) of the segment starting at `base_offset`.
 pub(crate) fn file_stem(base_offset: i64) -> String {
     format!("{base_offset:020}")
+}
+
+/// The path of the cleaner's not yet installed rewrite of a segment file (`ext` is
+/// `log`, `index` or `timeindex`).
+pub(crate) fn cleaned_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
+    dir.join(format!("{}.{ext}.cleaned", file_stem(base_offset)))
 }
 
 /// What recovery found in a segment file.
@@ -68,6 +79,8 @@ impl Segment {
             max_timestamp: -1,
             max_timestamp_batch: base_offset,
             last_modified_ms: now_ms,
+            first_batch_timestamp: -1,
+            created_ms: now_ms,
             log: open("log")?,
             index_file: open("index")?,
             time_index_file: open("timeindex")?,
@@ -87,11 +100,71 @@ impl Segment {
         base_offset: i64,
         index_interval: u32,
         verify_crc: bool,
-        mut on_batch: impl FnMut(&BatchHeader),
+        on_batch: impl FnMut(&BatchHeader),
     ) -> io::Result<Recovered> {
         let stem = file_stem(base_offset);
         let log_path = dir.join(format!("{stem}.log"));
         let log = OpenOptions::new().read(true).write(true).open(&log_path)?;
+        let indexes = [
+            dir.join(format!("{stem}.index")),
+            dir.join(format!("{stem}.timeindex")),
+        ];
+        Self::scan(
+            log,
+            log_path,
+            indexes,
+            base_offset,
+            index_interval,
+            verify_crc,
+            on_batch,
+        )
+    }
+
+    /// Opens the cleaner's rewrite of the segment at `base_offset` (its `.cleaned`
+    /// files), ready to be installed: once renamed, it is the segment at that offset.
+    pub fn load_cleaned(dir: &Path, base_offset: i64, index_interval: u32) -> io::Result<Segment> {
+        let path = cleaned_path(dir, base_offset, "log");
+        let log = OpenOptions::new().read(true).write(true).open(&path)?;
+        let indexes = [
+            cleaned_path(dir, base_offset, "index"),
+            cleaned_path(dir, base_offset, "timeindex"),
+        ];
+        let final_path = dir.join(format!("{}.log", file_stem(base_offset)));
+        let recovered = Self::scan(
+            log,
+            final_path,
+            indexes,
+            base_offset,
+            index_interval,
+            false,
+            |_| {},
+        )?;
+        if recovered.truncated {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the cleaner wrote an unreadable segment {}", path.display()),
+            ));
+        }
+        Ok(recovered.segment)
+    }
+
+    /// A handle for positioned reads that need no lock: rolled segments never change,
+    /// and the handle stays valid even if the file is deleted meanwhile.
+    pub fn reader(&self) -> io::Result<File> {
+        self.log.try_clone()
+    }
+
+    /// Scans the batches of `log` (stored at `log_path` once installed), writing fresh
+    /// index files at `indexes`.
+    fn scan(
+        log: File,
+        log_path: PathBuf,
+        indexes: [PathBuf; 2],
+        base_offset: i64,
+        index_interval: u32,
+        verify_crc: bool,
+        mut on_batch: impl FnMut(&BatchHeader),
+    ) -> io::Result<Recovered> {
         let meta = log.metadata()?;
         let file_len = meta.len();
         let modified_ms = meta
@@ -102,8 +175,9 @@ impl Segment {
             .unwrap_or(0);
         // The index files are always rebuilt from the log, so their old contents never
         // need to be trusted after a crash.
-        let mut seg = Segment::create_indexes_only(dir, base_offset, log, log_path)?;
+        let mut seg = Segment::create_indexes_only(base_offset, log, log_path, indexes)?;
         seg.last_modified_ms = modified_ms;
+        seg.created_ms = modified_ms;
 
         let mut reader = BufReader::with_capacity(256 * 1024, seg.log.try_clone()?);
         let mut pos: u64 = 0;
@@ -167,19 +241,18 @@ impl Segment {
     }
 
     fn create_indexes_only(
-        dir: &Path,
         base_offset: i64,
         log: File,
         log_path: PathBuf,
+        indexes: [PathBuf; 2],
     ) -> io::Result<Segment> {
-        let stem = file_stem(base_offset);
-        let open = |ext: &str| {
+        let open = |path: &PathBuf| {
             OpenOptions::new()
                 .create(true)
                 .read(true)
                 .write(true)
                 .truncate(true)
-                .open(dir.join(format!("{stem}.{ext}")))
+                .open(path)
         };
         Ok(Segment {
             base_offset,
@@ -188,9 +261,11 @@ impl Segment {
             max_timestamp: -1,
             max_timestamp_batch: base_offset,
             last_modified_ms: 0,
+            first_batch_timestamp: -1,
+            created_ms: 0,
             log,
-            index_file: open("index")?,
-            time_index_file: open("timeindex")?,
+            index_file: open(&indexes[0])?,
+            time_index_file: open(&indexes[1])?,
             log_path,
             index: Vec::new(),
             time_index: Vec::new(),
@@ -217,6 +292,9 @@ impl Segment {
             self.bytes_since_index = 0;
         }
         self.bytes_since_index += h.size as u64;
+        if self.first_batch_timestamp < 0 {
+            self.first_batch_timestamp = h.max_timestamp.max(0);
+        }
         if h.max_timestamp > self.max_timestamp {
             self.max_timestamp = h.max_timestamp;
             self.max_timestamp_batch = h.base_offset;
@@ -242,6 +320,13 @@ impl Segment {
         self.size += bytes.len() as u64;
         self.last_modified_ms = now_ms;
         Ok(())
+    }
+
+    /// The time an idle active segment's age is measured from: its first batch's
+    /// timestamp (Kafka's rolling-based timestamp), but never before the segment was
+    /// created, so records with old timestamps do not make every pass roll a new one.
+    pub fn roll_base_ms(&self) -> i64 {
+        self.first_batch_timestamp.max(self.created_ms)
     }
 
     /// Reads `len` bytes at `position`.

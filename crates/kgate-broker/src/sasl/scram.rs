@@ -188,7 +188,7 @@ fn unescape_name(name: &str) -> Option<String> {
     Some(out)
 }
 
-fn attribute<'a>(message: &'a str, key: char) -> Option<&'a str> {
+fn attribute(message: &str, key: char) -> Option<&str> {
     message
         .split(',')
         .find_map(|part| part.strip_prefix(key)?.strip_prefix('='))

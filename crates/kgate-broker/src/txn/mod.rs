@@ -5,6 +5,9 @@
 //! On a single node the two-phase protocol collapses: EndTxn writes the markers to every
 //! partition of the transaction before it answers, so the Prepare* states of Kafka's
 //! coordinator are never visible.
+//!
+//! A transactional id left idle (no open transaction) longer than
+//! `transactional.id.expiration.ms` is forgotten, as Kafka's coordinator does.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -21,6 +24,23 @@ use crate::topics::TopicRegistry;
 const DEFAULT_MAX_TIMEOUT_MS: i64 = 900_000;
 /// Kafka's default `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
 const DEFAULT_ABORT_INTERVAL_MS: u64 = 10_000;
+/// Kafka's default `transactional.id.expiration.ms` (7 days).
+const DEFAULT_ID_EXPIRATION_MS: i64 = 7 * 24 * 3_600_000;
+/// Kafka's default `transaction.remove.expired.transaction.cleanup.interval.ms` (1 hour).
+const DEFAULT_REMOVE_INTERVAL_MS: u64 = 3_600_000;
+
+/// Every state name Kafka's coordinator knows; ListTransactions reports filters naming
+/// anything else as unknown.
+pub const STATE_NAMES: &[&str] = &[
+    "Empty",
+    "Ongoing",
+    "PrepareCommit",
+    "PrepareAbort",
+    "CompleteCommit",
+    "CompleteAbort",
+    "Dead",
+    "PrepareEpochFence",
+];
 
 /// Where a transactional id stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +53,18 @@ pub enum TxnStatus {
     CompleteCommit,
     /// The last transaction aborted.
     CompleteAbort,
+}
+
+impl TxnStatus {
+    /// The state's name in ListTransactions and DescribeTransactions.
+    pub fn name(self) -> &'static str {
+        match self {
+            TxnStatus::Empty => "Empty",
+            TxnStatus::Ongoing => "Ongoing",
+            TxnStatus::CompleteCommit => "CompleteCommit",
+            TxnStatus::CompleteAbort => "CompleteAbort",
+        }
+    }
 }
 
 /// An offset a transaction commits for a consumer group when it commits.
@@ -77,6 +109,21 @@ pub struct TxnEntry {
     pub pending_offsets: Vec<PendingOffset>,
     /// When the open transaction started (ms since the epoch).
     pub started_ms: i64,
+    /// When the coordinator last changed this entry (ms since the epoch); idle time
+    /// counts from here. State kept before this field existed counts from loading.
+    #[serde(default = "now_ms")]
+    pub last_update_ms: i64,
+}
+
+impl TxnEntry {
+    /// When the latest transaction started, or -1 if none ever did (Kafka's value).
+    pub fn start_time_ms(&self) -> i64 {
+        if self.status == TxnStatus::Empty && self.started_ms == 0 {
+            -1
+        } else {
+            self.started_ms
+        }
+    }
 }
 
 /// Every transactional id, guarded as one table.
@@ -89,9 +136,14 @@ pub struct TxnCoordinator {
     max_timeout_ms: i64,
     /// How often timed-out transactions are looked for.
     pub abort_interval_ms: u64,
+    /// `transactional.id.expiration.ms`: idle ids older than this are forgotten.
+    id_expiration_ms: i64,
+    /// How often expired transactional ids are looked for.
+    pub remove_interval_ms: u64,
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -111,8 +163,10 @@ fn check_producer(entry: &TxnEntry, producer_id: i64, epoch: i16) -> Result<(), 
 
 impl TxnCoordinator {
     /// Loads the coordinator state under `<data_dir>/transactions`, with the broker
-    /// properties `transaction.max.timeout.ms` and
-    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    /// properties `transaction.max.timeout.ms`,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`,
+    /// `transactional.id.expiration.ms` and
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
     pub fn open(
         data_dir: &std::path::Path,
         properties: &BTreeMap<String, String>,
@@ -134,6 +188,17 @@ impl TxnCoordinator {
                 .get(key)
                 .and_then(|v| v.trim().parse::<i64>().ok())
         };
+        let id_expiration_ms = number("transactional.id.expiration.ms")
+            .unwrap_or(DEFAULT_ID_EXPIRATION_MS)
+            .max(1);
+        // Looking no less often than the expiration itself keeps a short expiration
+        // meaningful without also having to shorten the cleanup interval.
+        let remove_interval_ms =
+            number("transaction.remove.expired.transaction.cleanup.interval.ms")
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(DEFAULT_REMOVE_INTERVAL_MS)
+                .min(id_expiration_ms as u64)
+                .max(1);
         Ok(TxnCoordinator {
             table: Mutex::new(table),
             dir,
@@ -144,6 +209,8 @@ impl TxnCoordinator {
             .and_then(|n| u64::try_from(n).ok())
             .unwrap_or(DEFAULT_ABORT_INTERVAL_MS)
             .max(1),
+            id_expiration_ms,
+            remove_interval_ms,
         })
     }
 
@@ -197,6 +264,7 @@ impl TxnCoordinator {
                         groups: BTreeSet::new(),
                         pending_offsets: Vec::new(),
                         started_ms: 0,
+                        last_update_ms: now_ms(),
                     },
                 );
                 self.save(&table)?;
@@ -227,6 +295,7 @@ impl TxnCoordinator {
         }
         entry.timeout_ms = timeout_ms as i64;
         entry.status = TxnStatus::Empty;
+        entry.last_update_ms = now_ms();
         let answer = (entry.producer_id, entry.producer_epoch);
         self.save(&table)?;
         state.topics.appended.notify_waiters();
@@ -250,6 +319,7 @@ impl TxnCoordinator {
             entry.status = TxnStatus::Ongoing;
             entry.started_ms = now_ms();
         }
+        entry.last_update_ms = now_ms();
         change(entry);
         self.save(&table)
     }
@@ -298,6 +368,7 @@ impl TxnCoordinator {
         {
             return Err(ResponseError::InvalidTxnState);
         }
+        entry.last_update_ms = now_ms();
         for o in offsets {
             entry.pending_offsets.retain(|p| {
                 !(p.group_id == o.group_id && p.topic == o.topic && p.partition == o.partition)
@@ -342,6 +413,7 @@ impl TxnCoordinator {
             Vec::new()
         };
         finish(entry);
+        entry.last_update_ms = now_ms();
         self.save(&table)?;
         drop(table);
         state.topics.appended.notify_waiters();
@@ -365,6 +437,7 @@ impl TxnCoordinator {
             write_markers(&state.topics, entry, false);
             entry.status = TxnStatus::CompleteAbort;
             finish(entry);
+            entry.last_update_ms = now;
             aborted += 1;
         }
         if aborted > 0 {
@@ -373,6 +446,32 @@ impl TxnCoordinator {
             state.topics.appended.notify_waiters();
         }
         aborted
+    }
+
+    /// Forgets, durably, every transactional id without an open transaction that has
+    /// been idle longer than `transactional.id.expiration.ms`. Returns how many.
+    pub fn remove_expired(&self) -> usize {
+        let now = now_ms();
+        let mut table = self.table.lock();
+        let before = table.len();
+        table.retain(|id, entry| {
+            let expired = entry.status != TxnStatus::Ongoing
+                && now - entry.last_update_ms > self.id_expiration_ms;
+            if expired {
+                tracing::info!(transactional_id = %id, "transactional id expired");
+            }
+            !expired
+        });
+        let removed = before - table.len();
+        if removed > 0 {
+            let _ = self.save(&table);
+        }
+        removed
+    }
+
+    /// A copy of every entry, for ListTransactions and DescribeTransactions.
+    pub fn snapshot(&self) -> TxnTable {
+        self.table.lock().clone()
     }
 }
 
@@ -431,18 +530,34 @@ fn write_markers(topics: &TopicRegistry, entry: &TxnEntry, commit: bool) {
     }
 }
 
-/// Aborts timed-out transactions every `abort_interval_ms` until shutdown.
+/// Aborts timed-out transactions every `abort_interval_ms` and forgets expired
+/// transactional ids every `remove_interval_ms`, until shutdown.
 pub async fn abort_expired_loop(
     state: std::sync::Arc<BrokerState>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let period = std::time::Duration::from_millis(state.txn.abort_interval_ms);
+    let every = |ms: u64| {
+        let period = std::time::Duration::from_millis(ms);
+        let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        timer
+    };
+    let mut abort = every(state.txn.abort_interval_ms);
+    let mut remove = every(state.txn.remove_interval_ms);
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(period) => {}
+        let expire_ids = tokio::select! {
+            _ = abort.tick() => false,
+            _ = remove.tick() => true,
             _ = shutdown.changed() => return,
-        }
+        };
         let state = state.clone();
-        let _ = tokio::task::spawn_blocking(move || state.txn.abort_expired(&state)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            if expire_ids {
+                state.txn.remove_expired();
+            } else {
+                state.txn.abort_expired(&state);
+            }
+        })
+        .await;
     }
 }

@@ -89,6 +89,61 @@ impl JsonSchema {
     }
 }
 
+/// The alternatives of a `oneOf` / `anyOf` schema.
+fn alternatives(schema: &Value) -> Option<&Vec<Value>> {
+    schema
+        .get("oneOf")
+        .or_else(|| schema.get("anyOf"))
+        .and_then(Value::as_array)
+}
+
+/// Compares schemas of which at least one is a `oneOf` / `anyOf` of alternatives: every
+/// alternative the writer may have used must be readable by one of the reader's. `None`
+/// when neither is such a schema.
+fn compare_combined(reader: &Value, writer: &Value, path: &str) -> Option<Vec<String>> {
+    let (r, w) = (alternatives(reader), alternatives(writer));
+    if r.is_none() && w.is_none() {
+        return None;
+    }
+    let single_r = [reader.clone()];
+    let single_w = [writer.clone()];
+    let r: &[Value] = r.map_or(&single_r[..], Vec::as_slice);
+    let w: &[Value] = w.map_or(&single_w[..], Vec::as_slice);
+    let mut out = Vec::new();
+    for (i, wanted) in w.iter().enumerate() {
+        let readable = r.iter().any(|candidate| {
+            let mut found = Vec::new();
+            compare(candidate, wanted, path, &mut found);
+            found.is_empty()
+        });
+        if !readable {
+            out.push(format!(
+                "COMBINED_TYPE_SUBSCHEMAS_CHANGED at {path}: the writer's alternative {i} matches none of the reader's"
+            ));
+        }
+    }
+    // With `oneOf` a document must match exactly one alternative: one the writer had
+    // alone may now match two of the reader's.
+    if reader.get("oneOf").is_some() && r.len() > w.len() && writer.get("oneOf").is_none() {
+        let overlapping = w.iter().any(|wanted| {
+            r.iter()
+                .filter(|candidate| {
+                    let mut found = Vec::new();
+                    compare(candidate, wanted, path, &mut found);
+                    found.is_empty()
+                })
+                .count()
+                > 1
+        });
+        if overlapping {
+            out.push(format!(
+                "COMBINED_TYPE_CHANGED at {path}: a writer's document may match several of the reader's oneOf"
+            ));
+        }
+    }
+    Some(out)
+}
+
 fn types_of(schema: &Value) -> Option<Vec<String>> {
     match schema.get("type")? {
         Value::String(s) => Some(vec![s.clone()]),
@@ -138,6 +193,10 @@ fn compare(reader: &Value, writer: &Value, path: &str, out: &mut Vec<String>) {
             return;
         }
         _ => {}
+    }
+    if let Some(found) = compare_combined(reader, writer, path) {
+        out.extend(found);
+        return;
     }
     if let (Some(rt), Some(wt)) = (types_of(reader), types_of(writer)) {
         let widened =
@@ -213,16 +272,54 @@ fn compare(reader: &Value, writer: &Value, path: &str, out: &mut Vec<String>) {
     if is_open(writer) && !is_open(reader) {
         out.push(format!("ADDITIONAL_PROPERTIES_REMOVED at {path}"));
     }
+    // Extra properties the writer allowed (all, or of some schema) must still be read.
+    match (
+        reader.get("additionalProperties"),
+        writer.get("additionalProperties"),
+    ) {
+        (Some(r @ Value::Object(_)), Some(w @ Value::Object(_))) => {
+            compare(r, w, &format!("{path}/additionalProperties"), out);
+        }
+        (Some(Value::Object(r)), None | Some(Value::Bool(true))) if !r.is_empty() => {
+            out.push(format!("ADDITIONAL_PROPERTIES_NARROWED at {path}"));
+        }
+        _ => {}
+    }
     if let (Some(ri), Some(wi)) = (reader.get("items"), writer.get("items")) {
         compare(ri, wi, &format!("{path}/items"), out);
     }
+    match (
+        reader.get("pattern").and_then(Value::as_str),
+        writer.get("pattern").and_then(Value::as_str),
+    ) {
+        (Some(_), None) => out.push(format!("PATTERN_ADDED at {path}")),
+        (Some(r), Some(w)) if r != w => out.push(format!("PATTERN_CHANGED at {path}")),
+        _ => {}
+    }
+    match (
+        reader.get("multipleOf").and_then(Value::as_f64),
+        writer.get("multipleOf").and_then(Value::as_f64),
+    ) {
+        (Some(_), None) => out.push(format!("MULTIPLE_OF_ADDED at {path}")),
+        // Every multiple of the writer's step must be one of the reader's.
+        (Some(r), Some(w)) if r != 0.0 && ((w / r) - (w / r).round()).abs() > 1e-9 => {
+            out.push(format!("MULTIPLE_OF_CHANGED at {path}"));
+        }
+        _ => {}
+    }
+    // Draft 6 and later give exclusive bounds as numbers (draft 4's booleans are skipped
+    // by `as_f64`).
     for (keyword, narrower_is_smaller) in [
         ("maxLength", true),
         ("maximum", true),
+        ("exclusiveMaximum", true),
         ("maxItems", true),
+        ("maxProperties", true),
         ("minLength", false),
         ("minimum", false),
+        ("exclusiveMinimum", false),
         ("minItems", false),
+        ("minProperties", false),
     ] {
         let (r, w) = (
             reader.get(keyword).and_then(Value::as_f64),

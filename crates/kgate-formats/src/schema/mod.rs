@@ -8,6 +8,7 @@
 mod avro;
 mod json;
 mod protobuf;
+mod protobuf_text;
 
 use std::fmt;
 

@@ -36,8 +36,32 @@ impl FileResolver for InMemoryFiles {
 }
 
 impl ProtobufSchema {
-    /// Compiles `.proto` text; references are the files it imports, named by import path.
+    /// Compiles `.proto` text, or a base64 `FileDescriptorProto` as Confluent's
+    /// serializers register it (kept as the `.proto` text it prints as); references are
+    /// the files it imports, named by import path.
     pub fn parse(
+        text: &str,
+        references: &[ResolvedReference],
+    ) -> Result<ProtobufSchema, SchemaError> {
+        let source_error = match Self::compile(text, references) {
+            Ok(schema) => return Ok(schema),
+            Err(e) => e,
+        };
+        match descriptor_source(text) {
+            None => Err(source_error),
+            Some(Err(e)) => Err(SchemaError::invalid(SchemaType::Protobuf, e)),
+            Some(Ok(printed)) => Self::compile(&printed, references),
+        }
+    }
+
+    /// The schema as a base64 `FileDescriptorProto`, the `format=serialized` form
+    /// Confluent's deserializers ask the registry for.
+    pub fn serialized(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(self.file.encode_to_vec())
+    }
+
+    fn compile(
         text: &str,
         references: &[ResolvedReference],
     ) -> Result<ProtobufSchema, SchemaError> {
@@ -70,6 +94,13 @@ impl ProtobufSchema {
     /// The text as registered, trimmed.
     pub fn canonical(&self) -> String {
         self.text.clone()
+    }
+
+    /// The file printed from its compiled form: equal for two texts that differ only in
+    /// layout, comments, or how type names are qualified, so the registry compares
+    /// schemas by it. `None` for what the printer does not cover (extensions, groups).
+    pub fn printed(&self) -> Option<String> {
+        super::protobuf_text::print_file(self.file.file_descriptor_proto()).ok()
     }
 
     /// The text with comments dropped and whitespace collapsed, so layout-only edits
@@ -149,8 +180,28 @@ impl ProtobufSchema {
                 out.push(format!("MESSAGE_REMOVED: {}", wm.full_name()));
                 continue;
             };
+            // Fields only the reader has: a required one cannot be read from old data.
+            for rf in rm.fields() {
+                if wm.get_field(rf.number()).is_none() && rf.cardinality() == Cardinality::Required
+                {
+                    out.push(format!(
+                        "REQUIRED_FIELD_ADDED: {}.{} (#{})",
+                        wm.full_name(),
+                        rf.name(),
+                        rf.number()
+                    ));
+                }
+            }
             for wf in wm.fields() {
                 let Some(rf) = rm.get_field(wf.number()) else {
+                    // Removing a field is fine, except from a oneof (the reader would see
+                    // the oneof unset although the writer set it) or a required one.
+                    let where_ = format!("{}.{} (#{})", wm.full_name(), wf.name(), wf.number());
+                    if wf.containing_oneof().is_some_and(|o| !o.is_synthetic()) {
+                        out.push(format!("ONEOF_FIELD_REMOVED: {where_}"));
+                    } else if wf.cardinality() == Cardinality::Required {
+                        out.push(format!("REQUIRED_FIELD_REMOVED: {where_}"));
+                    }
                     continue;
                 };
                 let where_ = format!("{}.{} (#{})", wm.full_name(), wf.name(), wf.number());
@@ -180,6 +231,25 @@ impl ProtobufSchema {
         }
         out
     }
+}
+
+/// The `.proto` source of a base64 `FileDescriptorProto`; `None` when `text` is not
+/// base64 of a descriptor with at least one message (so it is reported as bad source).
+fn descriptor_source(text: &str) -> Option<Result<String, String>> {
+    use base64::Engine;
+    use prost::Message;
+    let trimmed = text.trim();
+    if trimmed.is_empty() || trimmed.contains(|c: char| c.is_whitespace()) {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(trimmed)
+        .ok()?;
+    let file = prost_reflect::prost_types::FileDescriptorProto::decode(bytes.as_slice()).ok()?;
+    if file.message_type.is_empty() {
+        return None;
+    }
+    Some(super::protobuf_text::print_file(&file))
 }
 
 fn collect_messages(

@@ -187,20 +187,12 @@ impl Drop for Bindings {
     }
 }
 
-/// Builds one binding or filter; `filter` selects the constructor.
-fn new_binding(
-    filter: bool,
-    resource_type: AclResourceType,
-    resource_name: Option<&str>,
-    pattern_type: AclPatternType,
-    principal: Option<&str>,
-    host: Option<&str>,
-    operation: AclOperation,
-    permission: AclPermission,
-) -> Result<*mut rd::rd_kafka_AclBinding_t, KafkaError> {
-    let name = resource_name.map(c_string).transpose()?;
-    let principal = principal.map(c_string).transpose()?;
-    let host = host.map(c_string).transpose()?;
+/// Builds one binding or filter from the fields of `f`; `filter` selects the
+/// constructor (a binding has every field set).
+fn new_binding(filter: bool, f: &AclFilter) -> Result<*mut rd::rd_kafka_AclBinding_t, KafkaError> {
+    let name = f.resource_name.as_deref().map(c_string).transpose()?;
+    let principal = f.principal.as_deref().map(c_string).transpose()?;
+    let host = f.host.as_deref().map(c_string).transpose()?;
     let ptr_of = |s: &Option<CString>| s.as_ref().map_or(ptr::null(), |s| s.as_ptr());
     let mut buf = ErrBuf::new();
     let constructor = if filter {
@@ -212,13 +204,13 @@ fn new_binding(
     // outlives the call.
     let binding = unsafe {
         constructor(
-            resource_type.to_rd(),
+            f.resource_type.to_rd(),
             ptr_of(&name),
-            pattern_type.to_rd(),
+            f.pattern_type.to_rd(),
             ptr_of(&principal),
             ptr_of(&host),
-            operation.to_rd(),
-            permission.to_rd(),
+            f.operation.to_rd(),
+            f.permission.to_rd(),
             buf.as_mut_ptr(),
             buf.len(),
         )
@@ -232,19 +224,6 @@ fn new_binding(
         return Err(KafkaError::InvalidRequest("invalid ACL".to_string()));
     }
     Ok(binding)
-}
-
-fn filter_binding(f: &AclFilter) -> Result<*mut rd::rd_kafka_AclBinding_t, KafkaError> {
-    new_binding(
-        true,
-        f.resource_type,
-        f.resource_name.as_deref(),
-        f.pattern_type,
-        f.principal.as_deref(),
-        f.host.as_deref(),
-        f.operation,
-        f.permission,
-    )
 }
 
 /// Copies a binding librdkafka returned.
@@ -296,16 +275,16 @@ impl Kafka {
     pub async fn create_acls(&self, acls: &[AclBinding]) -> Result<(), KafkaError> {
         let mut bindings = Bindings(Vec::with_capacity(acls.len()));
         for a in acls {
-            bindings.0.push(new_binding(
-                false,
-                a.resource_type,
-                Some(&a.resource_name),
-                a.pattern_type,
-                Some(&a.principal),
-                Some(&a.host),
-                a.operation,
-                a.permission,
-            )?);
+            let every_field = AclFilter {
+                resource_type: a.resource_type,
+                resource_name: Some(a.resource_name.clone()),
+                pattern_type: a.pattern_type,
+                principal: Some(a.principal.clone()),
+                host: Some(a.host.clone()),
+                operation: a.operation,
+                permission: a.permission,
+            };
+            bindings.0.push(new_binding(false, &every_field)?);
         }
         admin_call(
             self,
@@ -353,7 +332,7 @@ impl Kafka {
 
     /// The ACLs matching `filter`, in one DescribeAcls request.
     pub async fn describe_acls(&self, filter: &AclFilter) -> Result<Vec<AclBinding>, KafkaError> {
-        let bindings = Bindings(vec![filter_binding(filter)?]);
+        let bindings = Bindings(vec![new_binding(true, filter)?]);
         admin_call(
             self,
             rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBEACLS,
@@ -392,7 +371,7 @@ impl Kafka {
     pub async fn delete_acls(&self, filters: &[AclFilter]) -> Result<Vec<AclBinding>, KafkaError> {
         let mut bindings = Bindings(Vec::with_capacity(filters.len()));
         for f in filters {
-            bindings.0.push(filter_binding(f)?);
+            bindings.0.push(new_binding(true, f)?);
         }
         admin_call(
             self,

@@ -163,6 +163,35 @@ pub fn version_json(v: &RegisteredVersion) -> Value {
     out
 }
 
+/// The schema in the `format` a request asks for: `serialized` turns a protobuf schema
+/// into a base64 `FileDescriptorProto`, the form Confluent's protobuf deserializers read;
+/// other formats and schema types keep the stored text.
+pub fn in_format(
+    store: &AppState,
+    content: &crate::state::SchemaContent,
+    p: &Params,
+) -> Result<crate::state::SchemaContent, RegistryError> {
+    let serialized = p
+        .get("format")
+        .is_some_and(|f| f.eq_ignore_ascii_case("serialized"));
+    if !serialized || content.schema_type != SchemaType::Protobuf {
+        return Ok(content.clone());
+    }
+    let parsed = store.read(|state| {
+        Store::parse(
+            state,
+            content.schema_type,
+            &content.schema,
+            &content.references,
+        )
+    })?;
+    let mut out = content.clone();
+    if let kgate_formats::schema::ParsedSchema::Protobuf(p) = parsed {
+        out.schema = p.serialized();
+    }
+    Ok(out)
+}
+
 /// Adds `schemaType`, `references` and `schema` to a JSON object.
 pub fn add_schema_fields(out: &mut Value, content: &crate::state::SchemaContent) {
     if let Value::Object(map) = out {

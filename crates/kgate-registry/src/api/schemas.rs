@@ -5,7 +5,7 @@ use axum::response::Response;
 use kgate_formats::schema::SchemaType;
 use serde_json::{Value, json};
 
-use super::{AppState, Params, add_schema_fields, flag, ok, version_json, with_type};
+use super::{AppState, Params, add_schema_fields, flag, in_format, ok, version_json, with_type};
 use crate::error::RegistryError;
 use crate::store::version_of;
 
@@ -48,34 +48,38 @@ pub async fn list(State(store): State<AppState>, Query(p): Query<Params>) -> Res
 pub async fn by_id(
     State(store): State<AppState>,
     Path(id): Path<String>,
+    Query(p): Query<Params>,
 ) -> Result<Response, RegistryError> {
     let id = parse_id(&id)?;
-    store.read(|state| {
-        let content = state
+    let content = store.read(|state| {
+        state
             .schemas
             .get(&id)
             .filter(|_| !state.usages(id, true).is_empty())
-            .ok_or_else(|| RegistryError::SchemaNotFound(id.to_string()))?;
-        let mut out = json!({});
-        add_schema_fields(&mut out, content);
-        Ok(ok(out))
-    })
+            .cloned()
+            .ok_or_else(|| RegistryError::SchemaNotFound(id.to_string()))
+    })?;
+    let mut out = json!({});
+    add_schema_fields(&mut out, &in_format(&store, &content, &p)?);
+    Ok(ok(out))
 }
 
 /// `GET /schemas/ids/{id}/schema`: the schema text alone.
 pub async fn raw_by_id(
     State(store): State<AppState>,
     Path(id): Path<String>,
+    Query(p): Query<Params>,
 ) -> Result<Response, RegistryError> {
     let id = parse_id(&id)?;
-    store.read(|state| {
+    let content = store.read(|state| {
         state
             .schemas
             .get(&id)
             .filter(|_| !state.usages(id, true).is_empty())
-            .map(|c| with_type(c.schema.clone()))
+            .cloned()
             .ok_or_else(|| RegistryError::SchemaNotFound(id.to_string()))
-    })
+    })?;
+    Ok(with_type(in_format(&store, &content, &p)?.schema))
 }
 
 /// `GET /schemas/ids/{id}/subjects`.

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde_json::json;
 
-use super::{AppState, Params, SchemaBody, body, flag, ok, version_json, with_type};
+use super::{AppState, Params, SchemaBody, body, flag, in_format, ok, version_json, with_type};
 use crate::error::RegistryError;
 use crate::store::{VersionSpec, version_of};
 
@@ -65,7 +65,8 @@ pub async fn version(
     Path((subject, version)): Path<(String, String)>,
     Query(p): Query<Params>,
 ) -> Result<Response, RegistryError> {
-    let v = find(&store, &subject, &version, flag(&p, "deleted"))?;
+    let mut v = find(&store, &subject, &version, flag(&p, "deleted"))?;
+    v.content = in_format(&store, &v.content, &p)?;
     Ok(ok(version_json(&v)))
 }
 
@@ -76,7 +77,7 @@ pub async fn raw_version(
     Query(p): Query<Params>,
 ) -> Result<Response, RegistryError> {
     let v = find(&store, &subject, &version, flag(&p, "deleted"))?;
-    Ok(with_type(v.content.schema))
+    Ok(with_type(in_format(&store, &v.content, &p)?.schema))
 }
 
 /// `GET /subjects/{subject}/versions/{version}/referencedby`.

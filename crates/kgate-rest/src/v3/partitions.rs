@@ -303,6 +303,14 @@ async fn replica_statuses(
         .map(|(t, p)| (t.clone(), p.id))
         .collect();
     let offsets = state.kafka.partitions_offsets(&keys).await?;
+    // The leader is caught up with itself at the moment it answers, so its times are
+    // that moment (KRaft's DescribeQuorum reports its leader the same way). A follower's
+    // fetch times live only on its leader and Apache Kafka exposes no request for them:
+    // -1, "unknown".
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(-1);
     let mut out = Vec::new();
     for (topic, p) in partitions {
         let o = offsets.get(&(topic.clone(), p.id));
@@ -313,6 +321,11 @@ async fn replica_statuses(
             let (start, end) = match o {
                 Some(o) if in_sync => (o.beginning, o.end),
                 _ => (-1, -1),
+            };
+            let times = if in_sync && p.leader == broker {
+                now_ms
+            } else {
+                -1
             };
             out.push(json!({
                 "kind": "KafkaReplicaStatus",
@@ -333,8 +346,8 @@ async fn replica_statuses(
                 "is_caught_up": in_sync,
                 "log_start_offset": start,
                 "log_end_offset": end,
-                "last_caught_up_time_ms": -1,
-                "last_fetch_time_ms": -1,
+                "last_caught_up_time_ms": times,
+                "last_fetch_time_ms": times,
                 "link_name": null,
             }));
         }

@@ -7,8 +7,14 @@
 //! as it and every report before it are known. A report is only written after Kafka
 //! acknowledged the record, so a client that vanishes mid-stream has lost nothing it saw
 //! acknowledged.
+//!
+//! AVRO, PROTOBUF and JSONSCHEMA data (and data without a `type`) is written in
+//! Confluent's wire format with a schema from the Schema Registry: given inline, by id,
+//! by version, or the subject's latest; the report names the subject, id and version.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -18,9 +24,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{BoxStream, Stream, StreamExt};
+use kgate_formats::serializer::{RecordSerializer, SchemaFormats, SchemaSelector};
+use kgate_formats::subject::SubjectNameStrategy;
 use kgate_formats::{EmbeddedFormat, FormatError, json_to_bytes};
 use kgate_http::ErrorEnvelope;
 use kgate_kafka::{Kafka, KafkaError, ProduceRecord, RecordPosition};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -112,10 +121,20 @@ pub struct ProduceRequestData {
 /// The `key` / `value` part of a delivery report.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProduceResponseData {
-    /// The format the data was given in.
+    /// The format the data was given in (for a schema chosen without a `type`, the
+    /// schema's format).
     #[serde(rename = "type")]
     pub kind: &'static str,
-    /// Its size in bytes once serialized.
+    /// The Schema Registry subject of the schema it was written with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The id of that schema.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_id: Option<i32>,
+    /// Its version under the subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<i32>,
+    /// Its size in bytes once serialized (the wire-format header included).
     pub size: usize,
 }
 
@@ -210,11 +229,7 @@ async fn produce(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     let limit = state.config.max_request_body_bytes;
-    let producing = Producing {
-        kafka: state.kafka.clone(),
-        cluster_id,
-        topic,
-    };
+    let producing = Producing::new(&state, cluster_id, topic);
     if !chunked {
         let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
             if e.to_string().to_ascii_lowercase().contains("length limit") {
@@ -288,11 +303,7 @@ async fn produce_batch(
         ids.push(id);
         records.push(entry);
     }
-    let producing = Producing {
-        kafka: state.kafka.clone(),
-        cluster_id,
-        topic,
-    };
+    let producing = Producing::new(&state, cluster_id, topic);
     // Hand every record to the producer in order first, then wait for the reports.
     let mut pending = Vec::with_capacity(records.len());
     for record in records {
@@ -480,9 +491,36 @@ struct Producing {
     kafka: Kafka,
     cluster_id: String,
     topic: String,
+    formats: Option<Arc<SchemaFormats>>,
+    /// Serializers already chosen in this request or stream: a stream of records with the
+    /// same schema fields asks the registry once, and all of them use the same schema
+    /// even when a new version is registered meanwhile.
+    serializers: Arc<Mutex<HashMap<SerializerKey, RecordSerializer>>>,
+}
+
+/// The schema fields of a key or value, which decide its serializer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SerializerKey {
+    is_key: bool,
+    format: Option<EmbeddedFormat>,
+    schema: Option<String>,
+    schema_id: Option<i32>,
+    schema_version: Option<i32>,
+    subject: Option<String>,
+    strategy: SubjectNameStrategy,
 }
 
 impl Producing {
+    fn new(state: &AppState, cluster_id: String, topic: String) -> Self {
+        Producing {
+            kafka: state.kafka.clone(),
+            cluster_id,
+            topic,
+            formats: state.schema_formats.clone(),
+            serializers: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
     /// Turns request items into report bytes, keeping up to [`MAX_IN_FLIGHT`] records in
     /// flight and the reports in request order.
     // `then` hands records to the producer one at a time, in request order, and yields
@@ -514,14 +552,35 @@ impl Producing {
     /// Validates one record and hands it to the producer; the returned future waits for
     /// its delivery report. A record that cannot be sent fails alone.
     async fn record(self, json: Value) -> BoxFuture<'static, Outcome> {
-        let (record, key, value) = match to_record(json) {
+        let (record, key, value) = match self.to_record(json).await {
             Ok(parsed) => parsed,
             Err(e) => return futures::future::ready(Err(RecordError::from(e))).boxed(),
         };
+        // Kept to send again if the producer does not know the partition yet.
+        let retry = record.partition.map(|_| record.clone());
         let pending = self.kafka.send_record(&self.topic, record).await;
+        let mut delivery = pending.delivered().boxed();
+        // librdkafka refuses a partition its own metadata lacks at once, without sending:
+        // a partition added moments ago (which the check in `send_record` saw) is only
+        // missing from the producer's view. The plain produce path refreshes that view and
+        // sends again; waiting for it here keeps the stream's order.
+        if let Some(done) = (&mut delivery).now_or_never() {
+            let done = match (done, retry) {
+                (Err(KafkaError::PartitionNotFound { .. }), Some(record)) => {
+                    match self.kafka.produce(&self.topic, vec![record]).await {
+                        Ok(mut results) => results.pop().unwrap_or_else(|| {
+                            Err(KafkaError::Internal("missing delivery report".to_string()))
+                        }),
+                        Err(e) => Err(e),
+                    }
+                }
+                (other, _) => other,
+            };
+            // The first future has completed and must not be polled again.
+            delivery = futures::future::ready(done).boxed();
+        }
         async move {
-            let position: RecordPosition = pending
-                .delivered()
+            let position: RecordPosition = delivery
                 .await
                 .map_err(|e| RecordError::from(RestError::from(e)))?;
             Ok(ProduceResponse {
@@ -537,103 +596,301 @@ impl Producing {
         }
         .boxed()
     }
-}
 
-/// Converts one request record into a Kafka record, with the key/value parts of its report.
-fn to_record(
-    json: Value,
-) -> Result<
-    (
-        ProduceRecord,
-        Option<ProduceResponseData>,
-        Option<ProduceResponseData>,
-    ),
-    RestError,
-> {
-    let request: ProduceRequest = serde_json::from_value(json)
-        .map_err(|e| RestError::BadRequest(format!("Cannot deserialize the record: {e}")))?;
-    let (key, key_report) = embedded(request.key.as_ref(), "key")?;
-    let (value, value_report) = embedded(request.value.as_ref(), "value")?;
-    let mut headers = Vec::with_capacity(request.headers.len());
-    for h in request.headers {
-        let value = match h.value {
+    /// Converts one request record into a Kafka record, with the key/value parts of its
+    /// report.
+    async fn to_record(
+        &self,
+        json: Value,
+    ) -> Result<
+        (
+            ProduceRecord,
+            Option<ProduceResponseData>,
+            Option<ProduceResponseData>,
+        ),
+        RestError,
+    > {
+        let request: ProduceRequest = serde_json::from_value(json)
+            .map_err(|e| RestError::BadRequest(format!("Cannot deserialize the record: {e}")))?;
+        let (key, key_report) = self.embedded(request.key.as_ref(), true).await?;
+        let (value, value_report) = self.embedded(request.value.as_ref(), false).await?;
+        let mut headers = Vec::with_capacity(request.headers.len());
+        for h in request.headers {
+            let value = match h.value {
+                None => None,
+                Some(text) => {
+                    json_to_bytes(EmbeddedFormat::Binary, &Value::String(text)).map_err(|e| {
+                        RestError::BadRequest(format!("Header {} is not base64: {e}", h.name))
+                    })?
+                }
+            };
+            headers.push((h.name, value));
+        }
+        let timestamp = match &request.timestamp {
             None => None,
-            Some(text) => {
-                json_to_bytes(EmbeddedFormat::Binary, &Value::String(text)).map_err(|e| {
-                    RestError::BadRequest(format!("Header {} is not base64: {e}", h.name))
-                })?
+            Some(text) => Some(parse_timestamp(text).ok_or_else(|| {
+                RestError::BadRequest(format!(
+                    "timestamp {text:?} is not an RFC 3339 instant such as 2021-02-05T19:14:42Z"
+                ))
+            })?),
+        };
+        if let Some(p) = request.partition_id
+            && p < 0
+        {
+            return Err(RestError::PartitionNotFound {
+                topic: String::new(),
+                partition: p,
+            });
+        }
+        Ok((
+            ProduceRecord {
+                key,
+                value,
+                partition: request.partition_id,
+                headers,
+                timestamp,
+            },
+            key_report,
+            value_report,
+        ))
+    }
+
+    /// Serializes a key (`is_key`) or value in its declared format; the schema formats
+    /// (and data without a `type`) go through the Schema Registry.
+    async fn embedded(
+        &self,
+        data: Option<&ProduceRequestData>,
+        is_key: bool,
+    ) -> Result<(Option<Vec<u8>>, Option<ProduceResponseData>), RestError> {
+        let Some(data) = data else {
+            return Ok((None, None));
+        };
+        let what = if is_key { "key" } else { "value" };
+        let (format, kind) = match data.kind.as_deref().map(str::to_ascii_uppercase).as_deref() {
+            Some("BINARY") => (EmbeddedFormat::Binary, "BINARY"),
+            Some("JSON") => (EmbeddedFormat::Json, "JSON"),
+            Some("STRING") => (EmbeddedFormat::String, "STRING"),
+            Some("AVRO") => {
+                return self
+                    .with_schema(data, Some(EmbeddedFormat::Avro), is_key)
+                    .await;
+            }
+            Some("PROTOBUF") => {
+                return self
+                    .with_schema(data, Some(EmbeddedFormat::Protobuf), is_key)
+                    .await;
+            }
+            Some("JSONSCHEMA") => {
+                return self
+                    .with_schema(data, Some(EmbeddedFormat::JsonSchema), is_key)
+                    .await;
+            }
+            // Without a type, the schema (and so the format) comes from the registry: by
+            // id, by version, or the subject's latest.
+            None => return self.with_schema(data, None, is_key).await,
+            Some(other) => {
+                return Err(RestError::BadRequest(format!(
+                    "The {what} has unknown type {other}; use BINARY, JSON, STRING, AVRO, PROTOBUF or JSONSCHEMA."
+                )));
             }
         };
-        headers.push((h.name, value));
+        let bytes = json_to_bytes(format, &data.data).map_err(|e| match e {
+            FormatError::InvalidBase64(_) => RestError::BadRequest(format!(
+                "Bad Request: data={} is not a base64 string.",
+                data.data
+            )),
+            other => RestError::BadRequest(format!("Bad Request: {other}")),
+        })?;
+        let size = bytes.as_ref().map_or(0, Vec::len);
+        Ok((
+            bytes,
+            Some(ProduceResponseData {
+                kind,
+                subject: None,
+                schema_id: None,
+                schema_version: None,
+                size,
+            }),
+        ))
     }
-    let timestamp = match &request.timestamp {
-        None => None,
-        Some(text) => Some(parse_timestamp(text).ok_or_else(|| {
-            RestError::BadRequest(format!(
-                "timestamp {text:?} is not an RFC 3339 instant such as 2021-02-05T19:14:42Z"
-            ))
-        })?),
-    };
-    if let Some(p) = request.partition_id
-        && p < 0
-    {
-        return Err(RestError::PartitionNotFound {
-            topic: String::new(),
-            partition: p,
-        });
+
+    /// Serializes data whose schema comes from the Schema Registry, in Confluent's wire
+    /// format; `format` is `None` when the request gave no `type`.
+    async fn with_schema(
+        &self,
+        data: &ProduceRequestData,
+        format: Option<EmbeddedFormat>,
+        is_key: bool,
+    ) -> Result<(Option<Vec<u8>>, Option<ProduceResponseData>), RestError> {
+        let what = if is_key { "key" } else { "value" };
+        let Some(formats) = &self.formats else {
+            let named = format.map_or_else(
+                || "no type".to_string(),
+                |f| format!("type {}", type_name(f)),
+            );
+            return Err(RestError::BadRequest(format!(
+                "The {what} has {named}, so its schema comes from a Schema Registry, and this kgate has none (schema.registry.url). Use type BINARY, JSON or STRING."
+            )));
+        };
+        let key = selector_key(data, format, is_key)?;
+        let cached = self.serializers.lock().get(&key).cloned();
+        let serializer = match cached {
+            Some(s) => s,
+            None => {
+                let selector = SchemaSelector {
+                    schema: key.schema.clone(),
+                    schema_id: key.schema_id,
+                    schema_version: key.schema_version,
+                    subject: key.subject.clone(),
+                    strategy: key.strategy,
+                };
+                let s = formats
+                    .serializer_for(format, &self.topic, is_key, &selector)
+                    .await
+                    .map_err(|e| schema_error(e, &key, &self.topic))?;
+                self.serializers.lock().insert(key, s.clone());
+                s
+            }
+        };
+        let bytes = serializer.serialize(&data.data).map_err(|e| match e {
+            FormatError::SchemaMismatch(m) => {
+                RestError::SchemaMismatch(format!("The {what} does not match its schema: {m}"))
+            }
+            other => RestError::BadRequest(format!("Bad Request: {other}")),
+        })?;
+        let size = bytes.as_ref().map_or(0, Vec::len);
+        Ok((
+            bytes,
+            Some(ProduceResponseData {
+                kind: type_name(serializer.codec().format()),
+                subject: serializer.subject.clone(),
+                schema_id: Some(serializer.schema_id),
+                schema_version: serializer.schema_version,
+                size,
+            }),
+        ))
     }
-    Ok((
-        ProduceRecord {
-            key,
-            value,
-            partition: request.partition_id,
-            headers,
-            timestamp,
-        },
-        key_report,
-        value_report,
-    ))
 }
 
-/// Serializes a key or value in its declared format.
-fn embedded(
-    data: Option<&ProduceRequestData>,
-    what: &str,
-) -> Result<(Option<Vec<u8>>, Option<ProduceResponseData>), RestError> {
-    let Some(data) = data else {
-        return Ok((None, None));
+/// REST v3's name of a format (`type`).
+fn type_name(format: EmbeddedFormat) -> &'static str {
+    match format {
+        EmbeddedFormat::Binary => "BINARY",
+        EmbeddedFormat::Json => "JSON",
+        EmbeddedFormat::String => "STRING",
+        EmbeddedFormat::Avro => "AVRO",
+        EmbeddedFormat::Protobuf => "PROTOBUF",
+        EmbeddedFormat::JsonSchema => "JSONSCHEMA",
+    }
+}
+
+/// Reads the schema fields of a key or value: `schema` (text, or a JSON schema given as
+/// an object), `schema_id`, `schema_version` (-1 or `"latest"` for the latest),
+/// `subject` and `subject_name_strategy`.
+fn selector_key(
+    data: &ProduceRequestData,
+    format: Option<EmbeddedFormat>,
+    is_key: bool,
+) -> Result<SerializerKey, RestError> {
+    let what = if is_key { "key" } else { "value" };
+    let bad = |field: &str, expected: &str, got: &Value| {
+        RestError::BadRequest(format!(
+            "The {what}'s {field} must be {expected}, not {got}"
+        ))
     };
-    let (format, kind) = match data.kind.as_deref().map(str::to_ascii_uppercase).as_deref() {
-        Some("BINARY") => (EmbeddedFormat::Binary, "BINARY"),
-        Some("JSON") => (EmbeddedFormat::Json, "JSON"),
-        Some("STRING") => (EmbeddedFormat::String, "STRING"),
-        Some(schema_format @ ("AVRO" | "PROTOBUF" | "JSONSCHEMA")) => {
-            return Err(RestError::BadRequest(format!(
-                "The {what} has type {schema_format}, which needs a Schema Registry; this kgate does not have one yet. Use BINARY, JSON or STRING."
-            )));
-        }
-        Some(other) => {
-            return Err(RestError::BadRequest(format!(
-                "The {what} has unknown type {other}; use BINARY, JSON or STRING."
-            )));
-        }
-        None => {
-            // Without a type, the reference takes the schema from the Schema Registry
-            // (by id, version, or the subject's latest).
-            return Err(RestError::BadRequest(format!(
-                "The {what} has no type, so its schema would come from a Schema Registry; this kgate does not have one yet. Give type BINARY, JSON or STRING."
-            )));
+    let integer = |field: &str, v: &Option<Value>| -> Result<Option<i32>, RestError> {
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            Some(n @ Value::Number(_)) => n
+                .as_i64()
+                .and_then(|n| i32::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| bad(field, "an integer", n)),
+            Some(other) => Err(bad(field, "an integer", other)),
         }
     };
-    let bytes = json_to_bytes(format, &data.data).map_err(|e| match e {
-        FormatError::InvalidBase64(_) => RestError::BadRequest(format!(
-            "Bad Request: data={} is not a base64 string.",
-            data.data
-        )),
-        other => RestError::BadRequest(format!("Bad Request: {other}")),
-    })?;
-    let size = bytes.as_ref().map_or(0, Vec::len);
-    Ok((bytes, Some(ProduceResponseData { kind, size })))
+    let text = |field: &str, v: &Option<Value>| -> Result<Option<String>, RestError> {
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(bad(field, "a string", other)),
+        }
+    };
+    let schema = match &data.schema {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        // An Avro or JSON Schema written as JSON rather than as a string of it.
+        Some(v @ (Value::Object(_) | Value::Array(_))) => Some(v.to_string()),
+        Some(other) => return Err(bad("schema", "a string", other)),
+    };
+    if schema.is_some() && format.is_none() {
+        return Err(RestError::BadRequest(format!(
+            "The {what} has a schema but no type; give type AVRO, PROTOBUF or JSONSCHEMA."
+        )));
+    }
+    let schema_version = match &data.schema_version {
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("latest") => None,
+        other => integer("schema_version", other)?.filter(|v| *v != -1),
+    };
+    let strategy = match text("subject_name_strategy", &data.subject_name_strategy)? {
+        None => SubjectNameStrategy::default(),
+        Some(name) => SubjectNameStrategy::from_name(&name).ok_or_else(|| {
+            RestError::BadRequest(format!(
+                "The {what}'s subject_name_strategy {name} is not TOPIC_NAME, RECORD_NAME or TOPIC_RECORD_NAME"
+            ))
+        })?,
+    };
+    Ok(SerializerKey {
+        is_key,
+        format,
+        schema,
+        schema_id: integer("schema_id", &data.schema_id)?,
+        schema_version,
+        subject: text("subject", &data.subject)?,
+        strategy,
+    })
+}
+
+/// How a failure to choose a schema is answered: a schema, subject or version the
+/// registry does not have is 422 with 42201/42202 (a missing key/value schema), an
+/// incompatible inline schema 409, an unreachable registry 408/40801.
+fn schema_error(e: FormatError, key: &SerializerKey, topic: &str) -> RestError {
+    let what = if key.is_key { "key" } else { "value" };
+    match e {
+        FormatError::Registry {
+            status: 404,
+            message,
+            ..
+        } => {
+            let subject = key
+                .subject
+                .clone()
+                .or_else(|| key.strategy.subject(topic, key.is_key, None).ok());
+            let looked_for = match (key.schema_id, key.schema_version, subject) {
+                (Some(id), _, _) => format!("schema id {id}"),
+                (None, Some(v), Some(s)) => format!("schema version {v}. subject = {s}"),
+                (None, None, Some(s)) => format!("latest schema version. subject = {s}"),
+                (None, _, None) => format!("the {what} schema of topic {topic}"),
+            };
+            RestError::SchemaNotFound {
+                key: key.is_key,
+                message: format!("Error when fetching {looked_for}: {message}"),
+            }
+        }
+        FormatError::Registry {
+            status: 409,
+            message,
+            ..
+        } => {
+            RestError::SchemaConflict(format!("The {what} schema cannot be registered: {message}"))
+        }
+        FormatError::Registry {
+            status: 422,
+            message,
+            ..
+        } => RestError::Unprocessable(message),
+        other => RestError::from(other),
+    }
 }
 
 /// Parses an RFC 3339 instant (`2021-02-05T19:14:42Z`, optional fraction and offset)
