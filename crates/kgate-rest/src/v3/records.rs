@@ -39,7 +39,10 @@ use crate::v3::resource::{self, V3Error, V3Json, V3Result};
 
 /// How many records of one stream may wait for their delivery reports at once; beyond
 /// it, reading the request pauses, which pushes back on the client.
-const MAX_IN_FLIGHT: usize = 1024;
+const MAX_IN_FLIGHT: usize = 4096;
+
+/// Most delivery reports written in one response chunk.
+const REPORTS_PER_CHUNK: usize = 256;
 
 /// The records routes.
 pub fn router() -> Router<AppState> {
@@ -191,11 +194,12 @@ impl From<RestError> for RecordError {
 type Outcome = Result<ProduceResponse, RecordError>;
 
 fn outcome_json(outcome: &Outcome) -> Vec<u8> {
-    let value = match outcome {
-        Ok(report) => serde_json::to_value(report).unwrap_or(Value::Null),
-        Err(e) => e.body(),
+    // Straight to bytes: a streamed produce writes one of these per record.
+    let written = match outcome {
+        Ok(report) => serde_json::to_vec(report),
+        Err(e) => serde_json::to_vec(&e.body()),
     };
-    value.to_string().into_bytes()
+    written.unwrap_or_else(|_| b"null".to_vec())
 }
 
 /// librdkafka refuses an oversized record before sending it; the reference answers that
@@ -434,12 +438,16 @@ where
     struct Reading<S> {
         chunks: S,
         buf: Vec<u8>,
+        /// Where the unread part of `buf` starts: values are taken from the front without
+        /// moving the rest, which is moved once per chunk instead.
+        pos: usize,
         done: bool,
     }
     futures::stream::unfold(
         Reading {
             chunks,
             buf: Vec::new(),
+            pos: 0,
             done: false,
         },
         move |mut r| async move {
@@ -447,16 +455,16 @@ where
                 if r.done {
                     return None;
                 }
-                match next_value(&r.buf) {
+                match next_value(&r.buf[r.pos..]) {
                     Next::Value(v, used) => {
-                        r.buf.drain(..used);
+                        r.pos += used;
                         return Some((Item::Record(v), r));
                     }
                     Next::Malformed(m) => {
                         r.done = true;
                         return Some((malformed(&m), r));
                     }
-                    Next::NeedMore if r.buf.len() > limit => {
+                    Next::NeedMore if r.buf.len() - r.pos > limit => {
                         r.done = true;
                         let e = RestError::TooLarge(format!(
                             "A record is larger than the limit of {limit} bytes"
@@ -466,7 +474,11 @@ where
                     Next::NeedMore => {}
                 }
                 match r.chunks.next().await {
-                    Some(Ok(chunk)) => r.buf.extend_from_slice(&chunk),
+                    Some(Ok(chunk)) => {
+                        r.buf.drain(..r.pos);
+                        r.pos = 0;
+                        r.buf.extend_from_slice(&chunk);
+                    }
                     Some(Err(e)) => {
                         // The client went away or broke the framing: nothing more to read.
                         tracing::debug!(error = %e, "streaming produce request ended");
@@ -474,7 +486,7 @@ where
                     }
                     None => {
                         r.done = true;
-                        if r.buf.iter().all(u8::is_ascii_whitespace) {
+                        if r.buf[r.pos..].iter().all(u8::is_ascii_whitespace) {
                             return None;
                         }
                         return Some((malformed("unexpected end of the request body"), r));
@@ -546,7 +558,16 @@ impl Producing {
                 }
             })
             .buffered(MAX_IN_FLIGHT)
-            .map(|outcome| Ok(Bytes::from(outcome_json(&outcome))))
+            // Reports already known go out together as one chunk (one write instead of
+            // one per record); one that is alone goes out at once.
+            .ready_chunks(REPORTS_PER_CHUNK)
+            .map(|outcomes| {
+                let mut out = Vec::with_capacity(outcomes.len() * 160);
+                for outcome in &outcomes {
+                    out.extend_from_slice(&outcome_json(outcome));
+                }
+                Ok(Bytes::from(out))
+            })
     }
 
     /// Validates one record and hands it to the producer; the returned future waits for
