@@ -25,6 +25,13 @@ use support::{DEADLINE, start_in, unique, wire};
 /// (offset, key, value) of every record of partition 0.
 type Entries = Vec<(i64, String, Option<String>)>;
 
+/// A broker on a fresh data directory whose cleaner looks for work every 100 ms.
+async fn cleaning_broker() -> (tempfile::TempDir, kgate_broker::Broker) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_in(dir.path(), &[("log.cleaner.backoff.ms", "100")]).await;
+    (dir, broker)
+}
+
 /// Creates a compacted topic whose every batch gets a segment of its own (so all but the
 /// last can be cleaned), with `extra` topic configs on top.
 async fn create_compacted(addr: SocketAddr, name: &str, extra: &[(&str, &str)]) {
@@ -177,8 +184,7 @@ fn segment_files(data_dir: &std::path::Path, topic: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cleaner_keeps_latest_per_key_and_drops_tombstones_after_delete_retention() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = start_in(dir.path(), &[("log.cleaner.backoff.ms", "100")]).await;
+    let (dir, broker) = cleaning_broker().await;
     let addr = broker.local_addr();
     let kept = unique("compact-keep");
     let expired = unique("compact-expire");
@@ -262,8 +268,7 @@ async fn cleaner_keeps_latest_per_key_and_drops_tombstones_after_delete_retentio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cleaner_rewrites_compressed_batches_keeping_offsets() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = start_in(dir.path(), &[("log.cleaner.backoff.ms", "100")]).await;
+    let (_dir, broker) = cleaning_broker().await;
     let addr = broker.local_addr();
     let topic = unique("compact-gzip");
     create_compacted(addr, &topic, &[]).await;
@@ -307,8 +312,7 @@ async fn cleaner_rewrites_compressed_batches_keeping_offsets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cleaning_waits_until_the_dirty_ratio_is_exceeded() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = start_in(dir.path(), &[("log.cleaner.backoff.ms", "100")]).await;
+    let (_dir, broker) = cleaning_broker().await;
     let addr = broker.local_addr();
     let topic = unique("compact-ratio");
     // Kafka's default min.cleanable.dirty.ratio, 0.5.
@@ -377,8 +381,7 @@ async fn cleaning_waits_until_the_dirty_ratio_is_exceeded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_younger_than_min_compaction_lag_are_not_compacted() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = start_in(dir.path(), &[("log.cleaner.backoff.ms", "100")]).await;
+    let (_dir, broker) = cleaning_broker().await;
     let addr = broker.local_addr();
     let topic = unique("compact-minlag");
     create_compacted(
@@ -414,8 +417,7 @@ async fn records_younger_than_min_compaction_lag_are_not_compacted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_compaction_lag_cleans_a_log_below_the_dirty_ratio() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = start_in(dir.path(), &[("log.cleaner.backoff.ms", "100")]).await;
+    let (_dir, broker) = cleaning_broker().await;
     let addr = broker.local_addr();
     // A ratio of 1 is never exceeded, so only the lag can make these logs cleaned.
     let lagged = unique("compact-maxlag");
@@ -459,8 +461,7 @@ async fn max_compaction_lag_cleans_a_log_below_the_dirty_ratio() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tombstone_lives_delete_retention_ms_after_its_first_cleaning() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = start_in(dir.path(), &[("log.cleaner.backoff.ms", "100")]).await;
+    let (_dir, broker) = cleaning_broker().await;
     let addr = broker.local_addr();
     let topic = unique("compact-horizon");
     create_compacted(
@@ -510,8 +511,7 @@ fn send_keyed(producer: &BaseProducer, topic: &str, key: &str, value: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_removes_aborted_records_and_stops_at_the_last_stable_offset() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = start_in(dir.path(), &[("log.cleaner.backoff.ms", "100")]).await;
+    let (_dir, broker) = cleaning_broker().await;
     let addr = broker.local_addr();
     let topic = unique("compact-txn");
     create_compacted(
@@ -592,8 +592,7 @@ async fn compaction_removes_aborted_records_and_stops_at_the_last_stable_offset(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_cleaned_segments_are_merged_up_to_segment_bytes() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = start_in(dir.path(), &[("log.cleaner.backoff.ms", "100")]).await;
+    let (dir, broker) = cleaning_broker().await;
     let addr = broker.local_addr();
     let topic = unique("compact-merge");
     // Two batches per segment: 40 updates make 20 segments.
@@ -625,8 +624,7 @@ async fn small_cleaned_segments_are_merged_up_to_segment_bytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segment_ms_rolls_a_quiet_compacted_log_so_it_gets_cleaned() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = start_in(dir.path(), &[("log.cleaner.backoff.ms", "100")]).await;
+    let (_dir, broker) = cleaning_broker().await;
     let addr = broker.local_addr();
     let topic = unique("compact-segms");
     // Large segments: only age can roll the active segment.
@@ -718,8 +716,7 @@ async fn described_producers(addr: SocketAddr, topic: &str) -> Vec<(i64, i16, i3
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_producers_last_batch_is_kept_empty_so_its_state_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = start_in(dir.path(), &[("log.cleaner.backoff.ms", "100")]).await;
+    let (dir, broker) = cleaning_broker().await;
     let addr = broker.local_addr();
     let topic = unique("compact-producer");
     create_compacted(addr, &topic, &[("min.cleanable.dirty.ratio", "0.01")]).await;
