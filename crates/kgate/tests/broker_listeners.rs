@@ -8,7 +8,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Kgate, path_str};
+use common::Kgate;
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -99,22 +99,15 @@ fn port_of(address: &str) -> i32 {
 #[test]
 fn serve_opens_a_sasl_listener_next_to_the_plaintext_one() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let args = [
-        "serve".to_string(),
-        "--set".to_string(),
-        "listeners=http://127.0.0.1:0".to_string(),
-        "--set".to_string(),
-        // Listed first, yet kgate connects through the plaintext one.
-        "broker.listeners=SASL_PLAINTEXT://127.0.0.1:0,PLAINTEXT://127.0.0.1:0".to_string(),
-        "--set".to_string(),
-        "broker.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256".to_string(),
-        "--set".to_string(),
-        "broker.sasl.user.alice=alice-secret".to_string(),
-        "--set".to_string(),
-        format!("data.dir={}", path_str(dir.path())),
-    ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut kgate = Kgate::spawn(&args);
+    let mut kgate = Kgate::serve(
+        dir.path(),
+        &[
+            // Listed first, yet kgate connects through the plaintext one.
+            "broker.listeners=SASL_PLAINTEXT://127.0.0.1:0,PLAINTEXT://127.0.0.1:0",
+            "broker.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256",
+            "broker.sasl.user.alice=alice-secret",
+        ],
+    );
     let plain = kgate.broker_address();
     let secured = kgate.wait_for_line("kgate broker SASL_PLAINTEXT listener on ");
     assert_ne!(plain, secured);
@@ -141,14 +134,7 @@ fn serve_opens_a_sasl_listener_next_to_the_plaintext_one() {
 #[test]
 fn a_bad_broker_listener_stops_start_up_naming_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = format!("data.dir={}", path_str(dir.path()));
-    let mut kgate = Kgate::spawn(&[
-        "serve",
-        "--set",
-        "broker.listeners=KERBEROS://127.0.0.1:0",
-        "--set",
-        &data,
-    ]);
+    let mut kgate = Kgate::serve(dir.path(), &["broker.listeners=KERBEROS://127.0.0.1:0"]);
     let status = kgate.wait_exit(DEADLINE).expect("kgate exits");
     assert!(!status.success());
     assert!(

@@ -28,17 +28,7 @@ async fn get_ok(url: &str) -> String {
 #[tokio::test]
 async fn serve_answers_on_its_port_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let args = [
-        "serve".to_string(),
-        "--set".to_string(),
-        "listeners=http://127.0.0.1:0".to_string(),
-        "--set".to_string(),
-        "broker.listeners=127.0.0.1:0".to_string(),
-        "--set".to_string(),
-        format!("data.dir={}", path_str(dir.path())),
-    ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut kgate = Kgate::spawn(&args);
+    let mut kgate = Kgate::serve(dir.path(), &["broker.listeners=127.0.0.1:0"]);
     let broker = kgate.broker_address();
     assert!(broker.starts_with("127.0.0.1:"), "{broker}");
     let base = kgate.rest_url();
@@ -74,7 +64,7 @@ async fn serve_answers_on_its_port_and_exits_cleanly_on_sigterm() {
     assert!(dir.path().join("broker").is_dir());
 
     // The broker was left consistent: a new kgate on the same data finds the records.
-    let mut again = Kgate::spawn(&args);
+    let mut again = Kgate::serve(dir.path(), &["broker.listeners=127.0.0.1:0"]);
     let base = again.rest_url();
     let offsets = get_ok(&format!("{base}/topics/{topic}/partitions/0/offsets")).await;
     let offsets: serde_json::Value = serde_json::from_str(&offsets).expect("offsets JSON");

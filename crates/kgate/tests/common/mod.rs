@@ -20,6 +20,17 @@ pub struct Kgate {
 }
 
 impl Kgate {
+    /// Starts `kgate serve` with its data in `data_dir`, the REST Proxy on
+    /// 127.0.0.1:0 and each of `settings` (`key=value`) given with `--set`.
+    pub fn serve(data_dir: &Path, settings: &[&str]) -> Kgate {
+        let data = format!("data.dir={}", path_str(data_dir));
+        let mut args = vec!["serve", "--set", "listeners=http://127.0.0.1:0"];
+        for setting in settings.iter().copied().chain([data.as_str()]) {
+            args.extend(["--set", setting]);
+        }
+        Self::spawn(&args)
+    }
+
     /// Starts `kgate ARGS...` with piped stdout/stderr.
     pub fn spawn(args: &[&str]) -> Kgate {
         Self::spawn_with_env(args, &[])
