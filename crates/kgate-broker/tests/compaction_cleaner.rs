@@ -590,6 +590,177 @@ async fn compaction_removes_aborted_records_and_stops_at_the_last_stable_offset(
     broker.shutdown().await.unwrap();
 }
 
+/// See `raw_committed_fetch`.
+#[derive(Debug, PartialEq)]
+struct RawFetch {
+    aborted: Vec<i64>,
+    markers: Vec<(i64, bool)>,
+    data: Vec<i64>,
+}
+
+/// What raw read_committed Fetches of partition 0 from offset 0 up to the last stable
+/// offset see (the broker answers from one segment at a time, as Kafka does): the first
+/// offsets of the aborted transactions they report, (offset, is abort) of every marker
+/// and the offsets of the other records.
+async fn raw_committed_fetch(addr: SocketAddr, topic: &str) -> RawFetch {
+    use kafka_protocol::messages::FetchRequest;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut aborted, mut markers, mut data) = (Vec::new(), Vec::new(), Vec::new());
+    let mut offset = 0;
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < DEADLINE, "fetching never reached the end");
+        let mut part = FetchPartition::default();
+        part.partition = 0;
+        part.fetch_offset = offset;
+        part.partition_max_bytes = 1 << 20;
+        let mut t = FetchTopic::default();
+        t.topic = TopicName(StrBytes::from_string(topic.to_string()));
+        t.partitions = vec![part];
+        let mut req = FetchRequest::default();
+        req.replica_id = kafka_protocol::messages::BrokerId(-1);
+        req.max_wait_ms = 0;
+        req.max_bytes = 1 << 20;
+        req.isolation_level = 1;
+        req.topics = vec![t];
+        let ResponseKind::Fetch(resp) =
+            wire::call(&mut stream, RequestKind::Fetch(req), ApiKey::Fetch, 11).await
+        else {
+            panic!("not a Fetch response")
+        };
+        let p = &resp.responses[0].partitions[0];
+        assert_eq!(p.error_code, 0);
+        for a in p.aborted_transactions.iter().flatten() {
+            if !aborted.contains(&a.first_offset) {
+                aborted.push(a.first_offset);
+            }
+        }
+        let records = p.records.clone().unwrap_or_default();
+        let mut pos = 0;
+        // Whole batches only: base offset (8), length (4), last offset delta at 23.
+        while pos + 27 <= records.len() {
+            let at = |i: usize, n: usize| &records[pos + i..pos + i + n];
+            let base = i64::from_be_bytes(at(0, 8).try_into().unwrap());
+            let size = 12 + i32::from_be_bytes(at(8, 4).try_into().unwrap()) as usize;
+            if pos + size > records.len() {
+                break;
+            }
+            let last = base + i32::from_be_bytes(at(23, 4).try_into().unwrap()) as i64;
+            let mut one = records.slice(pos..pos + size);
+            let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut one).unwrap();
+            for r in &set.records {
+                match (&r.key, r.control) {
+                    (Some(key), true) => {
+                        markers.push((r.offset, i16::from_be_bytes([key[2], key[3]]) == 0))
+                    }
+                    _ => data.push(r.offset),
+                }
+            }
+            offset = last + 1;
+            pos += size;
+        }
+        if offset >= p.last_stable_offset {
+            return RawFetch {
+                aborted,
+                markers,
+                data,
+            };
+        }
+        assert!(pos > 0, "no whole batch at {offset}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_marker_goes_after_delete_retention_once_its_records_are_gone() {
+    const RETENTION_MS: u64 = 2000;
+    let (dir, broker) = cleaning_broker().await;
+    let addr = broker.local_addr();
+    let topic = unique("compact-abort");
+    create_compacted(
+        addr,
+        &topic,
+        &[
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("delete.retention.ms", &RETENTION_MS.to_string()),
+        ],
+    )
+    .await;
+    let t = topic.clone();
+    let (txn, aborted_at) = tokio::task::spawn_blocking(move || {
+        let p = txn_producer(addr);
+        p.begin_transaction().unwrap();
+        send_keyed(&p, &t, "a", "c1");
+        p.commit_transaction(DEADLINE).unwrap();
+        p.begin_transaction().unwrap();
+        send_keyed(&p, &t, "b", "aborted");
+        let aborted_at = Instant::now();
+        p.abort_transaction(DEADLINE).unwrap();
+        p.begin_transaction().unwrap();
+        send_keyed(&p, &t, "a", "c2");
+        p.commit_transaction(DEADLINE).unwrap();
+        (p, aborted_at)
+    })
+    .await
+    .unwrap();
+    // Offsets: a=c1 0, commit 1, b 2, abort 3, a=c2 4, commit 5, end 6 (active).
+    let producer = plain_producer(addr);
+    produce(&producer, &topic, "end", Some("e")).await;
+
+    // The aborted record and its index entry go at the first pass, the abort marker in a
+    // pass after delete.retention.ms; the commit marker of a=c2 stays (a=c2 remains).
+    let index = dir
+        .path()
+        .join("logs")
+        .join(format!("{topic}-0"))
+        .join("aborted-txns");
+    loop {
+        let seen = raw_committed_fetch(addr, &topic).await;
+        // Never an aborted record without its index entry, nor an index entry without
+        // its marker (a consumer would skip the producer's later batches).
+        assert!(
+            seen.aborted == [2] || !seen.data.contains(&2),
+            "aborted record unindexed: {seen:?}"
+        );
+        assert!(
+            seen.aborted.is_empty() || seen.markers.contains(&(3, true)),
+            "index entry without marker: {seen:?}"
+        );
+        if seen.markers == [(5, false)] {
+            assert!(seen.aborted.is_empty(), "{seen:?}");
+            break;
+        }
+        assert!(
+            aborted_at.elapsed() < DEADLINE,
+            "the abort marker stayed: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        aborted_at.elapsed() >= Duration::from_millis(RETENTION_MS),
+        "the abort marker went before delete.retention.ms"
+    );
+    let entries = std::fs::read_to_string(&index).unwrap_or_default();
+    assert_eq!(entries.trim(), "", "aborted-txns still lists {entries}");
+    let expected = vec![entry(4, "a", Some("c2")), entry(6, "end", Some("e"))];
+    for isolation in ["read_uncommitted", "read_committed"] {
+        assert_eq!(read_now(addr, &topic, isolation).await, expected);
+    }
+
+    // After a restart the index stays empty and both isolation levels agree.
+    drop(txn);
+    drop(producer);
+    broker.shutdown().await.unwrap();
+    let broker = start_in(dir.path(), &[("log.cleaner.backoff.ms", "100")]).await;
+    let addr = broker.local_addr();
+    let seen = raw_committed_fetch(addr, &topic).await;
+    assert_eq!((seen.aborted, seen.markers), (vec![], vec![(5, false)]));
+    for isolation in ["read_uncommitted", "read_committed"] {
+        assert_eq!(read_now(addr, &topic, isolation).await, expected);
+    }
+    broker.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_cleaned_segments_are_merged_up_to_segment_bytes() {
     let (dir, broker) = cleaning_broker().await;

@@ -226,3 +226,76 @@ async fn idle_transactional_ids_expire_durably_but_open_transactions_stay() {
     assert_eq!(again.1, 0);
     broker.shutdown().await.unwrap();
 }
+
+/// ListTransactions v2 with a transactional-id pattern: (error code, listed ids sorted).
+async fn list_matching(c: &mut TcpStream, pattern: Option<&str>) -> (i16, Vec<String>) {
+    use kafka_protocol::messages::{ApiKey, ListTransactionsRequest, RequestKind, ResponseKind};
+    let mut req = ListTransactionsRequest::default();
+    req.transactional_id_pattern = pattern.map(s);
+    let ResponseKind::ListTransactions(resp) = support::wire::call(
+        c,
+        RequestKind::ListTransactions(req),
+        ApiKey::ListTransactions,
+        2,
+    )
+    .await
+    else {
+        panic!("not a ListTransactions response")
+    };
+    let mut ids: Vec<String> = resp
+        .transaction_states
+        .iter()
+        .map(|t| t.transactional_id.to_string())
+        .collect();
+    ids.sort();
+    (resp.error_code, ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_transactions_v2_filters_ids_by_a_whole_match_regular_expression() {
+    /// INVALID_REGULAR_EXPRESSION.
+    const INVALID_REGEX: i16 = 128;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_in(dir.path(), &[]).await;
+    let mut c = TcpStream::connect(broker.local_addr()).await.unwrap();
+    let stem = unique("rx");
+    let (orders1, orders2, payments) = (
+        format!("{stem}-orders-1"),
+        format!("{stem}-orders-2"),
+        format!("{stem}-payments"),
+    );
+    for id in [&orders1, &orders2, &payments] {
+        init_producer_id(&mut c, Some(id), 60_000).await.unwrap();
+    }
+    let mut all = vec![orders1.clone(), orders2.clone(), payments.clone()];
+    all.sort();
+    // Null and empty patterns list everything.
+    assert_eq!(list_matching(&mut c, None).await, (0, all.clone()));
+    assert_eq!(list_matching(&mut c, Some("")).await, (0, all.clone()));
+    let orders = format!("{stem}-orders-\\d+");
+    assert_eq!(
+        list_matching(&mut c, Some(&orders)).await,
+        (0, vec![orders1.clone(), orders2.clone()])
+    );
+    let either = format!("{stem}-(orders-2|payments)");
+    assert_eq!(
+        list_matching(&mut c, Some(&either)).await,
+        (0, vec![orders2.clone(), payments.clone()])
+    );
+    // The pattern must match the whole id, as Java's Matcher.matches(): a prefix or a
+    // substring selects nothing.
+    assert_eq!(list_matching(&mut c, Some(&stem)).await, (0, vec![]));
+    assert_eq!(list_matching(&mut c, Some("orders")).await, (0, vec![]));
+    assert_eq!(
+        list_matching(&mut c, Some(&format!("{stem}.*"))).await,
+        (0, all)
+    );
+    for bad in ["(unclosed", "a)(b", "*x"] {
+        assert_eq!(
+            list_matching(&mut c, Some(bad)).await,
+            (INVALID_REGEX, vec![]),
+            "{bad}"
+        );
+    }
+    broker.shutdown().await.unwrap();
+}

@@ -78,6 +78,9 @@ struct Inner {
     metadata: metadata::MetadataCache,
     /// Spreads keyless records across partitions in turn.
     round_robin: AtomicUsize,
+    /// The settings of the producer streamed records go through (see
+    /// [`Kafka::send_streamed_record`]).
+    streaming_overrides: BTreeMap<String, String>,
 }
 
 impl Kafka {
@@ -102,6 +105,7 @@ impl Kafka {
         Ok(Kafka {
             inner: Arc::new(Inner {
                 metadata: metadata::MetadataCache::new(lookup.clone(), REQUEST_TIMEOUT),
+                streaming_overrides: record_stream::streaming_overrides(&config),
                 config,
                 producers: Mutex::new(producers),
                 admin,

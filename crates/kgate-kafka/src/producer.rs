@@ -78,7 +78,8 @@ pub(crate) async fn enqueue(
     topic: &str,
     record: &ProduceRecord,
 ) -> Result<DeliveryFuture, KafkaError> {
-    let started = Instant::now();
+    // Read the clock only once the queue is full: this runs for every streamed record.
+    let mut started: Option<Instant> = None;
     loop {
         let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
         if let Some(k) = &record.key {
@@ -108,7 +109,7 @@ pub(crate) async fn enqueue(
             Err((
                 rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
                 _,
-            )) if started.elapsed() < QUEUE_FULL_PATIENCE => {
+            )) if started.get_or_insert_with(Instant::now).elapsed() < QUEUE_FULL_PATIENCE => {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             Err((e, _)) => return Err(delivery_error(e, topic, record.partition)),

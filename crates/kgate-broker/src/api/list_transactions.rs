@@ -1,10 +1,13 @@
 //! ListTransactions: the transactional ids the coordinator knows, filtered by state,
-//! producer id and (from v1) how long the transaction has been running.
+//! producer id, (from v1) how long the transaction has been running and (from v2) a
+//! regular expression over the transactional id (KIP-1152).
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::list_transactions_response::TransactionState;
 use kafka_protocol::messages::{
     ListTransactionsRequest, ListTransactionsResponse, ProducerId, TransactionalId,
 };
+use regex::Regex;
 
 use super::s;
 use crate::state::BrokerState;
@@ -17,6 +20,18 @@ pub fn handle(
     version: i16,
 ) -> ListTransactionsResponse {
     let mut resp = ListTransactionsResponse::default();
+    // Kafka compiles the pattern before listing anything: an invalid one fails the
+    // whole request. An empty or null pattern means "every id".
+    let pattern = match req.transactional_id_pattern.as_deref() {
+        Some(p) if version >= 2 && !p.is_empty() => match id_pattern(p) {
+            Ok(re) => Some(re),
+            Err(_) => {
+                resp.error_code = ResponseError::InvalidRegularExpression.code();
+                return resp;
+            }
+        },
+        _ => None,
+    };
     resp.unknown_state_filters = req
         .state_filters
         .iter()
@@ -34,7 +49,7 @@ pub fn handle(
         .txn
         .snapshot()
         .into_iter()
-        .filter(|(_, e)| {
+        .filter(|(id, e)| {
             (req.state_filters.is_empty()
                 || req
                     .state_filters
@@ -43,6 +58,7 @@ pub fn handle(
                 && (req.producer_id_filters.is_empty()
                     || req.producer_id_filters.contains(&ProducerId(e.producer_id)))
                 && (min_duration_ms < 0 || now - e.start_time_ms() > min_duration_ms)
+                && pattern.as_ref().is_none_or(|re| re.is_match(id))
         })
         .map(|(id, e)| {
             let mut t = TransactionState::default();
@@ -53,4 +69,13 @@ pub fn handle(
         })
         .collect();
     resp
+}
+
+/// Compiles a transactional-id pattern so that it must match the whole id, as Java's
+/// `Matcher.matches()` does in Kafka (not merely a substring). Java-only constructs
+/// (back-references, look-around) are rejected as invalid.
+fn id_pattern(pattern: &str) -> Result<Regex, regex::Error> {
+    // Checked alone first: wrapped, an unbalanced ")(" could pair with the wrapper.
+    Regex::new(pattern)?;
+    Regex::new(&format!("^(?:{pattern})$"))
 }

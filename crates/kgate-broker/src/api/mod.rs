@@ -60,8 +60,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::TxnOffsetCommit, 0, 3),
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DescribeTransactions, 0, 0),
-    // v2 filters by a Java regular expression, which this broker does not evaluate.
-    (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::ListTransactions, 0, 2),
     // Answered by the server itself (they need the connection's principal or the
     // security stores): SASL, ACLs, SCRAM credentials, log dirs and reassignments.
     (ApiKey::SaslHandshake, 1, 1),

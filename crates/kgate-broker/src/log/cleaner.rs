@@ -8,9 +8,10 @@
 //! `min.compaction.lag.ms`. It keeps the latest record of every key seen in the dirty
 //! part, drops the records of aborted transactions, stamps batches holding tombstones
 //! with a delete horizon (`delete.retention.ms` from now) and removes those tombstones
-//! in a later pass once it has passed (commit markers whose transaction has no record
-//! left likewise), keeps each idempotent producer's latest batch (emptied if need be)
-//! so producer state survives restarts, and writes the result as segments of up to
+//! in a later pass once it has passed (transaction markers whose transaction has no
+//! batch left likewise, an abort marker only once its aborted-index entry is gone),
+//! keeps each idempotent producer's latest batch (emptied if need be) so producer
+//! state survives restarts, and writes the result as segments of up to
 //! `segment.bytes`, merging small neighbours. Batches keep their base offset and offset
 //! span, so offsets, sequences and the segments' ends do not move.
 //!
@@ -76,6 +77,10 @@ pub struct Cleaned {
     groups: Vec<Group>,
     end: i64,
     pending_horizon: Option<i64>,
+    /// Aborted-index entries whose transaction has no batch left once these segments
+    /// are in: they may leave the index with this swap, and their markers in a later
+    /// pass after the delete horizon.
+    forget: Vec<AbortedTxn>,
 }
 
 impl PartitionLog {
@@ -213,6 +218,9 @@ impl PartitionLog {
         if let Some(e) = failure {
             return Err(e);
         }
+        // Only now that every group is in are the dropped aborted batches gone.
+        let forget = cleaned.forget;
+        self.txns_mut().retain_aborted(|a| !forget.contains(a))?;
         self.set_cleaner_state(cleaned.end, cleaned.pending_horizon)?;
         Ok(true)
     }
@@ -264,9 +272,12 @@ struct Filter<'a> {
     plan: &'a CleaningPlan,
     latest: HashMap<Bytes, i64>,
     now: i64,
-    /// Producer -> whether a record of its current (committed) transaction survives.
+    /// Producer -> whether a batch of its current transaction survives this pass (a
+    /// record of a committed one, or an aborted batch kept empty as the producer's last).
     survivors: HashMap<i64, bool>,
     pending_horizon: Option<i64>,
+    /// Aborted-index entries with no batch left after this pass.
+    forget: Vec<AbortedTxn>,
 }
 
 impl Filter<'_> {
@@ -292,7 +303,12 @@ impl Filter<'_> {
             return self.judge_marker(h, bytes);
         }
         if self.is_aborted(h) {
-            return self.drop_or_empty(h, bytes);
+            let verdict = self.drop_or_empty(h, bytes)?;
+            // An aborted batch kept (empty) needs its abort marker, or a restart would
+            // take its transaction for an open one.
+            *self.survivors.entry(h.producer_id).or_insert(false) |=
+                !matches!(verdict, Verdict::Drop);
+            return Ok(verdict);
         }
         let records = batch::stored_records(bytes, h)?;
         let horizon = h.delete_horizon();
@@ -347,18 +363,54 @@ impl Filter<'_> {
         })
     }
 
-    /// A commit marker whose transaction has no record left is removable: it gets a
-    /// delete horizon and goes once that has passed. Abort markers stay, because the
-    /// partition's aborted-transaction index still names them and read_committed
-    /// consumers rely on seeing the marker that ends an aborted range.
+    /// The aborted-index entry an abort marker closes, if the index still holds it.
+    fn indexed_abort(&self, h: &BatchHeader) -> Option<AbortedTxn> {
+        self.plan
+            .aborted
+            .iter()
+            .find(|a| a.producer_id == h.producer_id && a.last_offset == h.base_offset)
+            .copied()
+    }
+
+    /// A transaction marker whose transaction has no batch left is removable: it gets a
+    /// delete horizon and goes in a pass after that has passed, as in Kafka. An abort
+    /// marker additionally waits until its aborted-index entry is gone: that entry is
+    /// dropped with the swap of the pass that finds no batch of the transaction left,
+    /// never before (read_committed fetches must keep skipping its records while any
+    /// remains), and the marker never goes first, because a consumer told of an
+    /// aborted range skips the producer's batches until it meets the abort marker.
     fn judge_marker(&mut self, h: &BatchHeader, bytes: &Bytes) -> io::Result<Verdict> {
         let survived = self.survivors.remove(&h.producer_id).unwrap_or(false);
         let records = batch::stored_records(bytes, h)?;
-        if survived || !batch::is_commit_marker(&records) {
+        let is_txn_marker = marker_type(&records).is_some_and(|t| t == ABORT || t == COMMIT);
+        if survived || !is_txn_marker {
             if let Some(t) = h.delete_horizon() {
                 self.note_horizon(t);
             }
             return Ok(Verdict::Keep);
+        }
+        let indexed = if batch::is_commit_marker(&records) {
+            None
+        } else {
+            self.indexed_abort(h)
+        };
+        if let Some(entry) = indexed {
+            self.forget.push(entry);
+            return Ok(match h.delete_horizon() {
+                Some(t) => {
+                    // Past its horizon it only waits for the index, which does not need
+                    // another pass to be scheduled.
+                    if t > self.now {
+                        self.note_horizon(t);
+                    }
+                    Verdict::Keep
+                }
+                None => {
+                    let t = self.new_horizon();
+                    self.note_horizon(t);
+                    Verdict::Rewrite(batch::rewrite(bytes, h, &records, Some(t))?)
+                }
+            });
         }
         match h.delete_horizon() {
             Some(t) if t <= self.now => Ok(Verdict::Drop),
@@ -380,6 +432,16 @@ impl Filter<'_> {
     }
 }
 
+/// Kafka's control record types of transaction markers.
+const ABORT: i16 = 0;
+const COMMIT: i16 = 1;
+
+/// The type of a control batch's record (its key is a version then a type, 16 bits each).
+fn marker_type(records: &[StoredRecord]) -> Option<i16> {
+    let key = records.first()?.key.as_ref()?;
+    (key.len() >= 4).then(|| i16::from_be_bytes([key[2], key[3]]))
+}
+
 /// A group of rewritten segments being assembled.
 struct GroupBuilder {
     first: i64,
@@ -398,6 +460,7 @@ pub fn clean(plan: &CleaningPlan, now: i64) -> io::Result<Cleaned> {
         now,
         survivors: HashMap::new(),
         pending_horizon: None,
+        forget: Vec::new(),
     };
     for seg in plan
         .segments
@@ -467,6 +530,7 @@ pub fn clean(plan: &CleaningPlan, now: i64) -> io::Result<Cleaned> {
         groups,
         end: plan.end,
         pending_horizon: filter.pending_horizon,
+        forget: filter.forget,
     })
 }
 

@@ -190,6 +190,11 @@ impl PartitionLog {
         &self.segments
     }
 
+    /// The transaction state, for the cleaner to prune the aborted index.
+    pub(crate) fn txns_mut(&mut self) -> &mut PartitionTxns {
+        &mut self.txns
+    }
+
     /// The segments, for the cleaner to swap rewritten ones in.
     pub(crate) fn segments_mut(&mut self) -> &mut Vec<Segment> {
         &mut self.segments

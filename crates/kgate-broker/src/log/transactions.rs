@@ -120,21 +120,32 @@ impl PartitionTxns {
 
     /// Forgets aborted entries wholly below the log start offset.
     pub fn truncate_before(&mut self, log_start: i64) -> io::Result<()> {
-        let before = self.aborted.len();
-        self.aborted.retain(|a| a.last_offset >= log_start);
-        if self.aborted.len() == before {
+        self.retain_aborted(|a| a.last_offset >= log_start)
+    }
+
+    /// Keeps only the aborted entries `keep` accepts, rewriting `aborted-txns` durably
+    /// (written aside, synced, then renamed over) when any goes. The cleaner drops the
+    /// entry of an aborted transaction none of whose records is left in the log.
+    pub fn retain_aborted(&mut self, mut keep: impl FnMut(&AbortedTxn) -> bool) -> io::Result<()> {
+        let kept: Vec<AbortedTxn> = self.aborted.iter().copied().filter(|a| keep(a)).collect();
+        if kept.len() == self.aborted.len() {
             return Ok(());
         }
         let tmp = self.path.with_extension("tmp");
         let mut text = String::new();
-        for a in &self.aborted {
+        for a in &kept {
             text.push_str(&format!(
                 "{} {} {}\n",
                 a.producer_id, a.first_offset, a.last_offset
             ));
         }
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(tmp, &self.path)
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_data()?;
+        std::fs::rename(tmp, &self.path)?;
+        // Memory follows the file only once the file holds the new list.
+        self.aborted = kept;
+        Ok(())
     }
 
     /// Every open transaction: (producer id, first offset).
@@ -184,4 +195,43 @@ pub fn marker_batch(
     )
     .map_err(|e| io::Error::other(format!("cannot encode a transaction marker: {e}")))?;
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retained_aborted_entries_are_what_a_reopened_index_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut txns = PartitionTxns::open(dir.path()).unwrap();
+        for (producer, first, marker) in [(1, 0, 2), (2, 3, 5), (1, 6, 8)] {
+            txns.observe(producer, first, true, false);
+            txns.record_abort(producer, marker).unwrap();
+            txns.observe(producer, marker, true, true);
+        }
+        txns.retain_aborted(|a| a.last_offset != 5).unwrap();
+        let left = vec![
+            AbortedTxn {
+                producer_id: 1,
+                first_offset: 0,
+                last_offset: 2,
+            },
+            AbortedTxn {
+                producer_id: 1,
+                first_offset: 6,
+                last_offset: 8,
+            },
+        ];
+        assert_eq!(txns.aborted_between(0, 100), left);
+        let reopened = PartitionTxns::open(dir.path()).unwrap();
+        assert_eq!(reopened.aborted_between(0, 100), left);
+        txns.truncate_before(3).unwrap();
+        assert_eq!(
+            PartitionTxns::open(dir.path())
+                .unwrap()
+                .aborted_between(0, 100),
+            left[1..]
+        );
+    }
 }

@@ -30,6 +30,7 @@ use kgate_formats::{EmbeddedFormat, FormatError, json_to_bytes};
 use kgate_http::ErrorEnvelope;
 use kgate_kafka::{Kafka, KafkaError, ProduceRecord, RecordPosition};
 use parking_lot::Mutex;
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -194,12 +195,25 @@ impl From<RestError> for RecordError {
 type Outcome = Result<ProduceResponse, RecordError>;
 
 fn outcome_json(outcome: &Outcome) -> Vec<u8> {
-    // Straight to bytes: a streamed produce writes one of these per record.
+    let mut out = Vec::with_capacity(REPORT_SIZE_HINT);
+    write_outcome(&mut out, outcome);
+    out
+}
+
+/// About how many bytes one delivery report takes.
+const REPORT_SIZE_HINT: usize = 192;
+
+/// Appends one report's JSON to `out`: straight to bytes, since a streamed produce writes
+/// one per record.
+fn write_outcome(out: &mut Vec<u8>, outcome: &Outcome) {
     let written = match outcome {
-        Ok(report) => serde_json::to_vec(report),
-        Err(e) => serde_json::to_vec(&e.body()),
+        Ok(report) => serde_json::to_writer(&mut *out, report),
+        Err(e) => serde_json::to_writer(&mut *out, &e.body()),
     };
-    written.unwrap_or_else(|_| b"null".to_vec())
+    if written.is_err() {
+        // Serializing plain data into memory does not fail; keep the stream well-formed.
+        out.extend_from_slice(b"null");
+    }
 }
 
 /// librdkafka refuses an oversized record before sending it; the reference answers that
@@ -251,7 +265,7 @@ async fn produce(
         if let [only] = items.as_slice() {
             // One record answers with its own status, as a plain (non-streaming) request.
             let outcome = match only {
-                Item::Record(v) => producing.clone().record(v.clone()).await.await,
+                Item::Record(raw) => producing.clone().record(parse_record(raw)).await.await,
                 Item::Fatal(e) => Err(RecordError {
                     status: e.status,
                     error_code: e.error_code,
@@ -264,7 +278,9 @@ async fn produce(
             };
             return Ok(json_response(status, Body::from(outcome_json(&outcome))));
         }
-        let reports = producing.reports(futures::stream::iter(items).boxed());
+        let reports = producing
+            .many()
+            .reports(futures::stream::iter(items).boxed());
         return Ok(json_response(StatusCode::OK, Body::from_stream(reports)));
     }
     let mut items = Box::pin(parse_stream(body.into_data_stream(), limit).peekable());
@@ -272,7 +288,7 @@ async fn produce(
     if items.as_mut().peek().await.is_none() {
         return Err(empty_body().into());
     }
-    let reports = producing.reports(items.boxed());
+    let reports = producing.many().reports(items.boxed());
     Ok(json_response(StatusCode::OK, Body::from_stream(reports)))
 }
 
@@ -307,11 +323,15 @@ async fn produce_batch(
         ids.push(id);
         records.push(entry);
     }
-    let producing = Producing::new(&state, cluster_id, topic);
+    let mut producing = Producing::new(&state, cluster_id, topic);
+    if records.len() > 1 {
+        producing = producing.many();
+    }
     // Hand every record to the producer in order first, then wait for the reports.
     let mut pending = Vec::with_capacity(records.len());
     for record in records {
-        pending.push(producing.clone().record(record).await);
+        let request = serde_json::from_value(record).map_err(cannot_deserialize);
+        pending.push(producing.clone().record(request).await);
     }
     let mut successes = Vec::new();
     let mut failures = Vec::new();
@@ -355,12 +375,22 @@ fn json_response(status: StatusCode, body: Body) -> Response {
     response
 }
 
-/// One element read from the request: a record's JSON, or a failure after which nothing
-/// more can be read.
+/// One element read from the request: the text of one JSON value (a record, checked
+/// to be well-formed JSON only), or a failure after which nothing more can be read.
 #[derive(Debug)]
 enum Item {
-    Record(Value),
+    Record(Bytes),
     Fatal(FatalError),
+}
+
+/// Reads one record from the text of its JSON value: straight into the request type,
+/// without building a `Value` of the whole record first.
+fn parse_record(raw: &[u8]) -> Result<ProduceRequest, RestError> {
+    serde_json::from_slice(raw).map_err(cannot_deserialize)
+}
+
+fn cannot_deserialize(e: serde_json::Error) -> RestError {
+    RestError::BadRequest(format!("Cannot deserialize the record: {e}"))
 }
 
 #[derive(Debug, Clone)]
@@ -382,8 +412,8 @@ impl FatalError {
 
 /// What the next bytes of a buffer hold.
 enum Next {
-    /// A whole JSON value and how many bytes it took.
-    Value(Value, usize),
+    /// A whole JSON value ends this many bytes in.
+    Value(usize),
     /// Only whitespace, or a value that is not complete yet.
     NeedMore,
     /// Bytes that can never become JSON.
@@ -391,10 +421,11 @@ enum Next {
 }
 
 fn next_value(buf: &[u8]) -> Next {
-    let mut values = serde_json::Deserializer::from_slice(buf).into_iter::<Value>();
+    // Only finds where the value ends (checking its syntax); nothing is built.
+    let mut values = serde_json::Deserializer::from_slice(buf).into_iter::<IgnoredAny>();
     match values.next() {
         None => Next::NeedMore,
-        Some(Ok(v)) => Next::Value(v, values.byte_offset()),
+        Some(Ok(_)) => Next::Value(values.byte_offset()),
         Some(Err(e)) if e.is_eof() => Next::NeedMore,
         Some(Err(e)) => Next::Malformed(e.to_string()),
     }
@@ -406,15 +437,16 @@ fn malformed(message: &str) -> Item {
     ))))
 }
 
-/// Splits a whole body into its concatenated JSON values.
-fn parse_all(bytes: &[u8]) -> Vec<Item> {
+/// Splits a whole body into its concatenated JSON values (slices of `bytes`, no copy).
+fn parse_all(bytes: &Bytes) -> Vec<Item> {
     let mut items = Vec::new();
-    let mut rest = bytes;
+    let mut pos = 0;
     loop {
+        let rest = &bytes[pos..];
         match next_value(rest) {
-            Next::Value(v, used) => {
-                items.push(Item::Record(v));
-                rest = &rest[used..];
+            Next::Value(used) => {
+                items.push(Item::Record(bytes.slice(pos..pos + used)));
+                pos += used;
             }
             Next::NeedMore if rest.iter().all(u8::is_ascii_whitespace) => return items,
             Next::NeedMore => {
@@ -456,9 +488,10 @@ where
                     return None;
                 }
                 match next_value(&r.buf[r.pos..]) {
-                    Next::Value(v, used) => {
+                    Next::Value(used) => {
+                        let raw = Bytes::copy_from_slice(&r.buf[r.pos..r.pos + used]);
                         r.pos += used;
-                        return Some((Item::Record(v), r));
+                        return Some((Item::Record(raw), r));
                     }
                     Next::Malformed(m) => {
                         r.done = true;
@@ -508,6 +541,9 @@ struct Producing {
     /// same schema fields asks the registry once, and all of them use the same schema
     /// even when a new version is registered meanwhile.
     serializers: Arc<Mutex<HashMap<SerializerKey, RecordSerializer>>>,
+    /// Whether the records come many at a time (a stream, several records in one body,
+    /// a batch): they then go through the producer that lingers to batch them.
+    many: bool,
 }
 
 /// The schema fields of a key or value, which decide its serializer.
@@ -530,7 +566,13 @@ impl Producing {
             topic,
             formats: state.schema_formats.clone(),
             serializers: Arc::new(Mutex::new(HashMap::new())),
+            many: false,
         }
+    }
+
+    /// The same, for records that come many at a time.
+    fn many(self) -> Self {
+        Producing { many: true, ..self }
     }
 
     /// Turns request items into report bytes, keeping up to [`MAX_IN_FLIGHT`] records in
@@ -547,7 +589,7 @@ impl Producing {
                 let producing = self.clone();
                 async move {
                     match item {
-                        Item::Record(v) => producing.record(v).await,
+                        Item::Record(raw) => producing.record(parse_record(&raw)).await,
                         Item::Fatal(e) => futures::future::ready(Err(RecordError {
                             status: e.status,
                             error_code: e.error_code,
@@ -562,9 +604,9 @@ impl Producing {
             // one per record); one that is alone goes out at once.
             .ready_chunks(REPORTS_PER_CHUNK)
             .map(|outcomes| {
-                let mut out = Vec::with_capacity(outcomes.len() * 160);
+                let mut out = Vec::with_capacity(outcomes.len() * REPORT_SIZE_HINT);
                 for outcome in &outcomes {
-                    out.extend_from_slice(&outcome_json(outcome));
+                    write_outcome(&mut out, outcome);
                 }
                 Ok(Bytes::from(out))
             })
@@ -572,14 +614,25 @@ impl Producing {
 
     /// Validates one record and hands it to the producer; the returned future waits for
     /// its delivery report. A record that cannot be sent fails alone.
-    async fn record(self, json: Value) -> BoxFuture<'static, Outcome> {
-        let (record, key, value) = match self.to_record(json).await {
+    async fn record(
+        self,
+        request: Result<ProduceRequest, RestError>,
+    ) -> BoxFuture<'static, Outcome> {
+        let converted = match request {
+            Ok(request) => self.to_record(request).await,
+            Err(e) => Err(e),
+        };
+        let (record, key, value) = match converted {
             Ok(parsed) => parsed,
             Err(e) => return futures::future::ready(Err(RecordError::from(e))).boxed(),
         };
         // Kept to send again if the producer does not know the partition yet.
         let retry = record.partition.map(|_| record.clone());
-        let pending = self.kafka.send_record(&self.topic, record).await;
+        let pending = if self.many {
+            self.kafka.send_streamed_record(&self.topic, record).await
+        } else {
+            self.kafka.send_record(&self.topic, record).await
+        };
         let mut delivery = pending.delivered().boxed();
         // librdkafka refuses a partition its own metadata lacks at once, without sending:
         // a partition added moments ago (which the check in `send_record` saw) is only
@@ -622,7 +675,7 @@ impl Producing {
     /// report.
     async fn to_record(
         &self,
-        json: Value,
+        request: ProduceRequest,
     ) -> Result<
         (
             ProduceRecord,
@@ -631,8 +684,6 @@ impl Producing {
         ),
         RestError,
     > {
-        let request: ProduceRequest = serde_json::from_value(json)
-            .map_err(|e| RestError::BadRequest(format!("Cannot deserialize the record: {e}")))?;
         let (key, key_report) = self.embedded(request.key.as_ref(), true).await?;
         let (value, value_report) = self.embedded(request.value.as_ref(), false).await?;
         let mut headers = Vec::with_capacity(request.headers.len());
@@ -977,11 +1028,12 @@ pub fn format_timestamp(millis: i64) -> String {
     let days = seconds.div_euclid(86_400);
     let rem = seconds.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
-    let time = format!("{:02}:{:02}:{:02}", rem / 3_600, rem % 3_600 / 60, rem % 60);
+    let (hour, minute, second) = (rem / 3_600, rem % 3_600 / 60, rem % 60);
+    // One allocation: every delivery report carries one of these.
     if ms == 0 {
-        format!("{year:04}-{month:02}-{day:02}T{time}Z")
+        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
     } else {
-        format!("{year:04}-{month:02}-{day:02}T{time}.{ms:03}Z")
+        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{ms:03}Z")
     }
 }
 
@@ -1034,13 +1086,14 @@ mod tests {
 
     #[test]
     fn concatenated_json_splits_and_reports_a_broken_tail() {
-        let items = parse_all(br#"{"a":1} {"b":2}{"c":3}"#);
+        let items = parse_all(&Bytes::from_static(br#"{"a":1} {"b":2}{"c":3}"#));
         assert_eq!(items.len(), 3);
-        let items = parse_all(br#"{"a":1} {"b":"#);
+        assert!(matches!(&items[1], Item::Record(raw) if raw.as_ref() == br#" {"b":2}"#));
+        let items = parse_all(&Bytes::from_static(br#"{"a":1} {"b":"#));
         assert!(matches!(
             items.as_slice(),
             [Item::Record(_), Item::Fatal(_)]
         ));
-        assert!(parse_all(b"  \n").is_empty());
+        assert!(parse_all(&Bytes::from_static(b"  \n")).is_empty());
     }
 }
