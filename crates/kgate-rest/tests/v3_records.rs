@@ -391,18 +391,9 @@ async fn streaming_ten_thousand_records_with_a_bad_one_in_the_middle() {
             }
         })
         .collect();
-    let chunks: Vec<Result<String, std::io::Error>> =
-        records.chunks(100).map(|c| Ok(c.concat())).collect();
-    let resp = cluster
-        .http()
-        .post(format!("{}{path}", cluster.rest_url()))
-        .header("Content-Type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(resp.status(), 200);
-    let reports = concatenated(&resp.bytes().await.expect("body"));
+    let chunks = records.chunks(100).map(|c| c.concat()).collect();
+    let (status, reports) = cluster.post_streamed(&path, chunks).await;
+    assert_eq!(status, 200);
     assert_eq!(reports.len(), COUNT);
     let mut next_offset = std::collections::HashMap::new();
     for (i, report) in reports.iter().enumerate() {
@@ -672,25 +663,17 @@ async fn streaming_to_a_partition_added_moments_ago_succeeds() {
 
     // At once, a stream of records to the two new partitions.
     const COUNT: usize = 40;
-    let chunks: Vec<Result<String, std::io::Error>> = (0..COUNT)
+    let chunks = (0..COUNT)
         .map(|i| {
-            Ok(json!({
+            json!({
                 "partition_id": 1 + i % 2,
                 "value": {"type": "STRING", "data": format!("v{i}")}
             })
-            .to_string())
+            .to_string()
         })
         .collect();
-    let resp = cluster
-        .http()
-        .post(format!("{}{path}", cluster.rest_url()))
-        .header("Content-Type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(resp.status(), 200);
-    let reports = concatenated(&resp.bytes().await.expect("body"));
+    let (status, reports) = cluster.post_streamed(&path, chunks).await;
+    assert_eq!(status, 200);
     assert_eq!(reports.len(), COUNT);
     for (i, report) in reports.iter().enumerate() {
         assert_eq!(report["error_code"], 200, "record {i}: {report}");

@@ -500,22 +500,9 @@ async fn schema_errors_are_client_errors_and_a_stream_goes_on() {
         json!({"value": {"schema_id": 987_654, "data": {"a": "s3"}}}),
         json!({"value": {"schema_version": 1, "data": {"a": "s4"}}}),
     ];
-    let chunks: Vec<Result<String, std::io::Error>> =
-        records.iter().map(|r| Ok(r.to_string())).collect();
-    let resp = cluster
-        .http()
-        .post(format!("{}{path}", cluster.rest_url()))
-        .header("Content-Type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(resp.status(), 200);
-    let bytes = resp.bytes().await.expect("body");
-    let reports: Vec<Value> = serde_json::Deserializer::from_slice(&bytes)
-        .into_iter::<Value>()
-        .map(|v| v.expect("concatenated JSON"))
-        .collect();
+    let chunks = records.iter().map(|r| r.to_string()).collect();
+    let (status, reports) = cluster.post_streamed(&path, chunks).await;
+    assert_eq!(status, 200);
     let codes: Vec<&Value> = reports.iter().map(|r| &r["error_code"]).collect();
     assert_eq!(
         codes,

@@ -244,6 +244,32 @@ impl TestCluster {
         &self.http
     }
 
+    /// POSTs `chunks` of JSON to `path` on the REST listener as one streamed (chunked)
+    /// request, and returns the answer's status and its concatenated JSON values (the
+    /// delivery reports of a v3 streamed produce).
+    pub async fn post_streamed(
+        &self,
+        path: &str,
+        chunks: Vec<String>,
+    ) -> (u16, Vec<serde_json::Value>) {
+        let chunks = chunks.into_iter().map(Ok::<String, std::io::Error>);
+        let response = self
+            .http
+            .post(format!("{}{path}", self.rest_url()))
+            .header("Content-Type", "application/json")
+            .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+            .send()
+            .await
+            .expect("streamed request");
+        let status = response.status().as_u16();
+        let body = response.bytes().await.expect("streamed answer");
+        let values = serde_json::Deserializer::from_slice(&body)
+            .into_iter::<serde_json::Value>()
+            .map(|v| v.expect("concatenated JSON"))
+            .collect();
+        (status, values)
+    }
+
     /// Creates a topic with `partitions` partitions and waits until metadata shows it.
     pub async fn create_topic(&self, name: &str, partitions: i32) {
         self.create_topic_with(name, partitions, &BTreeMap::new())
