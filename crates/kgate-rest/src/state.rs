@@ -69,8 +69,7 @@ pub fn check_registry_settings(config: &RestConfig) -> Result<(), FormatError> {
 }
 
 /// The Schema Registry client settings `config` names, or `None` without a
-/// `schema.registry.url`; the binary builds a client from it at start-up to refuse
-/// unusable settings (such as an unreadable certificate file) before serving.
+/// `schema.registry.url`.
 pub fn registry_client_config(config: &RestConfig) -> Option<RegistryClientConfig> {
     let urls = config.schema_registry_url.as_ref()?;
     Some(RegistryClientConfig {

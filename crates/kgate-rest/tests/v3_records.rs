@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use kgate_testkit::{TestCluster, unique_name};
+use kgate_testkit::{TestCluster, concatenated_json, unique_name};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -106,14 +106,6 @@ async fn post_raw(
     let text = resp.text().await.expect("body");
     let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
     (status, body)
-}
-
-/// Splits concatenated JSON into its values.
-fn concatenated(text: &[u8]) -> Vec<Value> {
-    serde_json::Deserializer::from_slice(text)
-        .into_iter::<Value>()
-        .map(|v| v.expect("concatenated JSON"))
-        .collect()
 }
 
 async fn records_path(cluster: &TestCluster, topic: &str) -> String {
@@ -354,7 +346,7 @@ async fn several_records_in_one_plain_request_get_reports_in_order() {
         .await
         .expect("request");
     assert_eq!(resp.status(), 200);
-    let reports = concatenated(&resp.bytes().await.expect("body"));
+    let reports = concatenated_json(&resp.bytes().await.expect("body"));
     assert_eq!(reports.len(), 3, "{reports:?}");
     assert_eq!(
         (&reports[0]["error_code"], &reports[0]["offset"]),
@@ -474,7 +466,7 @@ async fn streaming_reports_arrive_while_the_request_is_still_open() {
     while let Some(chunk) = stream.next().await {
         seen.extend_from_slice(&chunk.expect("chunk"));
     }
-    let reports = concatenated(&seen);
+    let reports = concatenated_json(&seen);
     assert_eq!(reports.len(), 4, "{reports:?}");
     for (i, r) in reports[..3].iter().enumerate() {
         assert_eq!(

@@ -181,6 +181,15 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}-{n}", std::process::id())
 }
 
+/// Splits concatenated JSON (such as the delivery reports of a v3 stream) into its
+/// values; panics on anything else.
+pub fn concatenated_json(text: &[u8]) -> Vec<serde_json::Value> {
+    serde_json::Deserializer::from_slice(text)
+        .into_iter::<serde_json::Value>()
+        .map(|v| v.expect("concatenated JSON"))
+        .collect()
+}
+
 impl TestCluster {
     /// Starts a broker and a REST server with default settings.
     pub async fn start() -> TestCluster {
@@ -263,11 +272,7 @@ impl TestCluster {
             .expect("streamed request");
         let status = response.status().as_u16();
         let body = response.bytes().await.expect("streamed answer");
-        let values = serde_json::Deserializer::from_slice(&body)
-            .into_iter::<serde_json::Value>()
-            .map(|v| v.expect("concatenated JSON"))
-            .collect();
-        (status, values)
+        (status, concatenated_json(&body))
     }
 
     /// Creates a topic with `partitions` partitions and waits until metadata shows it.
