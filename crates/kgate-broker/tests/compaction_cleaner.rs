@@ -100,6 +100,29 @@ async fn produce(producer: &FutureProducer, topic: &str, key: &str, value: Optio
     produce_at(producer, topic, key, value, None).await;
 }
 
+/// Sends `records` (key, value) to partition 0 all at once, so a lingering producer
+/// puts them in one batch, and returns their offsets in order.
+async fn send_together(
+    producer: &FutureProducer,
+    topic: &str,
+    records: &[(&str, &str)],
+) -> Vec<i64> {
+    let sends = records.iter().map(|(k, v)| {
+        producer.send(
+            FutureRecord::<str, str>::to(topic)
+                .partition(0)
+                .key(*k)
+                .payload(*v),
+            DEADLINE,
+        )
+    });
+    futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().offset)
+        .collect()
+}
+
 /// Produces one record, with an explicit CreateTime timestamp when given.
 async fn produce_at(
     producer: &FutureProducer,
@@ -280,20 +303,12 @@ async fn cleaner_rewrites_compressed_batches_keeping_offsets() {
         .unwrap();
     // Sent together, these three land in one compressed batch; the cleaner must
     // decompress it, drop k0's first value and compress the rest again.
-    let sends = [("k0", "v0"), ("k1", "v0"), ("k0", "v1")].map(|(k, v)| {
-        producer.send(
-            FutureRecord::<str, str>::to(&topic)
-                .partition(0)
-                .key(k)
-                .payload(v),
-            DEADLINE,
-        )
-    });
-    let offsets: Vec<i64> = futures::future::join_all(sends)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap().offset)
-        .collect();
+    let offsets = send_together(
+        &producer,
+        &topic,
+        &[("k0", "v0"), ("k1", "v0"), ("k0", "v1")],
+    )
+    .await;
     assert_eq!(offsets, [0, 1, 2]);
     produce(&producer, &topic, "end", Some("last")).await;
     wait_for(
@@ -327,20 +342,8 @@ async fn cleaning_waits_until_the_dirty_ratio_is_exceeded() {
         .unwrap();
     let mut records = vec![("y".to_string(), "1"), ("y".to_string(), "2")];
     records.extend((0..30).map(|i| (format!("u{i:02}"), "v")));
-    let sends = records.iter().map(|(k, v)| {
-        batcher.send(
-            FutureRecord::<str, str>::to(&topic)
-                .partition(0)
-                .key(k)
-                .payload(v),
-            DEADLINE,
-        )
-    });
-    let offsets: Vec<i64> = futures::future::join_all(sends)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap().offset)
-        .collect();
+    let records: Vec<(&str, &str)> = records.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let offsets = send_together(&batcher, &topic, &records).await;
     assert_eq!(offsets, (0..32).collect::<Vec<i64>>());
     let producer = plain_producer(addr);
     produce(&producer, &topic, "end1", Some("e")).await;
