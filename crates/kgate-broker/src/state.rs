@@ -9,9 +9,9 @@ use kafka_protocol::messages::ApiKey;
 use parking_lot::{Mutex, RwLock};
 
 use crate::BrokerError;
-use crate::config::{DynamicScope, SecuritySettings, check_dynamic};
+use crate::config::{DynamicScope, SecuritySettings};
 use crate::group::GroupCoordinator;
-use crate::topics::{TopicError, TopicRegistry};
+use crate::topics::{TopicError, TopicRegistry, check_dynamic_names};
 
 /// Shared broker state.
 pub struct BrokerState {
@@ -83,11 +83,9 @@ impl BrokerState {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        use kafka_protocol::ResponseError as E;
         let _guard = self.config_change.lock();
-        for name in configs.keys() {
-            check_dynamic(name, scope).map_err(|m| TopicError::new(E::InvalidConfig, m))?;
-        }
+        // Named refusals come before any complaint about the security settings.
+        check_dynamic_names(&configs, scope)?;
         let mut levels = self.topics.config_levels();
         *levels.dynamic_mut(scope) = configs.clone();
         let tls_open = self.listener_security.read().tls_listener_open;

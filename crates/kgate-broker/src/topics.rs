@@ -108,6 +108,19 @@ fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
     logs_dir(data_dir).join(format!("{topic}-{partition}"))
 }
 
+/// Refuses, as INVALID_CONFIG naming it, the first of `configs` that may not change
+/// dynamically at `scope`.
+pub(crate) fn check_dynamic_names(
+    configs: &BTreeMap<String, String>,
+    scope: DynamicScope,
+) -> Result<(), TopicError> {
+    for name in configs.keys() {
+        crate::config::check_dynamic(name, scope)
+            .map_err(|m| TopicError::new(kafka_protocol::ResponseError::InvalidConfig, m))?;
+    }
+    Ok(())
+}
+
 /// Checks a topic name the way Kafka does.
 pub fn validate_topic_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
@@ -198,13 +211,9 @@ impl TopicRegistry {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        use kafka_protocol::ResponseError as E;
         let _guard = self.change.lock();
         let mut levels = self.levels.read().clone();
-        for name in configs.keys() {
-            crate::config::check_dynamic(name, scope)
-                .map_err(|m| TopicError::new(E::InvalidConfig, m))?;
-        }
+        check_dynamic_names(&configs, scope)?;
         *levels.dynamic_mut(scope) = configs;
         let settings = levels.settings().map_err(TopicError::invalid_config)?;
         if validate_only {
