@@ -4,41 +4,11 @@
 
 use kgate_kafka::ConfigValueSource;
 use kgate_kafka::native::configs::{ConfigEntry, ConfigResource};
-use kgate_testkit::{TestCluster, unique_name};
+use kgate_testkit::{Answer, TestCluster, unique_name};
 use serde_json::{Value, json};
 
-struct Answer {
-    status: u16,
-    body: Value,
-}
-
 async fn call(cluster: &TestCluster, method: &str, path: &str, body: Option<Value>) -> Answer {
-    let url = format!("{}{path}", cluster.rest_url());
-    let mut req = match method {
-        "GET" => cluster.http().get(&url),
-        "POST" => cluster.http().post(&url),
-        "PUT" => cluster.http().put(&url),
-        "DELETE" => cluster.http().delete(&url),
-        other => panic!("unknown method {other}"),
-    };
-    if let Some(b) = body {
-        req = req
-            .header("Content-Type", "application/json")
-            .body(b.to_string());
-    }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.expect("body");
-    let cluster_id = cluster.kafka().cluster_id().await.expect("cluster id");
-    let redacted = text
-        .replace(&cluster.rest_url(), "http://kgate")
-        .replace(&cluster_id, "CID");
-    let body = if redacted.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&redacted).unwrap_or_else(|e| panic!("{e}: {redacted}"))
-    };
-    Answer { status, body }
+    cluster.call_redacted(method, path, body).await
 }
 
 async fn get(cluster: &TestCluster, path: &str) -> Answer {

@@ -181,6 +181,16 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}-{n}", std::process::id())
 }
 
+/// One answer of [`TestCluster::call_redacted`].
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The Content-Type header, or "".
+    pub content_type: String,
+    /// The JSON body (null when empty), base URL and cluster id redacted.
+    pub body: serde_json::Value,
+}
+
 /// Splits concatenated JSON (such as the delivery reports of a v3 stream) into its
 /// values; panics on anything else.
 pub fn concatenated_json(text: &[u8]) -> Vec<serde_json::Value> {
@@ -273,6 +283,54 @@ impl TestCluster {
         let status = response.status().as_u16();
         let body = response.bytes().await.expect("streamed answer");
         (status, concatenated_json(&body))
+    }
+
+    /// Sends `method path` to the REST listener, with `body` as JSON when given. In the
+    /// answer's body the base URL reads `http://kgate` and the cluster id `CID`, so whole
+    /// responses compare exactly.
+    pub async fn call_redacted(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Answer {
+        let url = format!("{}{path}", self.rest_url());
+        let mut req = match method {
+            "GET" => self.http.get(&url),
+            "POST" => self.http.post(&url),
+            "PUT" => self.http.put(&url),
+            "PATCH" => self.http.patch(&url),
+            "DELETE" => self.http.delete(&url),
+            other => panic!("unknown method {other}"),
+        };
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = resp.text().await.expect("body");
+        let cluster_id = self.kafka.cluster_id().await.expect("cluster id");
+        let redacted = text
+            .replace(&self.rest_url(), "http://kgate")
+            .replace(&cluster_id, "CID");
+        let body = if redacted.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&redacted).unwrap_or_else(|e| panic!("{e}: {redacted}"))
+        };
+        Answer {
+            status,
+            content_type,
+            body,
+        }
     }
 
     /// Creates a topic with `partitions` partitions and waits until metadata shows it.
