@@ -185,6 +185,14 @@ pub fn base64_decode(text: &str) -> Result<Vec<u8>, FormatError> {
         .map_err(|e| FormatError::InvalidBase64(format!("Invalid base64 string: {e}")))
 }
 
+/// Decodes standard base64 (padding optional) onto the end of `out`, which a caller may
+/// reuse from record to record.
+pub fn base64_decode_into(text: &[u8], out: &mut Vec<u8>) -> Result<(), FormatError> {
+    BASE64
+        .decode_vec(text, out)
+        .map_err(|e| FormatError::InvalidBase64(format!("Invalid base64 string: {e}")))
+}
+
 pub(crate) fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",

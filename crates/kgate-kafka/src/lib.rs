@@ -31,8 +31,8 @@ pub use admin::{ConfigValue, ConfigValueSource};
 pub use context::{TracingContext, log_client_error, log_librdkafka};
 pub use error::KafkaError;
 pub use metadata::{BrokerMetadata, ClusterMetadata, PartitionMetadata, TopicMetadata};
-pub use producer::{ProduceRecord, RecordPosition};
-pub use record_stream::PendingDelivery;
+pub use producer::{ProduceRecord, RecordPosition, RecordRef};
+pub use record_stream::{Delivered, DeliveryQueue, PendingDelivery, SendError};
 
 /// How long a single metadata, offsets or admin request may take before it fails.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,8 +79,10 @@ struct Inner {
     /// Spreads keyless records across partitions in turn.
     round_robin: AtomicUsize,
     /// The settings of the producer streamed records go through (see
-    /// [`Kafka::send_streamed_record`]).
+    /// [`Kafka::delivery_queue`]).
     streaming_overrides: BTreeMap<String, String>,
+    /// That producer, created with the first queue.
+    stream_producer: Mutex<Option<Arc<record_stream::StreamProducer>>>,
 }
 
 impl Kafka {
@@ -108,6 +110,7 @@ impl Kafka {
                 streaming_overrides: record_stream::streaming_overrides(&config),
                 config,
                 producers: Mutex::new(producers),
+                stream_producer: Mutex::new(None),
                 admin,
                 lookup,
                 round_robin: AtomicUsize::new(0),
@@ -427,9 +430,14 @@ impl Kafka {
     pub async fn close(&self) {
         let producers: Vec<FutureProducer<TracingContext>> =
             self.inner.producers.lock().values().cloned().collect();
+        let streaming = self.inner.stream_producer.lock().clone();
         let flushed = tokio::task::spawn_blocking(move || {
-            for p in producers {
-                if let Err(e) = p.flush(REQUEST_TIMEOUT) {
+            let flushes = producers
+                .iter()
+                .map(|p| p.flush(REQUEST_TIMEOUT))
+                .chain(streaming.iter().map(|p| p.flush(REQUEST_TIMEOUT)));
+            for flushed in flushes {
+                if let Err(e) = flushed {
                     tracing::warn!(error = %e, "producer flush at shutdown failed");
                 }
             }

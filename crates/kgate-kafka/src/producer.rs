@@ -12,7 +12,7 @@ use crate::error::KafkaError;
 
 /// How long to keep retrying while librdkafka's local queue is full before failing the
 /// record with a retriable error.
-const QUEUE_FULL_PATIENCE: Duration = Duration::from_secs(5);
+pub(crate) const QUEUE_FULL_PATIENCE: Duration = Duration::from_secs(5);
 
 /// A record to produce; `None` key or value means a null key or value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,6 +26,35 @@ pub struct ProduceRecord {
     pub partition: Option<i32>,
     /// Record headers, in order; a header value may be null.
     pub headers: Vec<(String, Option<Vec<u8>>)>,
+    /// Create time in milliseconds since the epoch; `None` uses the current time.
+    pub timestamp: Option<i64>,
+}
+
+impl ProduceRecord {
+    /// The record, borrowed.
+    pub fn as_ref(&self) -> RecordRef<'_> {
+        RecordRef {
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            partition: self.partition,
+            headers: &self.headers,
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+/// A record to produce whose bytes live elsewhere (e.g. a reused decoding buffer);
+/// librdkafka copies them when it takes the record.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordRef<'a> {
+    /// The record key; `None` for a null key.
+    pub key: Option<&'a [u8]>,
+    /// The record value; `None` for a null value.
+    pub value: Option<&'a [u8]>,
+    /// The partition to write to; `None` lets the producer choose.
+    pub partition: Option<i32>,
+    /// Record headers, in order; a header value may be null.
+    pub headers: &'a [(String, Option<Vec<u8>>)],
     /// Create time in milliseconds since the epoch; `None` uses the current time.
     pub timestamp: Option<i64>,
 }
@@ -50,7 +79,7 @@ pub(crate) async fn send_all(
 ) -> Vec<Result<RecordPosition, KafkaError>> {
     let mut pending: Vec<Result<DeliveryFuture, KafkaError>> = Vec::with_capacity(records.len());
     for record in records {
-        pending.push(enqueue(producer, topic, record).await);
+        pending.push(enqueue(producer, topic, record.as_ref()).await);
     }
     let mut results = Vec::with_capacity(records.len());
     for (p, record) in pending.into_iter().zip(records) {
@@ -76,17 +105,17 @@ pub(crate) async fn send_all(
 pub(crate) async fn enqueue(
     producer: &FutureProducer<TracingContext>,
     topic: &str,
-    record: &ProduceRecord,
+    record: RecordRef<'_>,
 ) -> Result<DeliveryFuture, KafkaError> {
     // Read the clock only once the queue is full: this runs for every streamed record.
     let mut started: Option<Instant> = None;
     loop {
         let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
-        if let Some(k) = &record.key {
-            fr = fr.key(k.as_slice());
+        if let Some(k) = record.key {
+            fr = fr.key(k);
         }
-        if let Some(v) = &record.value {
-            fr = fr.payload(v.as_slice());
+        if let Some(v) = record.value {
+            fr = fr.payload(v);
         }
         if let Some(p) = record.partition {
             fr = fr.partition(p);
@@ -94,14 +123,7 @@ pub(crate) async fn enqueue(
         if let Some(ts) = record.timestamp {
             fr = fr.timestamp(ts);
         }
-        if !record.headers.is_empty() {
-            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-            for (key, value) in &record.headers {
-                headers = headers.insert(Header {
-                    key: key.as_str(),
-                    value: value.as_deref(),
-                });
-            }
+        if let Some(headers) = headers(record.headers) {
             fr = fr.headers(headers);
         }
         match producer.send_result(fr) {
@@ -115,6 +137,21 @@ pub(crate) async fn enqueue(
             Err((e, _)) => return Err(delivery_error(e, topic, record.partition)),
         }
     }
+}
+
+/// librdkafka's headers for a record's; `None` when it has none.
+pub(crate) fn headers(headers: &[(String, Option<Vec<u8>>)]) -> Option<OwnedHeaders> {
+    if headers.is_empty() {
+        return None;
+    }
+    let mut owned = OwnedHeaders::new_with_capacity(headers.len());
+    for (key, value) in headers {
+        owned = owned.insert(Header {
+            key: key.as_str(),
+            value: value.as_deref(),
+        });
+    }
+    Some(owned)
 }
 
 pub(crate) fn delivery_error(

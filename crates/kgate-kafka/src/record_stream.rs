@@ -1,14 +1,26 @@
-//! Producing one record at a time without waiting for its delivery report, for callers
-//! that stream records (REST v3 streaming produce): many records stay in flight while
-//! their reports are still handed back in send order.
+//! Producing records without waiting for each delivery report: one record handed over
+//! for a report later ([`Kafka::send_record`]), and queues of many records in flight whose
+//! reports come back in send order ([`DeliveryQueue`], for REST v3 streaming produce).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use rdkafka::producer::DeliveryFuture;
+use futures::task::AtomicWaker;
+use parking_lot::Mutex;
+use rdkafka::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::message::Message;
+use rdkafka::producer::{
+    BaseRecord, DeliveryFuture, DeliveryResult, Producer, ProducerContext, ThreadedProducer,
+};
+use rdkafka::types::RDKafkaErrorCode;
 
+use crate::context::{log_client_error, log_librdkafka};
 use crate::error::KafkaError;
-use crate::producer::{self, ProduceRecord, RecordPosition};
-use crate::{Kafka, KafkaConfig};
+use crate::producer::{self, ProduceRecord, RecordPosition, RecordRef};
+use crate::{Kafka, KafkaConfig, producer_client_config};
 
 /// A record handed to the producer whose delivery report has not been awaited yet.
 pub struct PendingDelivery {
@@ -49,7 +61,7 @@ const STREAMING_LINGER_MS: &str = "5";
 /// flight, so a few milliseconds of linger fill each Produce request and cut the
 /// per-record cost of librdkafka and the broker by about a quarter (plain requests keep
 /// the default producer's linger 0, where waiting would only add latency). A linger the
-/// user configured wins, and then streams share the default producer.
+/// user configured wins.
 pub(crate) fn streaming_overrides(config: &KafkaConfig) -> BTreeMap<String, String> {
     let configured = ["linger.ms", "queue.buffering.max.ms"]
         .iter()
@@ -61,35 +73,289 @@ pub(crate) fn streaming_overrides(config: &KafkaConfig) -> BTreeMap<String, Stri
     }
 }
 
+/// The outcome of one record handed to a [`DeliveryQueue`].
+pub type Delivered = Result<RecordPosition, KafkaError>;
+
+/// Why [`DeliveryQueue::send`] did not take a record.
+#[derive(Debug)]
+pub enum SendError {
+    /// librdkafka's local queue is full: wait a little and send the same record again.
+    QueueFull,
+    /// The record failed at once, without being sent (e.g. a partition the producer does
+    /// not know, or a record over the size limit).
+    Failed(KafkaError),
+}
+
+/// Records of one stream (a streamed or multi-record request) in flight, with their
+/// delivery reports handed back in send order.
+///
+/// Built for many records: no channel, task or boxed future per record. Each record
+/// carries a small ticket (its stream and sequence number) through librdkafka; the
+/// delivery callback files the outcome in the stream's slot for it, and the stream reads
+/// the slots in order.
+pub struct DeliveryQueue {
+    producer: Arc<StreamProducer>,
+    shared: Arc<Shared>,
+    /// The sequence number of the next record sent.
+    next: u64,
+}
+
+/// The producer streamed records go through.
+pub(crate) type StreamProducer = ThreadedProducer<StreamContext>;
+
+struct Shared {
+    slots: Mutex<Slots>,
+    waker: AtomicWaker,
+}
+
+/// Outcomes of the records in flight, by sequence number from `first` on.
+struct Slots {
+    first: u64,
+    outcomes: VecDeque<Option<Delivered>>,
+}
+
+/// What librdkafka carries with each streamed record, back to its delivery callback.
+pub(crate) struct Ticket {
+    shared: Arc<Shared>,
+    seq: u64,
+    /// The partition the request named, for the error of a failed record.
+    partition: Option<i32>,
+}
+
+/// The client context of the streaming producer: logs like the others, and files each
+/// delivery report in its stream's slot.
+pub(crate) struct StreamContext;
+
+impl ClientContext for StreamContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        log_librdkafka(level, fac, log_message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        log_client_error(&error, reason);
+    }
+}
+
+impl ProducerContext for StreamContext {
+    type DeliveryOpaque = Box<Ticket>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, ticket: Box<Ticket>) {
+        let outcome = match result {
+            Ok(m) => Ok(RecordPosition {
+                partition: m.partition(),
+                offset: m.offset(),
+                timestamp: m.timestamp().to_millis(),
+            }),
+            Err((e, m)) => Err(producer::delivery_error(
+                e.clone(),
+                m.topic(),
+                ticket.partition,
+            )),
+        };
+        let head_done = {
+            let mut slots = ticket.shared.slots.lock();
+            let index = ticket.seq.wrapping_sub(slots.first) as usize;
+            if let Some(slot) = slots.outcomes.get_mut(index) {
+                *slot = Some(outcome);
+            }
+            index == 0
+        };
+        // Only the oldest record's report lets the stream go on; later ones wait for it.
+        if head_done {
+            ticket.shared.waker.wake();
+        }
+    }
+}
+
+impl DeliveryQueue {
+    /// Hands one record to the streaming producer, or says why it cannot; a record taken
+    /// gets its outcome from [`DeliveryQueue::poll_delivered`] in send order.
+    pub fn send(&mut self, topic: &str, record: RecordRef<'_>) -> Result<(), SendError> {
+        let seq = self.next;
+        self.shared.slots.lock().outcomes.push_back(None);
+        let ticket = Box::new(Ticket {
+            shared: self.shared.clone(),
+            seq,
+            partition: record.partition,
+        });
+        let mut base: BaseRecord<'_, [u8], [u8], Box<Ticket>> =
+            BaseRecord::with_opaque_to(topic, ticket);
+        if let Some(k) = record.key {
+            base = base.key(k);
+        }
+        if let Some(v) = record.value {
+            base = base.payload(v);
+        }
+        if let Some(p) = record.partition {
+            base = base.partition(p);
+        }
+        if let Some(ts) = record.timestamp {
+            base = base.timestamp(ts);
+        }
+        if let Some(headers) = producer::headers(record.headers) {
+            base = base.headers(headers);
+        }
+        match self.producer.send(base) {
+            Ok(()) => {
+                self.next += 1;
+                Ok(())
+            }
+            Err((e, _)) => {
+                self.shared.slots.lock().outcomes.pop_back();
+                match e {
+                    rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
+                        Err(SendError::QueueFull)
+                    }
+                    e => Err(SendError::Failed(producer::delivery_error(
+                        e,
+                        topic,
+                        record.partition,
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// [`DeliveryQueue::send`], waiting while librdkafka's queue is full (up to a few
+    /// seconds), and sending once more after a fresh look at the topic when the producer
+    /// does not know the partition the record names (the topic may just have grown).
+    pub async fn send_waiting(
+        &mut self,
+        topic: &str,
+        record: RecordRef<'_>,
+    ) -> Result<(), KafkaError> {
+        let mut started: Option<Instant> = None;
+        let mut refreshed = false;
+        loop {
+            match self.send(topic, record) {
+                Ok(()) => return Ok(()),
+                Err(SendError::QueueFull)
+                    if started.get_or_insert_with(Instant::now).elapsed()
+                        < producer::QUEUE_FULL_PATIENCE =>
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(SendError::QueueFull) => {
+                    return Err(producer::delivery_error(
+                        rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                        topic,
+                        record.partition,
+                    ));
+                }
+                Err(SendError::Failed(KafkaError::PartitionNotFound { .. }))
+                    if record.partition.is_some() && !refreshed =>
+                {
+                    refreshed = true;
+                    self.refresh_metadata(topic).await;
+                }
+                Err(SendError::Failed(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Makes the streaming producer fetch the metadata of `topic` now.
+    async fn refresh_metadata(&self, topic: &str) {
+        let producer = self.producer.clone();
+        let topic = topic.to_string();
+        let refreshed = tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), crate::REQUEST_TIMEOUT)
+                .map(|_| ())
+        })
+        .await;
+        match refreshed {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "producer metadata refresh failed"),
+            Err(e) => tracing::warn!(error = %e, "producer metadata refresh task failed"),
+        }
+    }
+
+    /// Records sent whose outcome has not been taken yet.
+    pub fn in_flight(&self) -> usize {
+        self.shared.slots.lock().outcomes.len()
+    }
+
+    /// Moves the outcomes known so far, in send order, into `out` (at most `max`);
+    /// `Pending` when the oldest record in flight has none yet (the task is woken when it
+    /// has), `Ready` otherwise, also when nothing is in flight.
+    pub fn poll_delivered(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut VecDeque<Delivered>,
+        max: usize,
+    ) -> Poll<()> {
+        if self.take_delivered(out, max) > 0 || self.in_flight() == 0 {
+            return Poll::Ready(());
+        }
+        self.shared.waker.register(cx.waker());
+        // The head may have been filed between the look above and the registration.
+        if self.take_delivered(out, max) > 0 {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+
+    fn take_delivered(&mut self, out: &mut VecDeque<Delivered>, max: usize) -> usize {
+        let mut slots = self.shared.slots.lock();
+        let mut taken = 0;
+        while taken < max && matches!(slots.outcomes.front(), Some(Some(_))) {
+            if let Some(Some(outcome)) = slots.outcomes.pop_front() {
+                out.push_back(outcome);
+            }
+            slots.first += 1;
+            taken += 1;
+        }
+        taken
+    }
+
+    /// Waits for the next outcome in send order; `None` when nothing is in flight.
+    pub async fn next_delivered(&mut self) -> Option<Delivered> {
+        let mut out = VecDeque::with_capacity(1);
+        std::future::poll_fn(|cx| self.poll_delivered(cx, &mut out, 1)).await;
+        out.pop_front()
+    }
+}
+
 impl Kafka {
-    /// Hands one record to the default producer and returns at once; records sent one
-    /// after another keep their order within a partition.
+    /// A new queue for records that come many at a time (a stream, several records in
+    /// one request), through a producer that lingers a few milliseconds to batch them
+    /// unless a linger is configured.
+    pub fn delivery_queue(&self) -> Result<DeliveryQueue, KafkaError> {
+        let producer = {
+            let mut slot = self.inner.stream_producer.lock();
+            match &*slot {
+                Some(p) => p.clone(),
+                None => {
+                    let p: StreamProducer =
+                        producer_client_config(&self.inner.config, &self.inner.streaming_overrides)
+                            .create_with_context(StreamContext)
+                            .map_err(|e| KafkaError::from_rdkafka(e, "creating producer"))?;
+                    let p = Arc::new(p);
+                    *slot = Some(p.clone());
+                    p
+                }
+            }
+        };
+        Ok(DeliveryQueue {
+            producer,
+            shared: Arc::new(Shared {
+                slots: Mutex::new(Slots {
+                    first: 0,
+                    outcomes: VecDeque::new(),
+                }),
+                waker: AtomicWaker::new(),
+            }),
+            next: 0,
+        })
+    }
+
+    /// Hands one record to the default producer and returns at once.
     ///
     /// A partition the topic lacks fails the record alone (after one fresh metadata look,
     /// since the topic may just have grown); an unknown topic fails it with
     /// [`KafkaError::TopicNotFound`].
     pub async fn send_record(&self, topic: &str, record: ProduceRecord) -> PendingDelivery {
-        self.send_through(&BTreeMap::new(), topic, record).await
-    }
-
-    /// [`Kafka::send_record`] for a record among many in flight (a streamed request):
-    /// through a producer that lingers a few milliseconds to batch them, unless a linger
-    /// is configured.
-    pub async fn send_streamed_record(
-        &self,
-        topic: &str,
-        record: ProduceRecord,
-    ) -> PendingDelivery {
-        self.send_through(&self.inner.streaming_overrides, topic, record)
-            .await
-    }
-
-    async fn send_through(
-        &self,
-        overrides: &BTreeMap<String, String>,
-        topic: &str,
-        record: ProduceRecord,
-    ) -> PendingDelivery {
         let partition = record.partition;
         let failed = |e| PendingDelivery {
             state: Pending::Failed(e),
@@ -115,11 +381,11 @@ impl Kafka {
                 return failed(e);
             }
         }
-        let producer = match self.producer(overrides) {
+        let producer = match self.producer(&BTreeMap::new()) {
             Ok(p) => p,
             Err(e) => return failed(e),
         };
-        match producer::enqueue(&producer, topic, &record).await {
+        match producer::enqueue(&producer, topic, record.as_ref()).await {
             Ok(delivery) => PendingDelivery {
                 state: Pending::Sent(delivery),
                 topic: topic.to_string(),

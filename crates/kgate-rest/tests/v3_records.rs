@@ -688,3 +688,94 @@ async fn streaming_to_a_partition_added_moments_ago_succeeds() {
     }
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_mixes_plain_records_detours_and_misshapen_ones_in_order() {
+    let cluster = TestCluster::start().await;
+    let topic = unique_name("v3-records-mixed");
+    cluster.create_topic(&topic, 2).await;
+    let path = records_path(&cluster, &topic).await;
+    // Each element: (request record, what must land as (partition, key, value, headers)
+    // or None when the record fails with that error code).
+    let cases: Vec<(String, Option<Landing>, u32)> = vec![
+        (
+            json!({"partition_id": 1, "key": {"type": "STRING", "data": "k"}, "value": {"type": "BINARY", "data": "aGVsbG8="}}).to_string(),
+            Some((1, Some(b"k".to_vec()), Some(b"hello".to_vec()), vec![])),
+            200,
+        ),
+        // Headers take the general conversion; order is kept around it.
+        (
+            json!({"partition_id": 0, "headers": [{"name": "h", "value": "eA=="}, {"name": "n", "value": null}], "value": {"type": "STRING", "data": "with headers"}}).to_string(),
+            Some((0, None, Some(b"with headers".to_vec()), vec![("h".to_string(), Some(b"x".to_vec())), ("n".to_string(), None)])),
+            200,
+        ),
+        // Escaped strings and JSON data.
+        (
+            json!({"partition_id": 0, "value": {"type": "string", "data": "a \"quoted\" \u{e9}"}}).to_string(),
+            Some((0, None, Some("a \"quoted\" \u{e9}".as_bytes().to_vec()), vec![])),
+            200,
+        ),
+        (
+            r#"{"partition_id": 1, "key": {"type": "JSON", "data": {"id": 7,  "tags": ["a"]}}, "value": {"type": "JSON", "data": null}, "timestamp": "2021-02-05T19:14:42.5Z"}"#.to_string(),
+            Some((1, Some(br#"{"id":7,"tags":["a"]}"#.to_vec()), None, vec![])),
+            200,
+        ),
+        // Well-formed JSON of the wrong shape fails alone.
+        (json!({"partition_id": "one", "value": {"type": "STRING", "data": "x"}}).to_string(), None, 400),
+        (json!(["not", "a", "record"]).to_string(), None, 400),
+        (json!({"value": {"type": "NOPE", "data": "x"}}).to_string(), None, 400),
+        (json!({"partition_id": 9, "value": {"type": "STRING", "data": "x"}}).to_string(), None, 40403),
+        (
+            json!({"partition_id": 0, "value": {"type": "BINARY", "data": "bGFzdA=="}}).to_string(),
+            Some((0, None, Some(b"last".to_vec()), vec![])),
+            200,
+        ),
+    ];
+    // One record per chunk, the last chunk split inside a record.
+    let mut chunks: Vec<String> = cases.iter().map(|(r, _, _)| r.clone()).collect();
+    let last = chunks.pop().expect("a record");
+    let (head, tail) = last.split_at(10);
+    chunks.push(head.to_string());
+    chunks.push(format!("{tail}\n"));
+    let (status, reports) = cluster.post_streamed(&path, chunks).await;
+    assert_eq!(status, 200);
+    assert_eq!(reports.len(), cases.len(), "{reports:?}");
+    let mut expected_landed = Vec::new();
+    for (i, ((_, landing, code), report)) in cases.iter().zip(&reports).enumerate() {
+        assert_eq!(report["error_code"], *code, "record {i}: {report}");
+        if let Some((partition, key, value, headers)) = landing {
+            assert_eq!(report["partition_id"], *partition, "record {i}: {report}");
+            let size = |b: &Option<Vec<u8>>| b.as_ref().map_or(0, Vec::len);
+            if key.is_some() {
+                assert_eq!(report["key"]["size"], size(key), "record {i}: {report}");
+            }
+            assert_eq!(report["value"]["size"], size(value), "record {i}: {report}");
+            expected_landed.push((*partition, key.clone(), value.clone(), headers.clone()));
+        }
+    }
+    // Java's Instant prints whole milliseconds.
+    assert_eq!(
+        reports[3]["timestamp"], "2021-02-05T19:14:42.500Z",
+        "{}",
+        reports[3]
+    );
+    assert_eq!(reports[3]["key"]["type"], "JSON");
+    assert_eq!(reports[2]["value"]["type"], "STRING");
+
+    let landed = read_back(&cluster, &topic, expected_landed.len()).await;
+    let got: Vec<Landing> = landed
+        .into_iter()
+        .map(|l| (l.partition, l.key, l.value, l.headers))
+        .collect();
+    expected_landed.sort_by_key(|l| l.0);
+    assert_eq!(got, expected_landed);
+    cluster.stop().await;
+}
+
+/// Where a record must land: partition, key, value, headers.
+type Landing = (
+    i32,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Vec<(String, Option<Vec<u8>>)>,
+);

@@ -11,6 +11,7 @@ pub mod configs;
 pub mod confluent_server;
 pub mod consumer_groups;
 pub mod partitions;
+mod record_stream;
 pub mod records;
 pub mod resource;
 pub mod topics;

@@ -13,17 +13,16 @@
 //! by version, or the subject's latest; the report names the subject, id and version.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use futures::future::{BoxFuture, FutureExt};
-use futures::stream::{BoxStream, Stream, StreamExt};
+use futures::stream::StreamExt;
 use kgate_formats::serializer::{RecordSerializer, SchemaFormats, SchemaSelector};
 use kgate_formats::subject::SubjectNameStrategy;
 use kgate_formats::{EmbeddedFormat, FormatError, json_to_bytes};
@@ -36,14 +35,8 @@ use serde_json::Value;
 
 use crate::AppState;
 use crate::error::RestError;
+use crate::v3::record_stream::{Parts, ReportStream};
 use crate::v3::resource::{self, V3Error, V3Json, V3Result};
-
-/// How many records of one stream may wait for their delivery reports at once; beyond
-/// it, reading the request pauses, which pushes back on the client.
-const MAX_IN_FLIGHT: usize = 4096;
-
-/// Most delivery reports written in one response chunk.
-const REPORTS_PER_CHUNK: usize = 256;
 
 /// The records routes.
 pub fn router() -> Router<AppState> {
@@ -168,7 +161,7 @@ pub struct ProduceResponse {
 
 /// A record failed: its own `{"error_code","message"}` with the HTTP status it maps to.
 #[derive(Debug)]
-struct RecordError {
+pub(crate) struct RecordError {
     status: StatusCode,
     error_code: u32,
     message: String,
@@ -192,20 +185,17 @@ impl From<RestError> for RecordError {
 }
 
 /// What one record came to.
-type Outcome = Result<ProduceResponse, RecordError>;
+pub(crate) type Outcome = Result<ProduceResponse, RecordError>;
 
 fn outcome_json(outcome: &Outcome) -> Vec<u8> {
-    let mut out = Vec::with_capacity(REPORT_SIZE_HINT);
+    let mut out = Vec::new();
     write_outcome(&mut out, outcome);
     out
 }
 
-/// About how many bytes one delivery report takes.
-const REPORT_SIZE_HINT: usize = 192;
-
-/// Appends one report's JSON to `out`: straight to bytes, since a streamed produce writes
-/// one per record.
-fn write_outcome(out: &mut Vec<u8>, outcome: &Outcome) {
+/// Appends one report's JSON to `out` (a streamed produce writes the common ones by hand,
+/// see [`crate::v3::record_stream`]).
+pub(crate) fn write_outcome(out: &mut Vec<u8>, outcome: &Outcome) {
     let written = match outcome {
         Ok(report) => serde_json::to_writer(&mut *out, report),
         Err(e) => serde_json::to_writer(&mut *out, &e.body()),
@@ -258,37 +248,40 @@ async fn produce(
                 RestError::BadRequest(format!("Could not read the request body: {e}"))
             }
         })?;
-        let items = parse_all(&bytes);
-        if items.is_empty() {
-            return Err(empty_body().into());
-        }
-        if let [only] = items.as_slice() {
-            // One record answers with its own status, as a plain (non-streaming) request.
-            let outcome = match only {
-                Item::Record(raw) => producing.clone().record(parse_record(raw)).await.await,
-                Item::Fatal(e) => Err(RecordError {
-                    status: e.status,
-                    error_code: e.error_code,
-                    message: e.message.clone(),
-                }),
-            };
+        // One record, or a body that is not JSON, answers with its own status, as a plain
+        // (non-streaming) request; several records stream their reports.
+        let single: Option<Outcome> = match next_value(&bytes) {
+            Next::Value(used) if bytes[used..].iter().all(u8::is_ascii_whitespace) => Some(
+                producing
+                    .clone()
+                    .record(parse_record(&bytes[..used]))
+                    .await
+                    .await,
+            ),
+            Next::Value(_) => None,
+            Next::NeedMore if bytes.iter().all(u8::is_ascii_whitespace) => {
+                return Err(empty_body().into());
+            }
+            Next::NeedMore => Some(Err(malformed("unexpected end of the request body"))),
+            Next::Malformed(m) => Some(Err(malformed(&m))),
+        };
+        if let Some(outcome) = single {
             let status = match &outcome {
                 Ok(_) => StatusCode::OK,
                 Err(e) => e.status,
             };
             return Ok(json_response(status, Body::from(outcome_json(&outcome))));
         }
-        let reports = producing
-            .many()
-            .reports(futures::stream::iter(items).boxed());
+        let body = futures::stream::once(futures::future::ready(Ok(bytes))).boxed();
+        let reports = ReportStream::new(producing, state.kafka.delivery_queue()?, body, limit);
         return Ok(json_response(StatusCode::OK, Body::from_stream(reports)));
     }
-    let mut items = Box::pin(parse_stream(body.into_data_stream(), limit).peekable());
+    let queue = state.kafka.delivery_queue()?;
+    let mut reports = ReportStream::new(producing, queue, body.into_data_stream().boxed(), limit);
     // An empty stream is still answered with an error status, before the 200 is sent.
-    if items.as_mut().peek().await.is_none() {
+    if !reports.has_content().await {
         return Err(empty_body().into());
     }
-    let reports = producing.many().reports(items.boxed());
     Ok(json_response(StatusCode::OK, Body::from_stream(reports)))
 }
 
@@ -323,22 +316,42 @@ async fn produce_batch(
         ids.push(id);
         records.push(entry);
     }
-    let mut producing = Producing::new(&state, cluster_id, topic);
-    if records.len() > 1 {
-        producing = producing.many();
-    }
-    // Hand every record to the producer in order first, then wait for the reports.
-    let mut pending = Vec::with_capacity(records.len());
+    let producing = Producing::new(&state, cluster_id, topic);
+    // Hand every record to the producer in order first, then take the reports.
+    let mut queue = state.kafka.delivery_queue()?;
+    let mut sent: Vec<Result<Parts, RecordError>> = Vec::with_capacity(records.len());
     for record in records {
-        let request = serde_json::from_value(record).map_err(cannot_deserialize);
-        pending.push(producing.clone().record(request).await);
+        let converted = match serde_json::from_value(record).map_err(cannot_deserialize) {
+            Ok(request) => producing.to_record(request).await,
+            Err(e) => Err(e),
+        };
+        let parts = match converted {
+            Ok((record, key, value)) => queue
+                .send_waiting(&producing.topic, record.as_ref())
+                .await
+                .map(|()| (key, value))
+                .map_err(RestError::from),
+            Err(e) => Err(e),
+        };
+        sent.push(parts.map_err(RecordError::from));
+    }
+    let mut outcomes = Vec::with_capacity(sent.len());
+    for parts in sent {
+        let outcome = match parts {
+            Ok((key, value)) => match queue.next_delivered().await {
+                Some(Ok(position)) => Ok(producing.report(position, key, value)),
+                Some(Err(e)) => Err(RecordError::from(RestError::from(e))),
+                None => Err(RecordError::from(RestError::Internal(
+                    "missing delivery report".to_string(),
+                ))),
+            },
+            Err(e) => Err(e),
+        };
+        outcomes.push(outcome);
     }
     let mut successes = Vec::new();
     let mut failures = Vec::new();
-    for (id, outcome) in ids
-        .into_iter()
-        .zip(futures::future::join_all(pending).await)
-    {
+    for (id, outcome) in ids.into_iter().zip(outcomes) {
         match outcome {
             Ok(report) => {
                 let mut v = serde_json::to_value(&report).unwrap_or(Value::Null);
@@ -375,39 +388,19 @@ fn json_response(status: StatusCode, body: Body) -> Response {
     response
 }
 
-/// One element read from the request: the text of one JSON value (a record, checked
-/// to be well-formed JSON only), or a failure after which nothing more can be read.
-#[derive(Debug)]
-enum Item {
-    Record(Bytes),
-    Fatal(FatalError),
-}
-
 /// Reads one record from the text of its JSON value: straight into the request type,
 /// without building a `Value` of the whole record first.
 fn parse_record(raw: &[u8]) -> Result<ProduceRequest, RestError> {
     serde_json::from_slice(raw).map_err(cannot_deserialize)
 }
 
-fn cannot_deserialize(e: serde_json::Error) -> RestError {
+/// The failure of a body that is not (or stops being) concatenated JSON.
+pub(crate) fn malformed(message: &str) -> RecordError {
+    RecordError::from(RestError::BadRequest(format!("Malformed JSON: {message}")))
+}
+
+pub(crate) fn cannot_deserialize(e: serde_json::Error) -> RestError {
     RestError::BadRequest(format!("Cannot deserialize the record: {e}"))
-}
-
-#[derive(Debug, Clone)]
-struct FatalError {
-    status: StatusCode,
-    error_code: u32,
-    message: String,
-}
-
-impl FatalError {
-    fn from_rest(e: RestError) -> Self {
-        FatalError {
-            status: e.status(),
-            error_code: e.error_code(),
-            message: e.to_string(),
-        }
-    }
 }
 
 /// What the next bytes of a buffer hold.
@@ -431,119 +424,17 @@ fn next_value(buf: &[u8]) -> Next {
     }
 }
 
-fn malformed(message: &str) -> Item {
-    Item::Fatal(FatalError::from_rest(RestError::BadRequest(format!(
-        "Malformed JSON: {message}"
-    ))))
-}
-
-/// Splits a whole body into its concatenated JSON values (slices of `bytes`, no copy).
-fn parse_all(bytes: &Bytes) -> Vec<Item> {
-    let mut items = Vec::new();
-    let mut pos = 0;
-    loop {
-        let rest = &bytes[pos..];
-        match next_value(rest) {
-            Next::Value(used) => {
-                items.push(Item::Record(bytes.slice(pos..pos + used)));
-                pos += used;
-            }
-            Next::NeedMore if rest.iter().all(u8::is_ascii_whitespace) => return items,
-            Next::NeedMore => {
-                items.push(malformed("unexpected end of the request body"));
-                return items;
-            }
-            Next::Malformed(m) => {
-                items.push(malformed(&m));
-                return items;
-            }
-        }
-    }
-}
-
-/// Parses concatenated JSON values from a body as its chunks arrive; one value may not
-/// exceed `limit` bytes.
-fn parse_stream<S>(chunks: S, limit: usize) -> impl Stream<Item = Item> + Send
-where
-    S: Stream<Item = Result<Bytes, axum::Error>> + Send + Unpin + 'static,
-{
-    struct Reading<S> {
-        chunks: S,
-        buf: Vec<u8>,
-        /// Where the unread part of `buf` starts: values are taken from the front without
-        /// moving the rest, which is moved once per chunk instead.
-        pos: usize,
-        done: bool,
-    }
-    futures::stream::unfold(
-        Reading {
-            chunks,
-            buf: Vec::new(),
-            pos: 0,
-            done: false,
-        },
-        move |mut r| async move {
-            loop {
-                if r.done {
-                    return None;
-                }
-                match next_value(&r.buf[r.pos..]) {
-                    Next::Value(used) => {
-                        let raw = Bytes::copy_from_slice(&r.buf[r.pos..r.pos + used]);
-                        r.pos += used;
-                        return Some((Item::Record(raw), r));
-                    }
-                    Next::Malformed(m) => {
-                        r.done = true;
-                        return Some((malformed(&m), r));
-                    }
-                    Next::NeedMore if r.buf.len() - r.pos > limit => {
-                        r.done = true;
-                        let e = RestError::TooLarge(format!(
-                            "A record is larger than the limit of {limit} bytes"
-                        ));
-                        return Some((Item::Fatal(FatalError::from_rest(e)), r));
-                    }
-                    Next::NeedMore => {}
-                }
-                match r.chunks.next().await {
-                    Some(Ok(chunk)) => {
-                        r.buf.drain(..r.pos);
-                        r.pos = 0;
-                        r.buf.extend_from_slice(&chunk);
-                    }
-                    Some(Err(e)) => {
-                        // The client went away or broke the framing: nothing more to read.
-                        tracing::debug!(error = %e, "streaming produce request ended");
-                        return None;
-                    }
-                    None => {
-                        r.done = true;
-                        if r.buf[r.pos..].iter().all(u8::is_ascii_whitespace) {
-                            return None;
-                        }
-                        return Some((malformed("unexpected end of the request body"), r));
-                    }
-                }
-            }
-        },
-    )
-}
-
 /// What producing to one topic needs.
 #[derive(Clone)]
-struct Producing {
+pub(crate) struct Producing {
     kafka: Kafka,
-    cluster_id: String,
-    topic: String,
+    pub(crate) cluster_id: String,
+    pub(crate) topic: String,
     formats: Option<Arc<SchemaFormats>>,
     /// Serializers already chosen in this request or stream: a stream of records with the
     /// same schema fields asks the registry once, and all of them use the same schema
     /// even when a new version is registered meanwhile.
     serializers: Arc<Mutex<HashMap<SerializerKey, RecordSerializer>>>,
-    /// Whether the records come many at a time (a stream, several records in one body,
-    /// a batch): they then go through the producer that lingers to batch them.
-    many: bool,
 }
 
 /// The schema fields of a key or value, which decide its serializer.
@@ -566,50 +457,26 @@ impl Producing {
             topic,
             formats: state.schema_formats.clone(),
             serializers: Arc::new(Mutex::new(HashMap::new())),
-            many: false,
         }
     }
 
-    /// The same, for records that come many at a time.
-    fn many(self) -> Self {
-        Producing { many: true, ..self }
-    }
-
-    /// Turns request items into report bytes, keeping up to [`MAX_IN_FLIGHT`] records in
-    /// flight and the reports in request order.
-    // `then` hands records to the producer one at a time, in request order, and yields
-    // the futures of their deliveries, which `buffered` then awaits side by side.
-    #[allow(clippy::async_yields_async)]
-    fn reports(
-        self,
-        items: BoxStream<'static, Item>,
-    ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-        items
-            .then(move |item| {
-                let producing = self.clone();
-                async move {
-                    match item {
-                        Item::Record(raw) => producing.record(parse_record(&raw)).await,
-                        Item::Fatal(e) => futures::future::ready(Err(RecordError {
-                            status: e.status,
-                            error_code: e.error_code,
-                            message: e.message,
-                        }))
-                        .boxed(),
-                    }
-                }
-            })
-            .buffered(MAX_IN_FLIGHT)
-            // Reports already known go out together as one chunk (one write instead of
-            // one per record); one that is alone goes out at once.
-            .ready_chunks(REPORTS_PER_CHUNK)
-            .map(|outcomes| {
-                let mut out = Vec::with_capacity(outcomes.len() * REPORT_SIZE_HINT);
-                for outcome in &outcomes {
-                    write_outcome(&mut out, outcome);
-                }
-                Ok(Bytes::from(out))
-            })
+    /// The delivery report of a record that landed at `position`.
+    fn report(
+        &self,
+        position: RecordPosition,
+        key: Option<ProduceResponseData>,
+        value: Option<ProduceResponseData>,
+    ) -> ProduceResponse {
+        ProduceResponse {
+            error_code: 200,
+            cluster_id: self.cluster_id.clone(),
+            topic_name: self.topic.clone(),
+            partition_id: position.partition,
+            offset: position.offset,
+            timestamp: position.timestamp.map(format_timestamp),
+            key,
+            value,
+        }
     }
 
     /// Validates one record and hands it to the producer; the returned future waits for
@@ -628,11 +495,7 @@ impl Producing {
         };
         // Kept to send again if the producer does not know the partition yet.
         let retry = record.partition.map(|_| record.clone());
-        let pending = if self.many {
-            self.kafka.send_streamed_record(&self.topic, record).await
-        } else {
-            self.kafka.send_record(&self.topic, record).await
-        };
+        let pending = self.kafka.send_record(&self.topic, record).await;
         let mut delivery = pending.delivered().boxed();
         // librdkafka refuses a partition its own metadata lacks at once, without sending:
         // a partition added moments ago (which the check in `send_record` saw) is only
@@ -657,23 +520,14 @@ impl Producing {
             let position: RecordPosition = delivery
                 .await
                 .map_err(|e| RecordError::from(RestError::from(e)))?;
-            Ok(ProduceResponse {
-                error_code: 200,
-                cluster_id: self.cluster_id,
-                topic_name: self.topic,
-                partition_id: position.partition,
-                offset: position.offset,
-                timestamp: position.timestamp.map(format_timestamp),
-                key,
-                value,
-            })
+            Ok(self.report(position, key, value))
         }
         .boxed()
     }
 
     /// Converts one request record into a Kafka record, with the key/value parts of its
     /// report.
-    async fn to_record(
+    pub(crate) async fn to_record(
         &self,
         request: ProduceRequest,
     ) -> Result<
@@ -1085,15 +939,13 @@ mod tests {
     }
 
     #[test]
-    fn concatenated_json_splits_and_reports_a_broken_tail() {
-        let items = parse_all(&Bytes::from_static(br#"{"a":1} {"b":2}{"c":3}"#));
-        assert_eq!(items.len(), 3);
-        assert!(matches!(&items[1], Item::Record(raw) if raw.as_ref() == br#" {"b":2}"#));
-        let items = parse_all(&Bytes::from_static(br#"{"a":1} {"b":"#));
+    fn the_end_of_the_first_value_is_found() {
         assert!(matches!(
-            items.as_slice(),
-            [Item::Record(_), Item::Fatal(_)]
+            next_value(br#" {"a":[1,"}"]} {"b":2}"#),
+            Next::Value(14)
         ));
-        assert!(parse_all(&Bytes::from_static(b"  \n")).is_empty());
+        assert!(matches!(next_value(br#"{"a":"#), Next::NeedMore));
+        assert!(matches!(next_value(b"  \n"), Next::NeedMore));
+        assert!(matches!(next_value(b"{]"), Next::Malformed(_)));
     }
 }
