@@ -91,14 +91,25 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves the REST Proxy on `listener` until `shutdown` completes, then closes consumer
-/// instances.
+/// instances; unusable Schema Registry client settings fail it at once (see
+/// [`AppState::new`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     kafka: Kafka,
     config: RestConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState::new(kafka, config);
+    let state = AppState::new(kafka, config)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    serve_state(listener, state, shutdown).await
+}
+
+/// [`serve`] with a state already built.
+pub async fn serve_state(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let consumers = state.consumers.clone();
     let served = kgate_http::serve(listener, router(state), shutdown).await;
     consumers.close_all().await;

@@ -27,26 +27,25 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state for `kafka` and `config`.
-    pub fn new(kafka: Kafka, config: RestConfig) -> Self {
+    /// Builds the state for `kafka` and `config`; fails on Schema Registry client
+    /// settings that cannot work (an empty URL list, an unreadable PEM file, a certificate
+    /// without its key), so they are refused at start-up rather than served without the
+    /// schema formats.
+    pub fn new(kafka: Kafka, config: RestConfig) -> Result<Self, FormatError> {
         let consumers = Arc::new(ConsumerInstances::new(&config));
-        let schema_formats = registry_client_config(&config).and_then(|client| {
-            match HttpSchemaRegistry::new(&client) {
-                Ok(registry) => Some(Arc::new(SchemaFormats::new(Arc::new(registry)))),
-                Err(e) => {
-                    // An empty URL list or unreadable TLS files (the binary checks both
-                    // at start-up); the formats then answer as off.
-                    tracing::error!(error = %e, "schema registry client unusable");
-                    None
-                }
+        let schema_formats = match registry_client_config(&config) {
+            Some(client) => {
+                let registry = HttpSchemaRegistry::new(&client)?;
+                Some(Arc::new(SchemaFormats::new(Arc::new(registry))))
             }
-        });
-        Self {
+            None => None,
+        };
+        Ok(Self {
             kafka,
             config: Arc::new(config),
             consumers,
             schema_formats,
-        }
+        })
     }
 
     /// The schema-registry formats, or, without a registry, the 415 a request in
@@ -55,16 +54,6 @@ impl AppState {
         self.schema_formats
             .as_ref()
             .ok_or_else(|| RestError::from(FormatError::Unsupported(format)))
-    }
-}
-
-/// Builds the Schema Registry client `config` names, if any, to refuse unusable
-/// settings (an unreadable PEM file, a certificate without its key) at start-up rather
-/// than serving without the schema formats.
-pub fn check_registry_settings(config: &RestConfig) -> Result<(), FormatError> {
-    match registry_client_config(config) {
-        Some(client) => HttpSchemaRegistry::new(&client).map(|_| ()),
-        None => Ok(()),
     }
 }
 

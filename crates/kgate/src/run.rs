@@ -103,19 +103,22 @@ async fn serve_rest(
         None => None,
     };
 
-    if let Err(e) = kgate_rest::state::check_registry_settings(&rest_config) {
-        kafka.close().await;
-        return Err(KgateError::BadArgument {
-            option: "schema.registry.*".to_string(),
-            value: rest_config.schema_registry_url.clone().unwrap_or_default(),
-            message: e.to_string(),
-        });
-    }
+    let registry_url = rest_config.schema_registry_url.clone().unwrap_or_default();
+    let state = match kgate_rest::AppState::new(kafka.clone(), rest_config) {
+        Ok(state) => state,
+        Err(e) => {
+            kafka.close().await;
+            return Err(KgateError::BadArgument {
+                option: "schema.registry.*".to_string(),
+                value: registry_url,
+                message: e.to_string(),
+            });
+        }
+    };
 
-    let mut server = tokio::spawn(kgate_rest::serve(
+    let mut server = tokio::spawn(kgate_rest::serve_state(
         listener,
-        kafka.clone(),
-        rest_config,
+        state,
         shutdown.clone().wait(),
     ));
     let finished = tokio::select! {

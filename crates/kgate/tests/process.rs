@@ -408,6 +408,32 @@ fn busy_rest_port_fails_startup_naming_listeners() {
 }
 
 #[test]
+fn an_unreadable_registry_certificate_stops_startup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no-such-ca.pem");
+    let mut kgate = Kgate::spawn(&[
+        "serve",
+        "--set",
+        "listeners=http://127.0.0.1:0",
+        "--set",
+        "broker.listeners=127.0.0.1:0",
+        "--set",
+        &format!("data.dir={}", path_str(dir.path())),
+        "--set",
+        "schema.registry.url=https://127.0.0.1:1",
+        "--set",
+        &format!("schema.registry.ssl.ca.location={}", path_str(&missing)),
+    ]);
+    let status = kgate
+        .wait_exit(Duration::from_secs(60))
+        .expect("kgate must exit on an unreadable CA file");
+    let output = kgate.output();
+    assert!(!status.success(), "{output}");
+    assert!(output.contains("schema.registry"), "{output}");
+    assert!(output.contains("no-such-ca.pem"), "{output}");
+}
+
+#[test]
 fn help_explains_every_command_and_key() {
     let help = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_kgate"))
