@@ -779,3 +779,34 @@ type Landing = (
     Option<Vec<u8>>,
     Vec<(String, Option<Vec<u8>>)>,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyless_streamed_records_fill_each_partition_in_turn() {
+    let cluster = TestCluster::start().await;
+    let topic = unique_name("v3-records-keyless");
+    cluster.create_topic(&topic, 3).await;
+    let path = records_path(&cluster, &topic).await;
+    let records: Vec<String> = (0..3000)
+        .map(|i| json!({"value": {"type": "STRING", "data": format!("v{i}")}}).to_string())
+        .collect();
+    let chunks = records.chunks(250).map(|c| c.concat()).collect();
+    let (status, reports) = cluster.post_streamed(&path, chunks).await;
+    assert_eq!(status, 200);
+    assert_eq!(reports.len(), 3000);
+    // Runs of 1,000 records per partition, each partition once.
+    let partitions: Vec<i64> = reports
+        .iter()
+        .map(|r| r["partition_id"].as_i64().expect("partition"))
+        .collect();
+    for run in partitions.chunks(1000) {
+        assert!(run.iter().all(|p| *p == run[0]), "{run:?}");
+    }
+    let mut firsts: Vec<i64> = partitions.chunks(1000).map(|run| run[0]).collect();
+    firsts.sort_unstable();
+    assert_eq!(firsts, vec![0, 1, 2]);
+    let landed = read_back(&cluster, &topic, 3000).await;
+    for p in 0..3 {
+        assert_eq!(landed.iter().filter(|l| l.partition == p).count(), 1000);
+    }
+    cluster.stop().await;
+}

@@ -80,7 +80,7 @@ pub struct ProduceRequest {
 }
 
 /// One header of a record.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ProduceRequestHeader {
     /// The header name.
     pub name: String,
@@ -231,7 +231,8 @@ async fn produce(
 ) -> V3Result<Response> {
     resource::check_cluster(&state, &cluster_id).await?;
     resource::check_json_content_type(&headers)?;
-    state.kafka.topic(&topic).await?;
+    let meta = state.kafka.topic(&topic).await?;
+    let partitions: Vec<i32> = meta.partitions.iter().map(|p| p.id).collect();
     let chunked = headers
         .get(header::TRANSFER_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -273,11 +274,13 @@ async fn produce(
             return Ok(json_response(status, Body::from(outcome_json(&outcome))));
         }
         let body = futures::stream::once(futures::future::ready(Ok(bytes))).boxed();
-        let reports = ReportStream::new(producing, state.kafka.delivery_queue()?, body, limit);
+        let queue = state.kafka.delivery_queue()?;
+        let reports = ReportStream::new(producing, queue, partitions, body, limit);
         return Ok(json_response(StatusCode::OK, Body::from_stream(reports)));
     }
     let queue = state.kafka.delivery_queue()?;
-    let mut reports = ReportStream::new(producing, queue, body.into_data_stream().boxed(), limit);
+    let body = body.into_data_stream().boxed();
+    let mut reports = ReportStream::new(producing, queue, partitions, body, limit);
     // An empty stream is still answered with an error status, before the 200 is sent.
     if !reports.has_content().await {
         return Err(empty_body().into());
