@@ -287,18 +287,12 @@ impl Kafka {
     ) {
         let producer = producer.clone();
         let topic = topic.to_string();
-        let refreshed = tokio::task::spawn_blocking(move || {
+        refresh_metadata_with(move || {
             producer
                 .client()
                 .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
-                .map(|_| ())
         })
         .await;
-        match refreshed {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "producer metadata refresh failed"),
-            Err(e) => tracing::warn!(error = %e, "producer metadata refresh task failed"),
-        }
     }
 
     /// Classifies a failed offsets lookup and forgets cached metadata, since leadership
@@ -446,6 +440,18 @@ impl Kafka {
         if let Err(e) = flushed {
             tracing::warn!(error = %e, "producer flush task failed");
         }
+    }
+}
+
+/// Runs a producer's metadata `fetch` off the async runtime; a failure is only logged,
+/// since the caller goes on with what the producer knows.
+async fn refresh_metadata_with<M: Send + 'static>(
+    fetch: impl FnOnce() -> Result<M, rdkafka::error::KafkaError> + Send + 'static,
+) {
+    match tokio::task::spawn_blocking(fetch).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "producer metadata refresh failed"),
+        Err(e) => tracing::warn!(error = %e, "producer metadata refresh task failed"),
     }
 }
 

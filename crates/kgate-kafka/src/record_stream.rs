@@ -257,18 +257,12 @@ impl DeliveryQueue {
     async fn refresh_metadata(&self, topic: &str) {
         let producer = self.producer.clone();
         let topic = topic.to_string();
-        let refreshed = tokio::task::spawn_blocking(move || {
+        crate::refresh_metadata_with(move || {
             producer
                 .client()
                 .fetch_metadata(Some(&topic), crate::REQUEST_TIMEOUT)
-                .map(|_| ())
         })
         .await;
-        match refreshed {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "producer metadata refresh failed"),
-            Err(e) => tracing::warn!(error = %e, "producer metadata refresh task failed"),
-        }
     }
 
     /// Records sent whose outcome has not been taken yet.

@@ -30,7 +30,7 @@ use serde_json::value::RawValue;
 use crate::error::RestError;
 use crate::v3::records::{
     ProduceRequest, ProduceRequestData, ProduceRequestHeader, ProduceResponseData, Producing,
-    RecordError, cannot_deserialize, malformed, parse_timestamp, write_outcome,
+    RecordError, cannot_deserialize, check_partition, checked_timestamp, malformed, write_outcome,
 };
 
 /// How many records of one stream may wait for their delivery reports at once; beyond
@@ -649,22 +649,8 @@ impl<'a> FastRequest<'a> {
         };
         let (key, key_report) = part(&self.key, key_buf)?;
         let (value, value_report) = part(&self.value, value_buf)?;
-        let timestamp = match self.timestamp.as_deref() {
-            None => None,
-            Some(text) => Some(parse_timestamp(text).ok_or_else(|| {
-                RestError::BadRequest(format!(
-                    "timestamp {text:?} is not an RFC 3339 instant such as 2021-02-05T19:14:42Z"
-                ))
-            })?),
-        };
-        if let Some(p) = self.partition_id
-            && p < 0
-        {
-            return Err(RestError::PartitionNotFound {
-                topic: String::new(),
-                partition: p,
-            });
-        }
+        let timestamp = checked_timestamp(self.timestamp.as_deref())?;
+        check_partition(self.partition_id)?;
         Ok((
             RecordRef {
                 key,

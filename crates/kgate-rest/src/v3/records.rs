@@ -555,22 +555,8 @@ impl Producing {
             };
             headers.push((h.name, value));
         }
-        let timestamp = match &request.timestamp {
-            None => None,
-            Some(text) => Some(parse_timestamp(text).ok_or_else(|| {
-                RestError::BadRequest(format!(
-                    "timestamp {text:?} is not an RFC 3339 instant such as 2021-02-05T19:14:42Z"
-                ))
-            })?),
-        };
-        if let Some(p) = request.partition_id
-            && p < 0
-        {
-            return Err(RestError::PartitionNotFound {
-                topic: String::new(),
-                partition: p,
-            });
-        }
+        let timestamp = checked_timestamp(request.timestamp.as_deref())?;
+        check_partition(request.partition_id)?;
         Ok((
             ProduceRecord {
                 key,
@@ -819,6 +805,29 @@ fn schema_error(e: FormatError, key: &SerializerKey, topic: &str) -> RestError {
             ..
         } => RestError::Unprocessable(message),
         other => RestError::from(other),
+    }
+}
+
+/// A record's `timestamp` field in milliseconds since the epoch, or the 400 it gets.
+pub(crate) fn checked_timestamp(text: Option<&str>) -> Result<Option<i64>, RestError> {
+    text.map(|text| {
+        parse_timestamp(text).ok_or_else(|| {
+            RestError::BadRequest(format!(
+                "timestamp {text:?} is not an RFC 3339 instant such as 2021-02-05T19:14:42Z"
+            ))
+        })
+    })
+    .transpose()
+}
+
+/// Refuses a negative `partition_id` as a partition the topic does not have.
+pub(crate) fn check_partition(partition: Option<i32>) -> Result<(), RestError> {
+    match partition {
+        Some(p) if p < 0 => Err(RestError::PartitionNotFound {
+            topic: String::new(),
+            partition: p,
+        }),
+        _ => Ok(()),
     }
 }
 
