@@ -11,19 +11,6 @@ use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-async fn get(cluster: &TestCluster, path: &str) -> (u16, Value) {
-    let resp = cluster
-        .http()
-        .get(format!("{}{path}", cluster.rest_url()))
-        .send()
-        .await
-        .expect("request");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.expect("body");
-    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    (status, body)
-}
-
 /// Joins `group` with one consumer on `topic`, waits for both partitions to be assigned
 /// and commits `commits` as (partition, offset).
 async fn join_and_commit(
@@ -92,7 +79,7 @@ async fn groups_consumers_assignments_and_lags() {
     // The group shows up STABLE with its one member.
     let deadline = Instant::now() + WAIT;
     let group_body = loop {
-        let (status, body) = get(&cluster, &format!("{base}/{group}")).await;
+        let (status, body) = cluster.get_json(&format!("{base}/{group}")).await;
         if status == 200 && body["state"] == "STABLE" {
             break body;
         }
@@ -128,7 +115,7 @@ async fn groups_consumers_assignments_and_lags() {
     let coordinator = group_body["coordinator"]["related"].as_str().unwrap_or("");
     assert!(coordinator.starts_with(&url("/brokers/")), "{group_body}");
 
-    let (status, list) = get(&cluster, &base).await;
+    let (status, list) = cluster.get_json(&base).await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["kind"], "KafkaConsumerGroupList");
     assert_eq!(list["metadata"]["self"], url("/consumer-groups"));
@@ -141,7 +128,7 @@ async fn groups_consumers_assignments_and_lags() {
     assert_eq!(listed, &group_body);
 
     // Consumers.
-    let (status, consumers) = get(&cluster, &format!("{base}/{group}/consumers")).await;
+    let (status, consumers) = cluster.get_json(&format!("{base}/{group}/consumers")).await;
     assert_eq!(status, 200, "{consumers}");
     assert_eq!(consumers["kind"], "KafkaConsumerList");
     let members = consumers["data"].as_array().expect("data");
@@ -158,15 +145,17 @@ async fn groups_consumers_assignments_and_lags() {
         member["metadata"]["resource_name"],
         format!("crn:///kafka={id}/consumer-group={group}/consumer={consumer_id}")
     );
-    let (status, one) = get(&cluster, &format!("{base}/{group}/consumers/{consumer_id}")).await;
+    let (status, one) = cluster
+        .get_json(&format!("{base}/{group}/consumers/{consumer_id}"))
+        .await;
     assert_eq!((status, &one), (200, member));
 
     // Assignments.
-    let (status, assignments) = get(
-        &cluster,
-        &format!("{base}/{group}/consumers/{consumer_id}/assignments"),
-    )
-    .await;
+    let (status, assignments) = cluster
+        .get_json(&format!(
+            "{base}/{group}/consumers/{consumer_id}/assignments"
+        ))
+        .await;
     assert_eq!(status, 200, "{assignments}");
     assert_eq!(assignments["kind"], "KafkaConsumerAssignmentList");
     let parts: Vec<(String, i64)> = assignments["data"]
@@ -181,11 +170,11 @@ async fn groups_consumers_assignments_and_lags() {
         })
         .collect();
     assert_eq!(parts, vec![(topic.clone(), 0), (topic.clone(), 1)]);
-    let (status, a1) = get(
-        &cluster,
-        &format!("{base}/{group}/consumers/{consumer_id}/assignments/{topic}/partitions/1"),
-    )
-    .await;
+    let (status, a1) = cluster
+        .get_json(&format!(
+            "{base}/{group}/consumers/{consumer_id}/assignments/{topic}/partitions/1"
+        ))
+        .await;
     assert_eq!(status, 200, "{a1}");
     assert_eq!(a1, assignments["data"][1]);
     assert_eq!(
@@ -200,7 +189,7 @@ async fn groups_consumers_assignments_and_lags() {
     );
 
     // Lags: exactly the difference between end offsets and commits.
-    let (status, lags) = get(&cluster, &format!("{base}/{group}/lags")).await;
+    let (status, lags) = cluster.get_json(&format!("{base}/{group}/lags")).await;
     assert_eq!(status, 200, "{lags}");
     assert_eq!(lags["kind"], "KafkaConsumerLagList");
     let data = lags["data"].as_array().expect("data");
@@ -233,14 +222,14 @@ async fn groups_consumers_assignments_and_lags() {
         ),
         (&json!(6), &json!(6), &json!(0))
     );
-    let (status, lag0) = get(
-        &cluster,
-        &format!("{base}/{group}/lags/{topic}/partitions/0"),
-    )
-    .await;
+    let (status, lag0) = cluster
+        .get_json(&format!("{base}/{group}/lags/{topic}/partitions/0"))
+        .await;
     assert_eq!((status, &lag0), (200, &data[0]));
 
-    let (status, summary) = get(&cluster, &format!("{base}/{group}/lag-summary")).await;
+    let (status, summary) = cluster
+        .get_json(&format!("{base}/{group}/lag-summary"))
+        .await;
     assert_eq!(status, 200, "{summary}");
     assert_eq!(
         summary,
@@ -268,7 +257,9 @@ async fn groups_consumers_assignments_and_lags() {
     for _ in 0..3 {
         cluster.produce(&topic, Some(1), None, Some(b"more")).await;
     }
-    let (_, summary) = get(&cluster, &format!("{base}/{group}/lag-summary")).await;
+    let (_, summary) = cluster
+        .get_json(&format!("{base}/{group}/lag-summary"))
+        .await;
     assert_eq!(
         (&summary["total_lag"], &summary["max_lag"]),
         (&json!(9), &json!(6))
@@ -281,14 +272,14 @@ async fn groups_consumers_assignments_and_lags() {
         format!("{base}/{group}/consumers/{consumer_id}/assignments/{topic}/partitions/9"),
         format!("{base}/{group}/lags/{topic}/partitions/9"),
     ] {
-        let (status, body) = get(&cluster, &path).await;
+        let (status, body) = cluster.get_json(&path).await;
         assert_eq!(
             (status, &body["error_code"]),
             (404, &json!(404)),
             "{path}: {body}"
         );
     }
-    let (status, body) = get(&cluster, "/v3/clusters/nope/consumer-groups").await;
+    let (status, body) = cluster.get_json("/v3/clusters/nope/consumer-groups").await;
     assert_eq!(
         (status, &body["message"]),
         (404, &json!("Cluster nope cannot be found."))

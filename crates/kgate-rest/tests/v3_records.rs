@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use kgate_testkit::{TestCluster, concatenated_json, unique_name};
+use kgate_testkit::{TestCluster, concatenated_json, json_answer, unique_name};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -84,10 +84,6 @@ async fn read_back(cluster: &TestCluster, topic: &str, count: usize) -> Vec<Land
     .expect("reader task")
 }
 
-async fn post_json(cluster: &TestCluster, path: &str, body: &Value) -> (u16, Value) {
-    post_raw(cluster, path, Some("application/json"), body.to_string()).await
-}
-
 async fn post_raw(
     cluster: &TestCluster,
     path: &str,
@@ -101,11 +97,7 @@ async fn post_raw(
     if let Some(ct) = content_type {
         req = req.header("Content-Type", ct);
     }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.expect("body");
-    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    (status, body)
+    json_answer(req).await
 }
 
 async fn records_path(cluster: &TestCluster, topic: &str) -> String {
@@ -122,22 +114,22 @@ async fn a_record_lands_with_key_value_headers_partition_and_timestamp() {
     let cluster_id = cluster.kafka().cluster_id().await.expect("cluster id");
 
     // The reference's binary_and_json example.
-    let (status, report) = post_json(
-        &cluster,
-        &path,
-        &json!({
-            "partition_id": 1,
-            "headers": [
-                {"name": "Header-1", "value": "SGVhZGVyLTE="},
-                {"name": "Header-2", "value": "SGVhZGVyLTI="},
-                {"name": "Header-3", "value": null}
-            ],
-            "key": {"type": "BINARY", "data": "Zm9vYmFy"},
-            "value": {"type": "JSON", "data": {"foo": "bar"}},
-            "timestamp": "2021-02-05T19:14:42Z"
-        }),
-    )
-    .await;
+    let (status, report) = cluster
+        .post_json(
+            &path,
+            &json!({
+                "partition_id": 1,
+                "headers": [
+                    {"name": "Header-1", "value": "SGVhZGVyLTE="},
+                    {"name": "Header-2", "value": "SGVhZGVyLTI="},
+                    {"name": "Header-3", "value": null}
+                ],
+                "key": {"type": "BINARY", "data": "Zm9vYmFy"},
+                "value": {"type": "JSON", "data": {"foo": "bar"}},
+                "timestamp": "2021-02-05T19:14:42Z"
+            }),
+        )
+        .await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(
         report,
@@ -154,12 +146,12 @@ async fn a_record_lands_with_key_value_headers_partition_and_timestamp() {
     );
 
     // A STRING value alone, and records with null and absent parts.
-    let (status, report) = post_json(
-        &cluster,
-        &path,
-        &json!({"partition_id": 2, "value": {"type": "STRING", "data": "My message"}}),
-    )
-    .await;
+    let (status, report) = cluster
+        .post_json(
+            &path,
+            &json!({"partition_id": 2, "value": {"type": "STRING", "data": "My message"}}),
+        )
+        .await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["value"], json!({"type": "STRING", "size": 10}));
     assert!(report.get("key").is_none(), "{report}");
@@ -168,9 +160,7 @@ async fn a_record_lands_with_key_value_headers_partition_and_timestamp() {
             .as_str()
             .is_some_and(|t| t.ends_with('Z'))
     );
-    let (status, report) = post_json(
-        &cluster,
-        &path,
+    let (status, report) = cluster.post_json(&path,
         &json!({"partition_id": 2, "key": {"type": "STRING", "data": "k"}, "value": {"type": "BINARY", "data": null}}),
     )
     .await;
@@ -209,17 +199,17 @@ async fn produce_errors_have_the_reference_codes() {
     let path = records_path(&cluster, &topic).await;
     let good = json!({"value": {"type": "STRING", "data": "x"}});
 
-    let (status, body) = post_json(
-        &cluster,
-        &format!("/v3/clusters/no-such-cluster/topics/{topic}/records"),
-        &good,
-    )
-    .await;
+    let (status, body) = cluster
+        .post_json(
+            &format!("/v3/clusters/no-such-cluster/topics/{topic}/records"),
+            &good,
+        )
+        .await;
     assert_eq!((status, &body["error_code"]), (404, &json!(404)), "{body}");
     assert_eq!(body["message"], "Cluster no-such-cluster cannot be found.");
 
     let missing = records_path(&cluster, &unique_name("v3-no-topic")).await;
-    let (status, body) = post_json(&cluster, &missing, &good).await;
+    let (status, body) = cluster.post_json(&missing, &good).await;
     assert_eq!(
         (status, &body["error_code"]),
         (404, &json!(40403)),
@@ -230,45 +220,40 @@ async fn produce_errors_have_the_reference_codes() {
         "This server does not host this topic-partition."
     );
 
-    let (status, body) = post_json(
-        &cluster,
-        &path,
-        &json!({"partition_id": 7, "value": {"type": "STRING", "data": "x"}}),
-    )
-    .await;
+    let (status, body) = cluster
+        .post_json(
+            &path,
+            &json!({"partition_id": 7, "value": {"type": "STRING", "data": "x"}}),
+        )
+        .await;
     assert_eq!(
         (status, &body["error_code"]),
         (404, &json!(40403)),
         "{body}"
     );
 
-    let (status, body) = post_json(
-        &cluster,
-        &path,
-        &json!({"value": {"type": "BINARY", "data": 1}}),
-    )
-    .await;
+    let (status, body) = cluster
+        .post_json(&path, &json!({"value": {"type": "BINARY", "data": 1}}))
+        .await;
     assert_eq!((status, &body["error_code"]), (400, &json!(400)), "{body}");
     assert_eq!(
         body["message"],
         "Bad Request: data=1 is not a base64 string."
     );
 
-    let (status, body) = post_json(
-        &cluster,
-        &path,
+    let (status, body) = cluster.post_json(&path,
         &json!({"headers": [{"name": "h", "value": "not base64!"}], "value": {"type": "STRING", "data": "x"}}),
     )
     .await;
     assert_eq!((status, &body["error_code"]), (400, &json!(400)), "{body}");
 
     for schema_format in ["AVRO", "PROTOBUF", "JSONSCHEMA"] {
-        let (status, body) = post_json(
-            &cluster,
-            &path,
-            &json!({"value": {"type": schema_format, "data": "x"}}),
-        )
-        .await;
+        let (status, body) = cluster
+            .post_json(
+                &path,
+                &json!({"value": {"type": schema_format, "data": "x"}}),
+            )
+            .await;
         assert_eq!(status, 400, "{body}");
         assert!(
             body["message"]
@@ -277,7 +262,9 @@ async fn produce_errors_have_the_reference_codes() {
             "{body}"
         );
     }
-    let (status, body) = post_json(&cluster, &path, &json!({"value": {"data": "x"}})).await;
+    let (status, body) = cluster
+        .post_json(&path, &json!({"value": {"data": "x"}}))
+        .await;
     assert_eq!(status, 400, "{body}");
 
     let (status, body) = post_raw(&cluster, &path, Some("application/json"), String::new()).await;
@@ -299,12 +286,12 @@ async fn produce_errors_have_the_reference_codes() {
     .await;
     assert_eq!((status, &body["error_code"]), (400, &json!(400)), "{body}");
 
-    let (status, body) = post_json(
-        &cluster,
-        &path,
-        &json!({"value": {"type": "STRING", "data": "x"}, "timestamp": "yesterday"}),
-    )
-    .await;
+    let (status, body) = cluster
+        .post_json(
+            &path,
+            &json!({"value": {"type": "STRING", "data": "x"}, "timestamp": "yesterday"}),
+        )
+        .await;
     assert_eq!(status, 400, "{body}");
 
     // None of the failed requests wrote anything.
@@ -499,9 +486,7 @@ async fn a_batch_answers_successes_and_failures_by_id() {
     let topic = unique_name("v3-records-batch");
     cluster.create_topic(&topic, 1).await;
     let path = format!("{}:batch", records_path(&cluster, &topic).await);
-    let (status, body) = post_json(
-        &cluster,
-        &path,
+    let (status, body) = cluster.post_json(&path,
         &json!({"entries": [
             {"id": "a", "value": {"type": "STRING", "data": "first"}},
             {"id": "b", "value": {"type": "BINARY", "data": 7}},
@@ -529,9 +514,7 @@ async fn a_batch_answers_successes_and_failures_by_id() {
     assert_eq!(landed[0].value.as_deref(), Some(&b"first"[..]));
     assert_eq!(landed[1].value.as_deref(), Some(&b"[1]"[..]));
 
-    let (status, body) = post_json(
-        &cluster,
-        &path,
+    let (status, body) = cluster.post_json(&path,
         &json!({"entries": [{"id": "x", "value": {"type": "STRING", "data": "1"}}, {"id": "x"}]}),
     )
     .await;
@@ -604,12 +587,9 @@ async fn a_record_over_the_message_size_limit_is_413() {
     let path = records_path(&cluster, &topic).await;
     // Above librdkafka's default message.max.bytes (1 MB), well under the body limit.
     let big = "x".repeat(2 * 1024 * 1024);
-    let (status, body) = post_json(
-        &cluster,
-        &path,
-        &json!({"value": {"type": "STRING", "data": big}}),
-    )
-    .await;
+    let (status, body) = cluster
+        .post_json(&path, &json!({"value": {"type": "STRING", "data": big}}))
+        .await;
     assert_eq!((status, &body["error_code"]), (413, &json!(413)), "{body}");
     assert_eq!(
         body["message"],
@@ -625,12 +605,12 @@ async fn streaming_to_a_partition_added_moments_ago_succeeds() {
     cluster.create_topic(&topic, 1).await;
     let path = records_path(&cluster, &topic).await;
     // kgate's producer learns the topic while it has one partition.
-    let (status, body) = post_json(
-        &cluster,
-        &path,
-        &json!({"partition_id": 0, "value": {"type": "STRING", "data": "before"}}),
-    )
-    .await;
+    let (status, body) = cluster
+        .post_json(
+            &path,
+            &json!({"partition_id": 0, "value": {"type": "STRING", "data": "before"}}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
 
     let topic_url = format!(

@@ -13,21 +13,6 @@ use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-async fn post_json(cluster: &TestCluster, path: &str, body: &Value) -> (u16, Value) {
-    let resp = cluster
-        .http()
-        .post(format!("{}{path}", cluster.rest_url()))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("request");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.expect("body");
-    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    (status, body)
-}
-
 async fn records_path(cluster: &TestCluster, topic: &str) -> String {
     let id = cluster.kafka().cluster_id().await.expect("cluster id");
     format!("/v3/clusters/{id}/topics/{topic}/records")
@@ -35,7 +20,7 @@ async fn records_path(cluster: &TestCluster, topic: &str) -> String {
 
 /// Produces one record and expects a 200 delivery report.
 async fn produce_ok(cluster: &TestCluster, path: &str, record: Value) -> Value {
-    let (status, report) = post_json(cluster, path, &record).await;
+    let (status, report) = cluster.post_json(path, &record).await;
     assert_eq!(status, 200, "{record} -> {report}");
     assert_eq!(report["error_code"], 200, "{report}");
     report
@@ -186,15 +171,15 @@ async fn avro_by_inline_schema_id_version_and_latest() {
 
     // records:batch takes the same forms.
     let sixth = json!({"name": "fay", "age": null, "email": ""});
-    let (status, batch) = post_json(
-        &cluster,
-        &format!("{path}:batch"),
-        &json!({"entries": [
-            {"id": "a", "value": {"type": "AVRO", "schema_version": 2, "data": sixth}},
-            {"id": "b", "value": {"type": "AVRO", "schema_version": 2, "data": {"name": 1}}}
-        ]}),
-    )
-    .await;
+    let (status, batch) = cluster
+        .post_json(
+            &format!("{path}:batch"),
+            &json!({"entries": [
+                {"id": "a", "value": {"type": "AVRO", "schema_version": 2, "data": sixth}},
+                {"id": "b", "value": {"type": "AVRO", "schema_version": 2, "data": {"name": 1}}}
+            ]}),
+        )
+        .await;
     assert_eq!(status, 207, "{batch}");
     assert_eq!(batch["successes"][0]["id"], "a", "{batch}");
     assert_eq!(batch["successes"][0]["value"]["schema_id"], json!(v2));
@@ -392,7 +377,9 @@ async fn schema_errors_are_client_errors_and_a_stream_goes_on() {
     };
     // Nothing registered yet: the latest of <topic>-value / <topic>-key.
     let body = expect(
-        post_json(&cluster, &path, &json!({"value": {"data": {"a": "x"}}})).await,
+        cluster
+            .post_json(&path, &json!({"value": {"data": {"a": "x"}}}))
+            .await,
         422,
         42202,
     );
@@ -404,54 +391,51 @@ async fn schema_errors_are_client_errors_and_a_stream_goes_on() {
         "{message}"
     );
     expect(
-        post_json(
-            &cluster,
-            &path,
-            &json!({"key": {"type": "AVRO", "data": "k"}}),
-        )
-        .await,
+        cluster
+            .post_json(&path, &json!({"key": {"type": "AVRO", "data": "k"}}))
+            .await,
         422,
         42201,
     );
     expect(
-        post_json(
-            &cluster,
-            &path,
-            &json!({"value": {"schema_id": 987_654, "data": {"a": "x"}}}),
-        )
-        .await,
+        cluster
+            .post_json(
+                &path,
+                &json!({"value": {"schema_id": 987_654, "data": {"a": "x"}}}),
+            )
+            .await,
         422,
         42202,
     );
     // An invalid inline schema, and one without a type.
     expect(
-        post_json(
-            &cluster,
-            &path,
-            &json!({"value": {"type": "AVRO", "schema": "{\"type\": \"nope\"}", "data": 1}}),
-        )
-        .await,
+        cluster
+            .post_json(
+                &path,
+                &json!({"value": {"type": "AVRO", "schema": "{\"type\": \"nope\"}", "data": 1}}),
+            )
+            .await,
         422,
         42205,
     );
     expect(
-        post_json(
-            &cluster,
-            &path,
-            &json!({"value": {"schema": schema, "data": {"a": "x"}}}),
-        )
-        .await,
+        cluster
+            .post_json(
+                &path,
+                &json!({"value": {"schema": schema, "data": {"a": "x"}}}),
+            )
+            .await,
         400,
         400,
     );
     expect(
-        post_json(
-            &cluster,
-            &path,
-            &json!({"value": {"type": "AVRO", "schema": schema,
+        cluster
+            .post_json(
+                &path,
+                &json!({"value": {"type": "AVRO", "schema": schema,
                               "subject_name_strategy": "SOMETHING", "data": {"a": "x"}}}),
-        )
-        .await,
+            )
+            .await,
         400,
         400,
     );
@@ -464,17 +448,19 @@ async fn schema_errors_are_client_errors_and_a_stream_goes_on() {
     )
     .await;
     expect(
-        post_json(
-            &cluster,
-            &path,
-            &json!({"value": {"schema_version": 9, "data": {"a": "x"}}}),
-        )
-        .await,
+        cluster
+            .post_json(
+                &path,
+                &json!({"value": {"schema_version": 9, "data": {"a": "x"}}}),
+            )
+            .await,
         422,
         42202,
     );
     expect(
-        post_json(&cluster, &path, &json!({"value": {"data": {"a": 5}}})).await,
+        cluster
+            .post_json(&path, &json!({"value": {"data": {"a": 5}}}))
+            .await,
         422,
         42203,
     );
@@ -483,9 +469,7 @@ async fn schema_errors_are_client_errors_and_a_stream_goes_on() {
         {"name": "a", "type": "string"}, {"name": "b", "type": "int"}]})
     .to_string();
     expect(
-        post_json(
-            &cluster,
-            &path,
+        cluster.post_json(&path,
             &json!({"value": {"type": "AVRO", "schema": incompatible, "data": {"a": "x", "b": 1}}}),
         )
         .await,

@@ -191,6 +191,16 @@ pub struct Answer {
     pub body: serde_json::Value,
 }
 
+/// Sends `request` and returns the answer's status and JSON body; a body that is not JSON
+/// fails the test, naming it.
+pub async fn json_answer(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, body)
+}
+
 /// Splits concatenated JSON (such as the delivery reports of a v3 stream) into its
 /// values; panics on anything else.
 pub fn concatenated_json(text: &[u8]) -> Vec<serde_json::Value> {
@@ -261,6 +271,25 @@ impl TestCluster {
     /// An HTTP client with a generous timeout.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// POSTs `body` as JSON to `path` on the REST listener; the answer's status and JSON.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.rest_url()))
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+        json_answer(request).await
+    }
+
+    /// GETs `path` on the REST listener; the answer's status and JSON.
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        json_answer(self.http.get(format!("{}{path}", self.rest_url()))).await
     }
 
     /// POSTs `chunks` of JSON to `path` on the REST listener as one streamed (chunked)
