@@ -81,6 +81,8 @@ struct Inner {
     /// The settings of the producer streamed records go through (see
     /// [`Kafka::delivery_queue`]).
     streaming_overrides: BTreeMap<String, String>,
+    /// The cluster id and when it was looked up (see [`Kafka::cluster_id`]).
+    cluster_id: Mutex<Option<(String, std::time::Instant)>>,
     /// That producer, created with the first queue.
     stream_producer: Mutex<Option<Arc<record_stream::StreamProducer>>>,
 }
@@ -111,6 +113,7 @@ impl Kafka {
                 config,
                 producers: Mutex::new(producers),
                 stream_producer: Mutex::new(None),
+                cluster_id: Mutex::new(None),
                 admin,
                 lookup,
                 round_robin: AtomicUsize::new(0),

@@ -1,6 +1,7 @@
 //! Native admin: the cluster's identity, controller and brokers (DescribeCluster).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rdkafka::bindings as rd;
 use rdkafka::consumer::Consumer;
@@ -32,15 +33,35 @@ pub struct ClusterDescription {
     pub nodes: Vec<ClusterNode>,
 }
 
+/// How long a looked-up cluster id is used without looking again (a different cluster may
+/// come up behind the same addresses).
+const CLUSTER_ID_TTL: Duration = Duration::from_secs(10);
+
 impl Kafka {
-    /// The cluster id, from the metadata librdkafka already keeps (no request when it is
-    /// known).
+    /// The cluster id, as looked up at most [`CLUSTER_ID_TTL`] ago: every v3 request
+    /// checks it, and a lookup costs a hop to a blocking thread.
     pub async fn cluster_id(&self) -> Result<String, KafkaError> {
+        if let Some((id, at)) = &*self.inner.cluster_id.lock()
+            && at.elapsed() < CLUSTER_ID_TTL
+        {
+            return Ok(id.clone());
+        }
+        self.fresh_cluster_id().await
+    }
+
+    /// The cluster id, from the metadata librdkafka already keeps (no request when it is
+    /// known); for a caller that found the cached one wrong.
+    pub async fn fresh_cluster_id(&self) -> Result<String, KafkaError> {
         let client = Arc::clone(&self.inner.lookup);
-        tokio::task::spawn_blocking(move || client.client().fetch_cluster_id(REQUEST_TIMEOUT))
-            .await
-            .map_err(|e| KafkaError::Internal(format!("cluster id task failed: {e}")))?
-            .ok_or_else(|| KafkaError::Timeout("the cluster id is not known yet".to_string()))
+        let id =
+            tokio::task::spawn_blocking(move || client.client().fetch_cluster_id(REQUEST_TIMEOUT))
+                .await
+                .map_err(|e| KafkaError::Internal(format!("cluster id task failed: {e}")))?
+                .ok_or_else(|| {
+                    KafkaError::Timeout("the cluster id is not known yet".to_string())
+                })?;
+        *self.inner.cluster_id.lock() = Some((id.clone(), Instant::now()));
+        Ok(id)
     }
 
     /// The cluster id, controller and brokers (with racks), in one DescribeCluster request;

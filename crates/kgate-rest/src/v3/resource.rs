@@ -209,6 +209,11 @@ pub fn no_content() -> Response {
 pub async fn check_cluster(state: &AppState, cluster_id: &str) -> V3Result<String> {
     let actual = state.kafka.cluster_id().await?;
     if actual == cluster_id {
+        return Ok(actual);
+    }
+    // The id is cached; another cluster may have come up behind the same addresses.
+    let actual = state.kafka.fresh_cluster_id().await?;
+    if actual == cluster_id {
         Ok(actual)
     } else {
         Err(RestError::ClusterNotFound(cluster_id.to_string()).into())
