@@ -146,6 +146,13 @@ pub async fn serve(
     // Confluent's examples use paths with and without a trailing slash
     // (`POST /consumers/testgroup/`); both must reach the same route.
     let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(router);
+    // Without TCP_NODELAY the last small segment of a response waits for the client's
+    // delayed ACK (Nagle): measured as a 40-50 ms stall between consecutive v2 reads.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection");
+        }
+    });
     axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
         .with_graceful_shutdown(shutdown)
         .await
