@@ -16,11 +16,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use support::{DEADLINE, start_in, unique, wire};
+use rdkafka::ClientConfig;
+use support::{DEADLINE, read_partition_to_end, start_in, unique, wire};
 
 /// (offset, key, value) of every record of partition 0.
 type Entries = Vec<(i64, String, Option<String>)>;
@@ -55,43 +53,9 @@ async fn create_compacted(addr: SocketAddr, name: &str, extra: &[(&str, &str)]) 
     results[0].as_ref().unwrap();
 }
 
-/// Every record of partition 0 a consumer with `isolation` reads.
-fn read_all(addr: SocketAddr, topic: &str, isolation: &str) -> Entries {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", addr.to_string())
-        .set("group.id", unique("compaction-reader"))
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", isolation)
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&tpl).unwrap();
-    let start = Instant::now();
-    let mut out = Vec::new();
-    loop {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "no end of partition; got {out:?}"
-        );
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => out.push((
-                m.offset(),
-                String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
-                m.payload().map(|p| String::from_utf8_lossy(p).into_owned()),
-            )),
-            Some(Err(KafkaError::PartitionEOF(_))) => return out,
-            Some(Err(e)) => panic!("consumer error: {e}"),
-            None => {}
-        }
-    }
-}
-
 async fn read_now(addr: SocketAddr, topic: &str, isolation: &str) -> Entries {
     let (topic, isolation) = (topic.to_string(), isolation.to_string());
-    tokio::task::spawn_blocking(move || read_all(addr, &topic, &isolation))
+    tokio::task::spawn_blocking(move || read_partition_to_end(addr, &topic, &isolation))
         .await
         .unwrap()
 }

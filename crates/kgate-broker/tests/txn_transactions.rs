@@ -21,8 +21,8 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use support::{DEADLINE, start_in, unique, wire};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use support::{DEADLINE, read_partition_to_end, start_in, unique, wire};
 
 /// A runtime for the broker while the test drives rdkafka's blocking calls.
 fn runtime() -> tokio::runtime::Runtime {
@@ -157,34 +157,10 @@ fn send(producer: &BaseProducer, topic: &str, values: &[&str]) {
 
 /// Every value of partition 0 up to the end the isolation level allows.
 fn read_values(addr: SocketAddr, topic: &str, isolation: &str) -> Vec<String> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", addr.to_string())
-        .set("group.id", unique("txn-reader"))
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", isolation)
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&tpl).unwrap();
-    let start = Instant::now();
-    let mut out = Vec::new();
-    loop {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "no end of partition; got {out:?}"
-        );
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into())
-            }
-            Some(Err(KafkaError::PartitionEOF(_))) => return out,
-            Some(Err(e)) => panic!("consumer error: {e}"),
-            None => {}
-        }
-    }
+    read_partition_to_end(addr, topic, isolation)
+        .into_iter()
+        .map(|(_, _, value)| value.unwrap_or_default())
+        .collect()
 }
 
 fn s(text: &str) -> StrBytes {

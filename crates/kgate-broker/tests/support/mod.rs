@@ -87,6 +87,45 @@ pub fn read_messages(
     out
 }
 
+/// Every record of partition 0 of `topic` that a consumer with `isolation`
+/// (`read_committed` or `read_uncommitted`) reads up to the end it may see, as
+/// (offset, key, value) with keys and values as text.
+pub fn read_partition_to_end(
+    addr: std::net::SocketAddr,
+    topic: &str,
+    isolation: &str,
+) -> Vec<(i64, String, Option<String>)> {
+    let consumer = consumer(
+        addr,
+        &[
+            ("enable.partition.eof", "true"),
+            ("isolation.level", isolation),
+        ],
+    );
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let start = Instant::now();
+    let mut out = Vec::new();
+    loop {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no end of partition; got {out:?}"
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push((
+                m.offset(),
+                String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                m.payload().map(|p| String::from_utf8_lossy(p).into_owned()),
+            )),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return out,
+            Some(Err(e)) => panic!("consumer error: {e}"),
+            None => {}
+        }
+    }
+}
+
 /// Waits until `check` holds, polling.
 pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
