@@ -9,8 +9,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
+use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
@@ -18,6 +20,7 @@ use rdkafka::error::KafkaError as RdKafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::oneshot;
 
 use crate::{Kafka, KafkaError};
@@ -39,6 +42,25 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a seek keeps retrying while a freshly assigned partition starts fetching.
 const SEEK_RETRY_WINDOW: Duration = Duration::from_secs(5);
+
+/// Size of the blocks polled keys and values are copied into: one allocation per block
+/// rather than two per record (allocating on the consumer's thread and freeing on
+/// another measured as a good part of the thread's time).
+const ARENA_BLOCK: usize = 64 * 1024;
+
+/// Most records in one chunk of a read.
+const CHUNK_RECORDS: usize = 1024;
+
+/// Most bytes of keys and values in one chunk of a read (one record may exceed it).
+const CHUNK_BYTES: u64 = 256 * 1024;
+
+/// How long a read waits for its reader (the HTTP client receiving the response) to take
+/// a chunk before it ends: a stalled client must not hold the consumer forever.
+const READER_STALL_LIMIT: Duration = Duration::from_secs(30);
+
+/// Chunks of a read handed over but not yet taken by the reader: enough for polling and
+/// encoding to overlap, few enough to keep a large read's memory small.
+const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// One partition of one topic.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -94,8 +116,9 @@ pub struct RecordHeader {
 /// A record handed out by a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumedRecord {
-    /// The topic it was read from.
-    pub topic: String,
+    /// The topic it was read from (shared by the records of one topic, rather than a
+    /// string per record).
+    pub topic: Arc<str>,
     /// The partition it was read from.
     pub partition: i32,
     /// Its offset.
@@ -103,9 +126,9 @@ pub struct ConsumedRecord {
     /// Its timestamp in milliseconds since the epoch, when it has one.
     pub timestamp: Option<i64>,
     /// Its key; `None` for a null key.
-    pub key: Option<Vec<u8>>,
+    pub key: Option<Bytes>,
     /// Its value; `None` for a null value.
-    pub value: Option<Vec<u8>>,
+    pub value: Option<Bytes>,
     /// Its headers, in order.
     pub headers: Vec<RecordHeader>,
 }
@@ -113,14 +136,14 @@ pub struct ConsumedRecord {
 impl ConsumedRecord {
     /// Bytes of key and value, the measure read limits are expressed in.
     pub fn size(&self) -> u64 {
-        let key = self.key.as_ref().map_or(0, Vec::len);
-        let value = self.value.as_ref().map_or(0, Vec::len);
+        let key = self.key.as_ref().map_or(0, Bytes::len);
+        let value = self.value.as_ref().map_or(0, Bytes::len);
         (key + value) as u64
     }
 
     fn tp(&self) -> TopicPartition {
         TopicPartition {
-            topic: self.topic.clone(),
+            topic: self.topic.to_string(),
             partition: self.partition,
         }
     }
@@ -158,16 +181,67 @@ enum Command {
     Assign(Vec<TopicPartition>, Reply<()>),
     Assignment(Reply<Vec<TopicPartition>>),
     Seek(Vec<(TopicPartition, SeekTarget)>, Reply<()>),
-    Read(ReadLimits, Reply<Vec<ConsumedRecord>>),
+    Read(ReadLimits, ChunkSender),
     Commit(Option<Vec<PartitionOffset>>, Reply<Vec<PartitionOffset>>),
     Committed(Vec<TopicPartition>, Reply<Vec<PartitionOffset>>),
     Close(Reply<()>),
+}
+
+/// What a read hands over: its records in order, a chunk at a time, the last one marked.
+struct ReadChunk {
+    records: Vec<ConsumedRecord>,
+    last: bool,
+}
+
+type ChunkSender = tokio::sync::mpsc::Sender<Result<ReadChunk, KafkaError>>;
+
+/// The records of one read, handed over in chunks while the consumer's thread is still
+/// polling the next ones, so a large read is encoded as it is read and never held whole.
+pub struct RecordChunks {
+    chunks: tokio::sync::mpsc::Receiver<Result<ReadChunk, KafkaError>>,
+    /// The consumer's thread, woken when a chunk is taken and there is room for another.
+    worker: Thread,
+    done: bool,
+}
+
+impl RecordChunks {
+    /// The next chunk of records (never empty); `None` once the read has ended. An error
+    /// ends the read; records of chunks taken before it count as delivered.
+    pub async fn next(&mut self) -> Option<Result<Vec<ConsumedRecord>, KafkaError>> {
+        while !self.done {
+            let received = self.chunks.recv().await;
+            self.worker.unpark();
+            match received {
+                Some(Ok(chunk)) => {
+                    self.done = chunk.last;
+                    if !chunk.records.is_empty() {
+                        return Some(Ok(chunk.records));
+                    }
+                }
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                None => {
+                    self.done = true;
+                    return Some(Err(KafkaError::Internal("consumer is closed".into())));
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether the read has ended: [`next`](Self::next) has nothing more to give.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
 }
 
 /// A consumer in a group, driven by its own thread; dropping the handle closes the
 /// consumer (leaving its group) in the background.
 pub struct ConsumerHandle {
     commands: mpsc::Sender<Command>,
+    worker: Thread,
     closed: Arc<AtomicBool>,
     /// Set by `close` so that a read in progress returns at once instead of making the
     /// close wait for its timeout.
@@ -212,7 +286,7 @@ impl Kafka {
         let thread_closed = closed.clone();
         let interrupt = Arc::new(AtomicBool::new(false));
         let thread_interrupt = interrupt.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(format!("kgate-consumer-{}", settings.group_id))
             .spawn(move || {
                 // Marks the handle closed however the thread ends, a panic included.
@@ -232,11 +306,13 @@ impl Kafka {
                 }
             })
             .map_err(|e| KafkaError::Internal(format!("starting consumer thread: {e}")))?;
+        let worker = thread.thread().clone();
         ready_rx
             .await
             .map_err(|_| KafkaError::Internal("consumer thread ended while starting".into()))??;
         Ok(ConsumerHandle {
             commands,
+            worker,
             closed,
             interrupt,
         })
@@ -284,9 +360,36 @@ impl ConsumerHandle {
         self.call(|r| Command::Seek(targets, r)).await
     }
 
-    /// Reads records within `limits`.
+    /// Starts a read within `limits`, whose records come in chunks as they are polled.
+    pub fn read_chunks(&self, limits: ReadLimits) -> Result<RecordChunks, KafkaError> {
+        let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+        self.commands
+            .send(Command::Read(limits, tx))
+            .map_err(|_| KafkaError::Internal("consumer is closed".into()))?;
+        Ok(RecordChunks {
+            chunks: rx,
+            worker: self.worker.clone(),
+            done: false,
+        })
+    }
+
+    /// Reads records within `limits`, all at once. An error after some records arrived
+    /// ends the read with those records (they count as delivered), and is logged.
     pub async fn read(&self, limits: ReadLimits) -> Result<Vec<ConsumedRecord>, KafkaError> {
-        self.call(|r| Command::Read(limits, r)).await
+        let mut chunks = self.read_chunks(limits)?;
+        let mut out = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            match chunk {
+                Ok(records) if out.is_empty() => out = records,
+                Ok(records) => out.extend(records),
+                Err(e) if out.is_empty() => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a read ended early");
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Commits `offsets` as given, or with `None` the position after every record handed
@@ -318,6 +421,16 @@ impl ConsumerHandle {
             other => other,
         }
     }
+}
+
+/// Copies `bytes` into the arena's current block (a new one when it is full) and returns
+/// them as a view of that block.
+fn copy_into(arena: &mut BytesMut, bytes: &[u8]) -> Bytes {
+    if arena.capacity() < bytes.len() {
+        *arena = BytesMut::with_capacity(ARENA_BLOCK.max(bytes.len()));
+    }
+    arena.extend_from_slice(bytes);
+    arena.split().freeze()
 }
 
 /// Sets its flag when dropped.
@@ -418,6 +531,10 @@ struct Worker {
     positions: HashMap<TopicPartition, Offset>,
     paused: bool,
     interrupt: Arc<AtomicBool>,
+    /// The topic of the last record polled, shared with the next records of that topic.
+    last_topic: Option<Arc<str>>,
+    /// Where polled keys and values are copied: records share its blocks.
+    arena: BytesMut,
 }
 
 impl Worker {
@@ -436,6 +553,8 @@ impl Worker {
             positions: HashMap::new(),
             paused: false,
             interrupt,
+            last_topic: None,
+            arena: BytesMut::new(),
         }
     }
 
@@ -483,9 +602,7 @@ impl Worker {
                 Command::Seek(t, reply) => {
                     let _ = reply.send(self.seek(t));
                 }
-                Command::Read(limits, reply) => {
-                    let _ = reply.send(self.read(limits));
-                }
+                Command::Read(limits, chunks) => self.read(limits, &chunks),
                 Command::Commit(o, reply) => {
                     let _ = reply.send(self.commit(o));
                 }
@@ -722,31 +839,47 @@ impl Worker {
         }
     }
 
-    fn read(&mut self, limits: ReadLimits) -> Result<Vec<ConsumedRecord>, KafkaError> {
+    /// Reads within `limits`, handing records over in chunks as they are polled; the last
+    /// chunk (possibly empty) is marked, or an error ends the read.
+    fn read(&mut self, limits: ReadLimits, chunks: &ChunkSender) {
         if matches!(self.mode, Mode::Idle) {
-            return Err(KafkaError::InvalidRequest(
+            let _ = chunks.try_send(Err(KafkaError::InvalidRequest(
                 "the consumer has no subscription or assignment to read from".into(),
-            ));
+            )));
+            return;
         }
         let deadline = Instant::now() + limits.timeout;
         let max_bytes = limits.max_bytes.max(1);
-        let mut out: Vec<ConsumedRecord> = Vec::new();
+        let mut chunk: Vec<ConsumedRecord> = Vec::new();
+        let mut chunk_bytes = 0u64;
+        // Records of the read so far (handed over or in `chunk`), and their bytes.
+        let mut count = 0usize;
         let mut bytes = 0u64;
+        let mut failure = None;
         'reading: loop {
             while let Some(front) = self.buffer.front() {
                 let size = front.size();
-                if !out.is_empty() && bytes + size > max_bytes {
+                if count > 0 && bytes + size > max_bytes {
                     break 'reading;
                 }
                 if let Some(record) = self.pop_buffer() {
                     bytes += size;
-                    out.push(record);
+                    chunk_bytes += size;
+                    count += 1;
+                    chunk.push(record);
                 }
                 if bytes >= max_bytes {
                     break 'reading;
                 }
+                if chunk.len() >= CHUNK_RECORDS || chunk_bytes >= CHUNK_BYTES {
+                    chunk_bytes = 0;
+                    if !self.hand_over(chunks, std::mem::take(&mut chunk), false) {
+                        self.flow_control();
+                        return;
+                    }
+                }
             }
-            let satisfied = !out.is_empty() && bytes >= limits.min_bytes;
+            let satisfied = count > 0 && bytes >= limits.min_bytes;
             if self.interrupt.load(Ordering::SeqCst) {
                 break;
             }
@@ -760,29 +893,76 @@ impl Worker {
                     .saturating_duration_since(Instant::now())
                     .min(IDLE_POLL_INTERVAL)
             };
-            match self.poll_one(wait)? {
-                Some(record) => self.push_buffer(record),
-                None if satisfied || Instant::now() >= deadline => break,
-                None => {}
+            // Records already read go out before the read waits for more.
+            if !wait.is_zero() && !chunk.is_empty() {
+                chunk_bytes = 0;
+                if !self.hand_over(chunks, std::mem::take(&mut chunk), false) {
+                    self.flow_control();
+                    return;
+                }
+            }
+            match self.poll_one(wait) {
+                Ok(Some(record)) => self.push_buffer(record),
+                Ok(None) if satisfied || Instant::now() >= deadline => break,
+                Ok(None) => {}
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
             }
         }
         self.flow_control();
+        match failure {
+            None => {
+                self.hand_over(chunks, chunk, true);
+            }
+            Some(e) => {
+                // Records not handed over yet stay for the next read.
+                self.unpop_buffer(chunk);
+                let _ = self.send(chunks, Err(e));
+            }
+        }
+    }
+
+    /// Hands a chunk to the reader, waiting while the reader is behind, and marks its
+    /// records delivered. False when the read must stop: its reader is gone (the records
+    /// then stay for the next read) or the consumer is closing.
+    fn hand_over(
+        &mut self,
+        chunks: &ChunkSender,
+        records: Vec<ConsumedRecord>,
+        last: bool,
+    ) -> bool {
         // Only the last record of each partition moves its offsets: one offset store and
         // two map updates per partition rather than per record.
-        let mut last: HashMap<(&str, i32), i64> = HashMap::new();
-        for (i, r) in out.iter().enumerate() {
-            let run_ends = out
+        let mut ends: Vec<(Arc<str>, i32, i64)> = Vec::new();
+        for (i, r) in records.iter().enumerate() {
+            let run_ends = records
                 .get(i + 1)
                 .is_none_or(|n| n.partition != r.partition || n.topic != r.topic);
             if run_ends {
-                last.insert((r.topic.as_str(), r.partition), r.offset);
+                match ends
+                    .iter_mut()
+                    .find(|(t, p, _)| *p == r.partition && *t == r.topic)
+                {
+                    Some(end) => end.2 = r.offset,
+                    None => ends.push((r.topic.clone(), r.partition, r.offset)),
+                }
             }
         }
-        for ((topic, partition), offset) in last {
+        match self.send(chunks, Ok(ReadChunk { records, last })) {
+            Ok(()) => {}
+            Err(Some(Ok(chunk))) => {
+                self.unpop_buffer(chunk.records);
+                return false;
+            }
+            Err(_) => return false,
+        }
+        for (topic, partition, offset) in ends {
             // librdkafka's offset store takes the record's own offset and keeps the one
             // after it.
             if self.auto_commit
-                && let Err(e) = self.consumer.store_offset(topic, partition, offset)
+                && let Err(e) = self.consumer.store_offset(&topic, partition, offset)
             {
                 tracing::debug!(error = %e, "storing a consumed offset failed");
             }
@@ -796,7 +976,38 @@ impl Worker {
             }
             self.delivered.insert(tp, offset + 1);
         }
-        Ok(out)
+        true
+    }
+
+    /// Sends a message of a read, waiting while the reader is behind. When the reader is
+    /// gone, or has taken nothing for [`READER_STALL_LIMIT`], the message comes back; when
+    /// the consumer is closing it is dropped.
+    fn send(
+        &self,
+        chunks: &ChunkSender,
+        mut message: Result<ReadChunk, KafkaError>,
+    ) -> Result<(), Option<Result<ReadChunk, KafkaError>>> {
+        let mut stalled_since: Option<Instant> = None;
+        loop {
+            match chunks.try_send(message) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(m)) => {
+                    if self.interrupt.load(Ordering::SeqCst) {
+                        return Err(None);
+                    }
+                    if stalled_since.get_or_insert_with(Instant::now).elapsed() > READER_STALL_LIMIT
+                    {
+                        tracing::warn!("a records response stopped being read; its read ends");
+                        return Err(Some(m));
+                    }
+                    message = m;
+                    // Woken when the reader takes a chunk; the timeout only bounds how
+                    // late a close is noticed.
+                    std::thread::park_timeout(IDLE_POLL_INTERVAL);
+                }
+                Err(TrySendError::Closed(m)) => return Err(Some(m)),
+            }
+        }
     }
 
     /// Polls the consumer once, serving group events; returns a record when one came.
@@ -805,12 +1016,19 @@ impl Worker {
         let record = match polled {
             None => None,
             Some(Ok(m)) => Some(ConsumedRecord {
-                topic: m.topic().to_string(),
+                topic: match &self.last_topic {
+                    Some(t) if **t == *m.topic() => t.clone(),
+                    _ => {
+                        let t: Arc<str> = Arc::from(m.topic());
+                        self.last_topic = Some(t.clone());
+                        t
+                    }
+                },
                 partition: m.partition(),
                 offset: m.offset(),
                 timestamp: m.timestamp().to_millis(),
-                key: m.key().map(<[u8]>::to_vec),
-                value: m.payload().map(<[u8]>::to_vec),
+                key: m.key().map(|k| copy_into(&mut self.arena, k)),
+                value: m.payload().map(|v| copy_into(&mut self.arena, v)),
                 headers: m
                     .headers()
                     .map(|hs| {
@@ -919,6 +1137,14 @@ impl Worker {
         let record = self.buffer.pop_front()?;
         self.buffer_bytes = self.buffer_bytes.saturating_sub(record.size());
         Some(record)
+    }
+
+    /// Puts records taken from the front of the buffer back there, in their order.
+    fn unpop_buffer(&mut self, records: Vec<ConsumedRecord>) {
+        for record in records.into_iter().rev() {
+            self.buffer_bytes += record.size();
+            self.buffer.push_front(record);
+        }
     }
 
     fn buffer_retain(&mut self, keep: impl Fn(&ConsumedRecord) -> bool) {

@@ -273,3 +273,97 @@ async fn topic_configs_tell_overrides_from_defaults() {
     kafka.close().await;
     broker.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_come_in_ordered_chunks_and_commit_what_was_handed_out() {
+    use kgate_kafka::consumer::{ConsumerSettings, PartitionOffset, ReadLimits, TopicPartition};
+
+    let (broker, kafka, _dir) = start().await;
+    kafka
+        .create_topic("chunked", 1, 1, &BTreeMap::new())
+        .await
+        .expect("create");
+    wait_for_topic(&kafka, "chunked").await;
+    let value = |i: usize| format!("value-{i:05}").into_bytes();
+    let records = (0..3000)
+        .map(|i| ProduceRecord {
+            value: Some(value(i)),
+            partition: Some(0),
+            ..ProduceRecord::default()
+        })
+        .collect();
+    for r in kafka.produce("chunked", records).await.expect("produce") {
+        r.expect("delivered");
+    }
+    let mut overrides = BTreeMap::new();
+    overrides.insert("auto.offset.reset".to_string(), "earliest".to_string());
+    overrides.insert("enable.auto.commit".to_string(), "false".to_string());
+    let consumer = kafka
+        .create_consumer(ConsumerSettings {
+            group_id: "chunked-group".to_string(),
+            client_id: String::new(),
+            overrides,
+        })
+        .await
+        .expect("consumer");
+    let tp = TopicPartition {
+        topic: "chunked".to_string(),
+        partition: 0,
+    };
+    consumer.assign(vec![tp.clone()]).await.expect("assign");
+
+    // min_bytes asks for every record at once: one read of several chunks.
+    let mut chunks = consumer
+        .read_chunks(ReadLimits {
+            timeout: Duration::from_secs(30),
+            max_bytes: 64 * 1024 * 1024,
+            min_bytes: 3000 * 11,
+        })
+        .expect("read");
+    let mut next = 0usize;
+    let mut sizes = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.expect("chunk");
+        assert!(!chunk.is_empty() && chunk.len() <= 1024, "{}", chunk.len());
+        sizes.push(chunk.len());
+        for r in chunk {
+            assert_eq!(
+                (&*r.topic, r.partition, r.offset),
+                ("chunked", 0, next as i64)
+            );
+            assert_eq!(r.value.as_deref(), Some(value(next).as_slice()));
+            next += 1;
+        }
+    }
+    assert!(chunks.is_done());
+    assert_eq!(next, 3000, "chunks {sizes:?}");
+    assert!(sizes.len() >= 3, "chunks {sizes:?}");
+
+    // What the read handed out is what an empty commit commits.
+    let committed = consumer.commit(None).await.expect("commit");
+    assert_eq!(
+        committed,
+        vec![PartitionOffset {
+            topic: "chunked".to_string(),
+            partition: 0,
+            offset: 3000,
+            metadata: String::new(),
+        }]
+    );
+    let stored = consumer.committed(vec![tp]).await.expect("committed");
+    assert_eq!(stored[0].offset, 3000);
+
+    // Nothing more: the read ends empty at its timeout.
+    let none = consumer
+        .read(ReadLimits {
+            timeout: Duration::from_millis(200),
+            max_bytes: 1024,
+            min_bytes: 0,
+        })
+        .await
+        .expect("read");
+    assert!(none.is_empty());
+    consumer.close().await.expect("close");
+    kafka.close().await;
+    broker.shutdown().await.expect("shutdown");
+}

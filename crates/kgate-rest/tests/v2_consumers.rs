@@ -1224,3 +1224,257 @@ async fn json_consumer_reports_records_that_are_not_json() {
     }
     cluster.stop().await;
 }
+
+/// Produces `(key, value)` records to `partition` of `topic` with one rdkafka producer,
+/// all in flight at once; returns their offsets in order.
+async fn produce_many(
+    cluster: &TestCluster,
+    topic: &str,
+    partition: i32,
+    records: &[(Vec<u8>, Vec<u8>)],
+) -> Vec<i64> {
+    let producer = cluster.producer();
+    let mut deliveries = Vec::with_capacity(records.len());
+    for (key, value) in records {
+        let record = FutureRecord::to(topic)
+            .partition(partition)
+            .key(key.as_slice())
+            .payload(value.as_slice());
+        deliveries.push(
+            producer
+                .send_result(record)
+                .unwrap_or_else(|(e, _)| panic!("queue a record: {e}")),
+        );
+    }
+    let mut offsets = Vec::with_capacity(deliveries.len());
+    for d in deliveries {
+        let delivery = d
+            .await
+            .expect("delivery report")
+            .unwrap_or_else(|(e, _)| panic!("produce: {e}"));
+        assert_eq!(delivery.partition, partition);
+        offsets.push(delivery.offset);
+    }
+    offsets
+}
+
+/// Commits what the instance handed out (an offsets request without a body).
+async fn commit_delivered(cluster: &TestCluster, base: &str) {
+    let answer = send(
+        cluster
+            .http()
+            .post(format!("{base}/offsets"))
+            .header("Content-Type", V2)
+            .header("Accept", V2),
+    )
+    .await;
+    assert_eq!(answer.status, 204, "{}", answer.body);
+}
+
+/// One records request: panics unless it is a 200 with a JSON array (a streamed body
+/// that was cut or malformed fails the parse). Also returns the response's
+/// Content-Length, which a streamed response has none of.
+async fn read_text(
+    cluster: &TestCluster,
+    base: &str,
+    accept: &str,
+    query: &str,
+) -> (Vec<Value>, Option<u64>) {
+    let resp = cluster
+        .http()
+        .get(format!("{base}/records?{query}"))
+        .header("Accept", accept)
+        .send()
+        .await
+        .expect("HTTP request");
+    assert_eq!(resp.status().as_u16(), 200);
+    // From the header itself: reqwest's content_length() does not always report it.
+    let length = resp
+        .headers()
+        .get("content-length")
+        .map(|v| v.to_str().ok().and_then(|v| v.parse::<u64>().ok()))
+        .map(|v| v.expect("a numeric Content-Length"));
+    let text = resp.text().await.expect("response body");
+    if let Some(length) = length {
+        assert_eq!(length, text.len() as u64, "Content-Length");
+    }
+    let body: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:.200}"));
+    (body.as_array().expect("records array").clone(), length)
+}
+
+/// Bytes of a binary record's key and value, the measure of max_bytes and fetch.min.bytes.
+fn binary_size(record: &Value) -> usize {
+    use base64::Engine;
+    ["key", "value"]
+        .iter()
+        .filter_map(|f| record[*f].as_str())
+        .map(|s| {
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .expect("base64")
+                .len()
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_reads_stream_every_record_once_in_order_and_commit() {
+    let cluster = TestCluster::start().await;
+    let topic = unique_name("streamed");
+    cluster.create_topic(&topic, 1).await;
+    // 1,000 records of 20 kB: a read of most of them is many chunks (256 KiB each) and a
+    // streamed response.
+    let produced: Vec<(Vec<u8>, Vec<u8>)> = (0..1000)
+        .map(|i| {
+            let key = format!("key-{i:06}").into_bytes();
+            let mut value = format!("value-{i:06}-").into_bytes();
+            value.resize(20_000, b'a' + (i % 26) as u8);
+            (key, value)
+        })
+        .collect();
+    let offsets = produce_many(&cluster, &topic, 0, &produced).await;
+    assert_eq!(offsets, (0..1000).collect::<Vec<i64>>());
+
+    // fetch.min.bytes makes the first read wait for 12 MB, whatever librdkafka's fetches
+    // bring at a time.
+    let group = unique_name("streamed-group");
+    let base = create_consumer(
+        &cluster,
+        &group,
+        json!({"auto.offset.reset": "earliest", "auto.commit.enable": "false",
+               "fetch.min.bytes": 12000000, "consumer.request.timeout.ms": 30000}),
+    )
+    .await;
+    let answer = post(
+        &cluster,
+        &format!("{base}/assignments"),
+        json!({"partitions": [{"topic": topic, "partition": 0}]}),
+    )
+    .await;
+    assert_eq!(answer.status, 204, "{}", answer.body);
+
+    let check = |seen: &mut Vec<i64>, batch: &[Value]| {
+        for r in batch {
+            let offset = r["offset"].as_i64().expect("offset");
+            assert_eq!(offset, seen.len() as i64, "records skipped or repeated");
+            let (key, value) = &produced[offset as usize];
+            assert_eq!(r["topic"], json!(topic));
+            assert_eq!(r["partition"], json!(0));
+            assert_eq!(r["key"], json!(kgate_formats_b64(key)), "offset {offset}");
+            assert_eq!(
+                r["value"],
+                json!(kgate_formats_b64(value)),
+                "offset {offset}"
+            );
+            seen.push(offset);
+        }
+    };
+    let mut seen = Vec::new();
+    let (first, length) = read_text(&cluster, &base, BINARY, "timeout=30000").await;
+    let first_bytes: usize = first.iter().map(binary_size).sum();
+    assert!(
+        first_bytes >= 12_000_000,
+        "{first_bytes} bytes in the first read"
+    );
+    assert_eq!(length, None, "a large read was not streamed");
+    check(&mut seen, &first);
+
+    // A commit after the streamed read commits the position after its last record.
+    commit_delivered(&cluster, &base).await;
+    let partitions = json!({"partitions": [{"topic": topic, "partition": 0}]});
+    let answer = get_with_body(&cluster, &format!("{base}/offsets"), partitions.clone()).await;
+    assert_eq!(
+        answer.body,
+        json!({"offsets": [{"topic": topic, "partition": 0, "offset": seen.len(), "metadata": ""}]})
+    );
+
+    // Following reads continue where the last ended; max_bytes (many chunks here) bounds
+    // each of them.
+    let deadline = Instant::now() + WAIT;
+    while seen.len() < produced.len() {
+        assert!(
+            Instant::now() < deadline,
+            "read only {} records",
+            seen.len()
+        );
+        let (batch, _) = read_text(&cluster, &base, BINARY, "timeout=1000&max_bytes=3000000").await;
+        let bytes: usize = batch.iter().map(binary_size).sum();
+        assert!(bytes <= 3_000_000, "{bytes} bytes over max_bytes");
+        check(&mut seen, &batch);
+    }
+    commit_delivered(&cluster, &base).await;
+    let answer = get_with_body(&cluster, &format!("{base}/offsets"), partitions).await;
+    assert_eq!(
+        answer.body,
+        json!({"offsets": [{"topic": topic, "partition": 0, "offset": 1000, "metadata": ""}]})
+    );
+    let (none, _) = read_text(&cluster, &base, BINARY, "timeout=200").await;
+    assert!(none.is_empty(), "{none:?}");
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_reads_of_several_chunks_stream_in_order() {
+    let cluster = TestCluster::start().await;
+    let topic = unique_name("streamed-json");
+    cluster.create_topic(&topic, 1).await;
+    let text = |i: usize| format!("record {i} \"quoted\" \u{e9}");
+    let pad = "p".repeat(5000);
+    let produced: Vec<(Vec<u8>, Vec<u8>)> = (0..2000)
+        .map(|i| {
+            let key = json!({"id": i}).to_string().into_bytes();
+            let value = json!({"n": i, "text": text(i), "pad": pad})
+                .to_string()
+                .into_bytes();
+            (key, value)
+        })
+        .collect();
+    produce_many(&cluster, &topic, 0, &produced).await;
+    // The topic holds about 10 MB: fetch.min.bytes makes the first read take over 9 MB,
+    // many chunks and a streamed response.
+    let base = create_consumer(
+        &cluster,
+        &unique_name("streamed-json-group"),
+        json!({"format": "json", "auto.offset.reset": "earliest",
+               "fetch.min.bytes": 9000000, "consumer.request.timeout.ms": 30000}),
+    )
+    .await;
+    post(
+        &cluster,
+        &format!("{base}/assignments"),
+        json!({"partitions": [{"topic": topic, "partition": 0}]}),
+    )
+    .await;
+    let mut seen = 0usize;
+    let deadline = Instant::now() + WAIT;
+    while seen < produced.len() {
+        assert!(Instant::now() < deadline, "read only {seen} records");
+        // The first read waits for fetch.min.bytes; the last one, short of it, for its
+        // timeout.
+        let query = if seen == 0 {
+            "timeout=30000"
+        } else {
+            "timeout=500"
+        };
+        let (batch, length) = read_text(&cluster, &base, JSON, query).await;
+        if seen == 0 {
+            assert!(
+                batch.len() > 1500,
+                "{} records in the first read",
+                batch.len()
+            );
+            assert_eq!(length, None, "a large read was not streamed");
+        }
+        for r in &batch {
+            assert_eq!(r["offset"], json!(seen), "records skipped or repeated");
+            assert_eq!(r["key"], json!({"id": seen}));
+            assert_eq!(
+                r["value"],
+                json!({"n": seen, "text": text(seen), "pad": pad})
+            );
+            seen += 1;
+        }
+    }
+    cluster.stop().await;
+}

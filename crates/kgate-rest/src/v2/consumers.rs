@@ -6,6 +6,7 @@
 //! Kafka consumer in the client layer, found again by group and instance id.
 
 mod instances;
+mod records;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,13 +16,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kgate_formats::serializer::SchemaFormats;
-use kgate_formats::{EmbeddedFormat, FormatError};
+use kgate_formats::EmbeddedFormat;
 use kgate_http::{HttpError, LimitedBody};
 use kgate_kafka::KafkaError;
 use kgate_kafka::consumer::{
-    ConsumedRecord, ConsumerSettings, PartitionOffset, ReadLimits, SeekTarget, Subscription,
-    TopicPartition,
+    ConsumerSettings, PartitionOffset, ReadLimits, SeekTarget, Subscription, TopicPartition,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -659,26 +658,6 @@ async fn seek_to_end(
     seek_to(state, group, instance, headers, body, SeekTarget::End).await
 }
 
-/// One record of a records response.
-#[derive(Debug, Serialize)]
-struct RecordResponse {
-    topic: String,
-    key: Value,
-    value: Value,
-    partition: i32,
-    offset: i64,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    headers: Vec<HeaderResponse>,
-}
-
-/// A record header: its name and its value in base64 (`null` for a null value), as v3
-/// writes headers.
-#[derive(Debug, Serialize)]
-struct HeaderResponse {
-    name: String,
-    value: Option<String>,
-}
-
 /// Parses a non-negative integer query parameter.
 fn query_number(query: &BTreeMap<String, String>, name: &str) -> Result<Option<u64>, RestError> {
     query
@@ -715,58 +694,6 @@ fn records_content_type(
     Ok(if chosen == V2_JSON { own } else { chosen })
 }
 
-/// Shapes one record; `schemas` decodes the schema-registry formats.
-async fn record_response(
-    format: EmbeddedFormat,
-    schemas: Option<&SchemaFormats>,
-    record: ConsumedRecord,
-) -> Result<RecordResponse, RestError> {
-    let decode = async |bytes: Option<&[u8]>| {
-        let decoded = match schemas {
-            Some(schemas) if format.uses_schema_registry() => {
-                match schemas.deserialize(format, bytes).await {
-                    // The registry being away is its own error (40801), not bad data.
-                    Err(
-                        e @ (FormatError::RegistryUnavailable(_) | FormatError::Registry { .. }),
-                    ) => {
-                        return Err(RestError::from(e));
-                    }
-                    other => other,
-                }
-            }
-            _ => kgate_formats::bytes_to_json(format, bytes),
-        };
-        decoded.map_err(|e| {
-            // Data written in another format is not the client's mistake, and not a bug:
-            // it is what Confluent's proxy reports as a Kafka (deserialization) error.
-            RestError::Kafka(KafkaError::Kafka {
-                code: -1,
-                message: format!(
-                    "record at offset {} of partition {} of topic {} cannot be read as {format}: {e}",
-                    record.offset, record.partition, record.topic
-                ),
-            })
-        })
-    };
-    let key = decode(record.key.as_deref()).await?;
-    let value = decode(record.value.as_deref()).await?;
-    Ok(RecordResponse {
-        key,
-        value,
-        headers: record
-            .headers
-            .into_iter()
-            .map(|h| HeaderResponse {
-                name: h.name,
-                value: h.value.as_deref().map(kgate_formats::base64_encode),
-            })
-            .collect(),
-        topic: record.topic,
-        partition: record.partition,
-        offset: record.offset,
-    })
-}
-
 async fn records(
     State(state): State<AppState>,
     Path((group, instance)): InstancePath,
@@ -781,64 +708,12 @@ async fn records(
     };
     let server_max = state.config.consumer_request_max_bytes;
     let max_bytes = query_number(&query, "max_bytes")?.map_or(server_max, |m| m.min(server_max));
-    let records = consumer
-        .handle
-        .read(ReadLimits {
-            timeout,
-            max_bytes,
-            min_bytes: consumer.fetch_min_bytes,
-        })
-        .await?;
-    if consumer.format == EmbeddedFormat::Binary {
-        return Ok(Negotiated(content_type, BinaryRecords(records)).into_response());
-    }
-    let schemas = state.schema_formats.as_deref();
-    let mut body = Vec::with_capacity(records.len());
-    for r in records {
-        body.push(record_response(consumer.format, schemas, r).await?);
-    }
-    Ok(Negotiated(content_type, body).into_response())
-}
-
-/// Binary records written in [`RecordResponse`]'s shape straight from the consumed
-/// records: large reads then skip building a response value per record (measured as a
-/// good part of a read's cost).
-struct BinaryRecords(Vec<ConsumedRecord>);
-
-impl Serialize for BinaryRecords {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(BinaryRecord))
-    }
-}
-
-/// One record of [`BinaryRecords`].
-struct BinaryRecord<'a>(&'a ConsumedRecord);
-
-impl Serialize for BinaryRecord<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let r = self.0;
-        let encoded = |b: &Option<Vec<u8>>| b.as_deref().map(kgate_formats::base64_encode);
-        let fields = if r.headers.is_empty() { 5 } else { 6 };
-        let mut out = serializer.serialize_struct("RecordResponse", fields)?;
-        out.serialize_field("topic", &r.topic)?;
-        out.serialize_field("key", &encoded(&r.key))?;
-        out.serialize_field("value", &encoded(&r.value))?;
-        out.serialize_field("partition", &r.partition)?;
-        out.serialize_field("offset", &r.offset)?;
-        if !r.headers.is_empty() {
-            let headers: Vec<HeaderResponse> = r
-                .headers
-                .iter()
-                .map(|h| HeaderResponse {
-                    name: h.name.clone(),
-                    value: h.value.as_deref().map(kgate_formats::base64_encode),
-                })
-                .collect();
-            out.serialize_field("headers", &headers)?;
-        }
-        out.end()
-    }
+    let chunks = consumer.handle.read_chunks(ReadLimits {
+        timeout,
+        max_bytes,
+        min_bytes: consumer.fetch_min_bytes,
+    })?;
+    records::respond(consumer, content_type, chunks, state.schema_formats.clone()).await
 }
 
 async fn commit_offsets(
