@@ -14,10 +14,10 @@ use kafka_protocol::messages::{
     ApiKey, DescribeProducersRequest, RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer};
-use rdkafka::ClientConfig;
 use support::{DEADLINE, read_partition_to_end, start_in, unique, wire};
 
 /// (offset, key, value) of every record of partition 0.
