@@ -85,6 +85,37 @@ pub async fn call(
         .context("request timed out")?
 }
 
+/// Like [`call`] for an answer that can be large: counts the occurrences of `byte` in the
+/// body as its frames arrive instead of collecting it first (a 64 MiB read collected and
+/// then scanned kept the gateway waiting for the load generator). The body is kept only
+/// when the status is not 200, for the error message.
+pub async fn call_counting(
+    sender: &mut SendRequest<Full<Bytes>>,
+    template: &Template,
+    byte: u8,
+) -> Result<(StatusCode, u64, Vec<u8>)> {
+    let exchange = async {
+        sender.ready().await?;
+        let response = sender.send_request(template.request()?).await?;
+        let status = response.status();
+        let mut body = response.into_body();
+        let mut count = 0u64;
+        let mut kept = Vec::new();
+        while let Some(frame) = body.frame().await {
+            if let Some(data) = frame?.data_ref() {
+                count += memchr::memchr_iter(byte, data).count() as u64;
+                if status != StatusCode::OK {
+                    kept.extend_from_slice(data);
+                }
+            }
+        }
+        anyhow::Ok((status, count, kept))
+    };
+    tokio::time::timeout(REQUEST_DEADLINE, exchange)
+        .await
+        .context("request timed out")?
+}
+
 /// How a produce answer is checked: how many records it reports failed.
 pub type Check = fn(StatusCode, &[u8]) -> u64;
 
