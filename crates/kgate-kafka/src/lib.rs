@@ -16,7 +16,7 @@ mod producer;
 pub mod raw;
 mod record_stream;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -25,7 +25,7 @@ use parking_lot::Mutex;
 use rdkafka::ClientConfig;
 use rdkafka::admin::AdminClient;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 
 pub use admin::{ConfigValue, ConfigValueSource};
 pub use context::{TracingContext, log_client_error, log_librdkafka};
@@ -69,9 +69,9 @@ pub struct Kafka {
 
 struct Inner {
     config: KafkaConfig,
-    /// Producers keyed by the settings layered over the configured ones; the empty map is
-    /// the default producer.
-    producers: Mutex<HashMap<BTreeMap<String, String>, FutureProducer<TracingContext>>>,
+    /// The default producer (no linger): single records and the records of one request
+    /// that waits for all of them.
+    producer: Arc<record_stream::StreamProducer>,
     admin: AdminClient<TracingContext>,
     /// A group-less consumer handle: metadata, watermarks and offset lookups need no group.
     lookup: Arc<BaseConsumer<TracingContext>>,
@@ -83,7 +83,8 @@ struct Inner {
     streaming_overrides: BTreeMap<String, String>,
     /// The cluster id and when it was looked up (see [`Kafka::cluster_id`]).
     cluster_id: Mutex<Option<(String, std::time::Instant)>>,
-    /// That producer, created with the first queue.
+    /// That producer, created with the first queue (the default producer when a linger
+    /// is configured).
     stream_producer: Mutex<Option<Arc<record_stream::StreamProducer>>>,
 }
 
@@ -100,18 +101,13 @@ impl Kafka {
             .create_with_context(TracingContext)
             .map_err(|e| KafkaError::from_rdkafka(e, "creating metadata client"))?;
         let lookup = Arc::new(lookup);
-        let default_producer: FutureProducer<TracingContext> =
-            producer_client_config(&config, &BTreeMap::new())
-                .create_with_context(TracingContext)
-                .map_err(|e| KafkaError::from_rdkafka(e, "creating producer"))?;
-        let mut producers = HashMap::new();
-        producers.insert(BTreeMap::new(), default_producer);
+        let producer = Arc::new(record_stream::create_producer(&config, &BTreeMap::new())?);
         Ok(Kafka {
             inner: Arc::new(Inner {
                 metadata: metadata::MetadataCache::new(lookup.clone(), REQUEST_TIMEOUT),
                 streaming_overrides: record_stream::streaming_overrides(&config),
                 config,
-                producers: Mutex::new(producers),
+                producer,
                 stream_producer: Mutex::new(None),
                 cluster_id: Mutex::new(None),
                 admin,
@@ -149,24 +145,6 @@ impl Kafka {
         &self.inner.admin
     }
 
-    /// The shared producer for `overrides` layered over the configured settings, created
-    /// on first use.
-    pub fn producer(
-        &self,
-        overrides: &BTreeMap<String, String>,
-    ) -> Result<FutureProducer<TracingContext>, KafkaError> {
-        let mut producers = self.inner.producers.lock();
-        if let Some(p) = producers.get(overrides) {
-            return Ok(p.clone());
-        }
-        let p: FutureProducer<TracingContext> =
-            producer_client_config(&self.inner.config, overrides)
-                .create_with_context(TracingContext)
-                .map_err(|e| KafkaError::from_rdkafka(e, "creating producer"))?;
-        producers.insert(overrides.clone(), p.clone());
-        Ok(p)
-    }
-
     /// A metadata snapshot, at most about a second old.
     pub async fn metadata(&self) -> Result<Arc<ClusterMetadata>, KafkaError> {
         self.inner.metadata.get().await
@@ -197,16 +175,6 @@ impl Kafka {
     pub async fn produce(
         &self,
         topic: &str,
-        records: Vec<ProduceRecord>,
-    ) -> Result<Vec<Result<RecordPosition, KafkaError>>, KafkaError> {
-        self.produce_with(&BTreeMap::new(), topic, records).await
-    }
-
-    /// Like [`Kafka::produce`], with the producer for `overrides`.
-    pub async fn produce_with(
-        &self,
-        overrides: &BTreeMap<String, String>,
-        topic: &str,
         mut records: Vec<ProduceRecord>,
     ) -> Result<Vec<Result<RecordPosition, KafkaError>>, KafkaError> {
         let meta = self.topic(topic).await?;
@@ -233,30 +201,28 @@ impl Kafka {
             }
             results.push(None);
         }
-        let producer = self.producer(overrides)?;
         let to_send: Vec<ProduceRecord> = records
             .into_iter()
             .zip(&results)
             .filter(|(_, failed)| failed.is_none())
             .map(|(r, _)| r)
             .collect();
-        let mut sent = producer::send_all(&producer, topic, &to_send).await;
         // Every partition was checked against current metadata above, so "unknown
-        // partition" here means the producer's own view is older (the topic just grew):
-        // bring it up to date and send those records once more.
-        let stale: Vec<usize> = sent
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| matches!(r, Err(KafkaError::PartitionNotFound { .. })))
-            .map(|(i, _)| i)
-            .collect();
-        if !stale.is_empty() {
-            self.refresh_producer_metadata(&producer, topic).await;
-            let retry: Vec<ProduceRecord> = stale.iter().map(|&i| to_send[i].clone()).collect();
-            let again = producer::send_all(&producer, topic, &retry).await;
-            for (i, r) in stale.into_iter().zip(again) {
-                sent[i] = r;
-            }
+        // partition" from the producer means its own view is older (the topic just grew):
+        // the queue brings it up to date and sends such a record once more.
+        let mut queue = self.default_queue();
+        let mut taken = Vec::with_capacity(to_send.len());
+        for r in &to_send {
+            taken.push(queue.send_waiting(topic, r.as_ref()).await);
+        }
+        let mut sent = Vec::with_capacity(to_send.len());
+        for t in taken {
+            sent.push(match t {
+                Ok(()) => queue.next_delivered().await.unwrap_or_else(|| {
+                    Err(KafkaError::Internal("missing delivery report".to_string()))
+                }),
+                Err(e) => Err(e),
+            });
         }
         let mut sent = sent.into_iter();
         let results: Vec<Result<RecordPosition, KafkaError>> = results
@@ -279,23 +245,6 @@ impl Kafka {
             self.inner.metadata.invalidate();
         }
         Ok(results)
-    }
-
-    /// Makes a producer fetch the metadata of `topic` now rather than at its next periodic
-    /// refresh.
-    async fn refresh_producer_metadata(
-        &self,
-        producer: &FutureProducer<TracingContext>,
-        topic: &str,
-    ) {
-        let producer = producer.clone();
-        let topic = topic.to_string();
-        refresh_metadata_with(move || {
-            producer
-                .client()
-                .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
-        })
-        .await;
     }
 
     /// Classifies a failed offsets lookup and forgets cached metadata, since leadership
@@ -425,15 +374,11 @@ impl Kafka {
 
     /// Flushes producers and closes clients; called once at shutdown.
     pub async fn close(&self) {
-        let producers: Vec<FutureProducer<TracingContext>> =
-            self.inner.producers.lock().values().cloned().collect();
-        let streaming = self.inner.stream_producer.lock().clone();
+        let producers: Vec<_> = std::iter::once(self.inner.producer.clone())
+            .chain(self.inner.stream_producer.lock().clone())
+            .collect();
         let flushed = tokio::task::spawn_blocking(move || {
-            let flushes = producers
-                .iter()
-                .map(|p| p.flush(REQUEST_TIMEOUT))
-                .chain(streaming.iter().map(|p| p.flush(REQUEST_TIMEOUT)));
-            for flushed in flushes {
+            for flushed in producers.iter().map(|p| p.flush(REQUEST_TIMEOUT)) {
                 if let Err(e) = flushed {
                     tracing::warn!(error = %e, "producer flush at shutdown failed");
                 }

@@ -1,13 +1,11 @@
-//! Producing records: one shared librdkafka producer per distinct client configuration,
-//! per-record delivery results in request order.
+//! What is produced: records (owned or borrowed), where they landed, and how librdkafka's
+//! refusals are named; the producers themselves are in [`crate::record_stream`].
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::context::TracingContext;
 use crate::error::KafkaError;
 
 /// How long to keep retrying while librdkafka's local queue is full before failing the
@@ -68,75 +66,6 @@ pub struct RecordPosition {
     pub offset: i64,
     /// Its timestamp in milliseconds since the epoch, when known.
     pub timestamp: Option<i64>,
-}
-
-/// Enqueues every record (in order, so ordering within a partition is kept) and then waits
-/// for each delivery report.
-pub(crate) async fn send_all(
-    producer: &FutureProducer<TracingContext>,
-    topic: &str,
-    records: &[ProduceRecord],
-) -> Vec<Result<RecordPosition, KafkaError>> {
-    let mut pending: Vec<Result<DeliveryFuture, KafkaError>> = Vec::with_capacity(records.len());
-    for record in records {
-        pending.push(enqueue(producer, topic, record.as_ref()).await);
-    }
-    let mut results = Vec::with_capacity(records.len());
-    for (p, record) in pending.into_iter().zip(records) {
-        let result = match p {
-            Err(e) => Err(e),
-            Ok(delivery) => match delivery.await {
-                Ok(Ok(d)) => Ok(RecordPosition {
-                    partition: d.partition,
-                    offset: d.offset,
-                    timestamp: d.timestamp.to_millis(),
-                }),
-                Ok(Err((e, _))) => Err(delivery_error(e, topic, record.partition)),
-                Err(_) => Err(KafkaError::Internal(
-                    "producer closed before delivery".to_string(),
-                )),
-            },
-        };
-        results.push(result);
-    }
-    results
-}
-
-pub(crate) async fn enqueue(
-    producer: &FutureProducer<TracingContext>,
-    topic: &str,
-    record: RecordRef<'_>,
-) -> Result<DeliveryFuture, KafkaError> {
-    // Read the clock only once the queue is full: this runs for every streamed record.
-    let mut started: Option<Instant> = None;
-    loop {
-        let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
-        if let Some(k) = record.key {
-            fr = fr.key(k);
-        }
-        if let Some(v) = record.value {
-            fr = fr.payload(v);
-        }
-        if let Some(p) = record.partition {
-            fr = fr.partition(p);
-        }
-        if let Some(ts) = record.timestamp {
-            fr = fr.timestamp(ts);
-        }
-        if let Some(headers) = headers(record.headers) {
-            fr = fr.headers(headers);
-        }
-        match producer.send_result(fr) {
-            Ok(delivery) => return Ok(delivery),
-            Err((
-                rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
-                _,
-            )) if started.get_or_insert_with(Instant::now).elapsed() < QUEUE_FULL_PATIENCE => {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            Err((e, _)) => return Err(delivery_error(e, topic, record.partition)),
-        }
-    }
 }
 
 /// librdkafka's headers for a record's; `None` when it has none.

@@ -12,9 +12,7 @@ use parking_lot::Mutex;
 use rdkafka::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::message::Message;
-use rdkafka::producer::{
-    BaseRecord, DeliveryFuture, DeliveryResult, Producer, ProducerContext, ThreadedProducer,
-};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::context::{log_client_error, log_librdkafka};
@@ -23,34 +21,16 @@ use crate::producer::{self, ProduceRecord, RecordPosition, RecordRef};
 use crate::{Kafka, KafkaConfig, producer_client_config};
 
 /// A record handed to the producer whose delivery report has not been awaited yet.
-pub struct PendingDelivery {
-    state: Pending,
-    topic: String,
-    partition: Option<i32>,
-}
-
-enum Pending {
-    Sent(DeliveryFuture),
-    Failed(KafkaError),
-}
+pub struct PendingDelivery(Result<DeliveryQueue, KafkaError>);
 
 impl PendingDelivery {
     /// Waits for the delivery report: where the record landed, or why it did not.
     pub async fn delivered(self) -> Result<RecordPosition, KafkaError> {
-        match self.state {
-            Pending::Failed(e) => Err(e),
-            Pending::Sent(delivery) => match delivery.await {
-                Ok(Ok(d)) => Ok(RecordPosition {
-                    partition: d.partition,
-                    offset: d.offset,
-                    timestamp: d.timestamp.to_millis(),
-                }),
-                Ok(Err((e, _))) => Err(producer::delivery_error(e, &self.topic, self.partition)),
-                Err(_) => Err(KafkaError::Internal(
-                    "producer closed before delivery".to_string(),
-                )),
-            },
-        }
+        let mut queue = self.0?;
+        queue
+            .next_delivered()
+            .await
+            .unwrap_or_else(|| Err(KafkaError::Internal("missing delivery report".to_string())))
     }
 }
 
@@ -100,8 +80,18 @@ pub struct DeliveryQueue {
     next: u64,
 }
 
-/// The producer streamed records go through.
+/// kgate's producers: delivery reports filed by [`StreamContext`].
 pub(crate) type StreamProducer = ThreadedProducer<StreamContext>;
+
+/// Creates a producer with kgate's settings and `overrides`.
+pub(crate) fn create_producer(
+    config: &KafkaConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Result<StreamProducer, KafkaError> {
+    producer_client_config(config, overrides)
+        .create_with_context(StreamContext)
+        .map_err(|e| KafkaError::from_rdkafka(e, "creating producer"))
+}
 
 struct Shared {
     slots: Mutex<Slots>,
@@ -122,8 +112,8 @@ pub(crate) struct Ticket {
     partition: Option<i32>,
 }
 
-/// The client context of the streaming producer: logs like the others, and files each
-/// delivery report in its stream's slot.
+/// The client context of kgate's producers: logs like the others, and files each delivery
+/// report in its queue's slot.
 pub(crate) struct StreamContext;
 
 impl ClientContext for StreamContext {
@@ -168,6 +158,20 @@ impl ProducerContext for StreamContext {
 }
 
 impl DeliveryQueue {
+    fn new(producer: Arc<StreamProducer>) -> Self {
+        DeliveryQueue {
+            producer,
+            shared: Arc::new(Shared {
+                slots: Mutex::new(Slots {
+                    first: 0,
+                    outcomes: VecDeque::new(),
+                }),
+                waker: AtomicWaker::new(),
+            }),
+            next: 0,
+        }
+    }
+
     /// Hands one record to the streaming producer, or says why it cannot; a record taken
     /// gets its outcome from [`DeliveryQueue::poll_delivered`] in send order.
     pub fn send(&mut self, topic: &str, record: RecordRef<'_>) -> Result<(), SendError> {
@@ -316,32 +320,29 @@ impl Kafka {
     /// one request), through a producer that lingers a few milliseconds to batch them
     /// unless a linger is configured.
     pub fn delivery_queue(&self) -> Result<DeliveryQueue, KafkaError> {
+        if self.inner.streaming_overrides.is_empty() {
+            return Ok(self.default_queue());
+        }
         let producer = {
             let mut slot = self.inner.stream_producer.lock();
             match &*slot {
                 Some(p) => p.clone(),
                 None => {
-                    let p: StreamProducer =
-                        producer_client_config(&self.inner.config, &self.inner.streaming_overrides)
-                            .create_with_context(StreamContext)
-                            .map_err(|e| KafkaError::from_rdkafka(e, "creating producer"))?;
-                    let p = Arc::new(p);
+                    let p = Arc::new(create_producer(
+                        &self.inner.config,
+                        &self.inner.streaming_overrides,
+                    )?);
                     *slot = Some(p.clone());
                     p
                 }
             }
         };
-        Ok(DeliveryQueue {
-            producer,
-            shared: Arc::new(Shared {
-                slots: Mutex::new(Slots {
-                    first: 0,
-                    outcomes: VecDeque::new(),
-                }),
-                waker: AtomicWaker::new(),
-            }),
-            next: 0,
-        })
+        Ok(DeliveryQueue::new(producer))
+    }
+
+    /// A new queue through the default producer (no linger).
+    pub(crate) fn default_queue(&self) -> DeliveryQueue {
+        DeliveryQueue::new(self.inner.producer.clone())
     }
 
     /// Hands one record to the default producer and returns at once.
@@ -350,43 +351,32 @@ impl Kafka {
     /// since the topic may just have grown); an unknown topic fails it with
     /// [`KafkaError::TopicNotFound`].
     pub async fn send_record(&self, topic: &str, record: ProduceRecord) -> PendingDelivery {
-        let partition = record.partition;
-        let failed = |e| PendingDelivery {
-            state: Pending::Failed(e),
-            topic: topic.to_string(),
-            partition,
-        };
-        if let Some(p) = partition {
-            let known = match self.partition(topic, p).await {
-                Ok(_) => Ok(()),
-                Err(KafkaError::PartitionNotFound { .. }) => match self.fresh_metadata().await {
-                    Ok(md) => match md.topics.get(topic).and_then(|t| t.partition(p)) {
-                        Some(_) => Ok(()),
-                        None => Err(KafkaError::PartitionNotFound {
+        PendingDelivery(self.send_one(topic, record).await)
+    }
+
+    async fn send_one(
+        &self,
+        topic: &str,
+        record: ProduceRecord,
+    ) -> Result<DeliveryQueue, KafkaError> {
+        if let Some(p) = record.partition {
+            match self.partition(topic, p).await {
+                Ok(_) => {}
+                Err(KafkaError::PartitionNotFound { .. }) => {
+                    let md = self.fresh_metadata().await?;
+                    if md.topics.get(topic).and_then(|t| t.partition(p)).is_none() {
+                        return Err(KafkaError::PartitionNotFound {
                             topic: topic.to_string(),
                             partition: p,
-                        }),
-                    },
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
-            };
-            if let Err(e) = known {
-                return failed(e);
+                        });
+                    }
+                }
+                Err(e) => return Err(e),
             }
         }
-        let producer = match self.producer(&BTreeMap::new()) {
-            Ok(p) => p,
-            Err(e) => return failed(e),
-        };
-        match producer::enqueue(&producer, topic, record.as_ref()).await {
-            Ok(delivery) => PendingDelivery {
-                state: Pending::Sent(delivery),
-                topic: topic.to_string(),
-                partition,
-            },
-            Err(e) => failed(e),
-        }
+        let mut queue = self.default_queue();
+        queue.send_waiting(topic, record.as_ref()).await?;
+        Ok(queue)
     }
 }
 

@@ -38,7 +38,7 @@ pub struct ClusterDescription {
 const CLUSTER_ID_TTL: Duration = Duration::from_secs(10);
 
 impl Kafka {
-    /// The cluster id, as looked up at most [`CLUSTER_ID_TTL`] ago: every v3 request
+    /// The cluster id, as looked up at most 10 s ago: every v3 request
     /// checks it, and a lookup costs a hop to a blocking thread.
     pub async fn cluster_id(&self) -> Result<String, KafkaError> {
         if let Some((id, at)) = &*self.inner.cluster_id.lock()
