@@ -162,20 +162,29 @@ fn broker_command_listens_and_exits_cleanly_on_sigterm() {
     assert!(data.is_dir());
 }
 
-#[test]
-fn bad_embedded_broker_setting_stops_startup_naming_the_key() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut kgate = Kgate::spawn(&[
+/// `kgate serve` with the REST Proxy and the embedded broker on free ports, its data in
+/// `dir`, and `settings` (`key=value`) on top.
+fn serve_on_port_zero(dir: &std::path::Path, settings: &[&str]) -> Kgate {
+    let data_dir = format!("data.dir={}", path_str(dir));
+    let mut args = vec![
         "serve",
         "--set",
         "listeners=http://127.0.0.1:0",
         "--set",
         "broker.listeners=127.0.0.1:0",
         "--set",
-        &format!("data.dir={}", path_str(dir.path())),
-        "--set",
-        "broker.num.partitions=many",
-    ]);
+        &data_dir,
+    ];
+    for setting in settings {
+        args.extend(["--set", setting]);
+    }
+    Kgate::spawn(&args)
+}
+
+#[test]
+fn bad_embedded_broker_setting_stops_startup_naming_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut kgate = serve_on_port_zero(dir.path(), &["broker.num.partitions=many"]);
     let status = kgate
         .wait_exit(Duration::from_secs(30))
         .expect("kgate must exit on a bad broker setting");
@@ -411,19 +420,13 @@ fn busy_rest_port_fails_startup_naming_listeners() {
 fn an_unreadable_registry_certificate_stops_startup() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("no-such-ca.pem");
-    let mut kgate = Kgate::spawn(&[
-        "serve",
-        "--set",
-        "listeners=http://127.0.0.1:0",
-        "--set",
-        "broker.listeners=127.0.0.1:0",
-        "--set",
-        &format!("data.dir={}", path_str(dir.path())),
-        "--set",
-        "schema.registry.url=https://127.0.0.1:1",
-        "--set",
-        &format!("schema.registry.ssl.ca.location={}", path_str(&missing)),
-    ]);
+    let mut kgate = serve_on_port_zero(
+        dir.path(),
+        &[
+            "schema.registry.url=https://127.0.0.1:1",
+            &format!("schema.registry.ssl.ca.location={}", path_str(&missing)),
+        ],
+    );
     let status = kgate
         .wait_exit(Duration::from_secs(60))
         .expect("kgate must exit on an unreadable CA file");
