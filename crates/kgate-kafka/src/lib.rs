@@ -391,18 +391,6 @@ impl Kafka {
     }
 }
 
-/// Runs a producer's metadata `fetch` off the async runtime; a failure is only logged,
-/// since the caller goes on with what the producer knows.
-async fn refresh_metadata_with<M: Send + 'static>(
-    fetch: impl FnOnce() -> Result<M, rdkafka::error::KafkaError> + Send + 'static,
-) {
-    match tokio::task::spawn_blocking(fetch).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "producer metadata refresh failed"),
-        Err(e) => tracing::warn!(error = %e, "producer metadata refresh task failed"),
-    }
-}
-
 /// Builds a librdkafka configuration from `bootstrap.servers` and settings layers.
 fn layered(bootstrap: &str, layers: &[&BTreeMap<String, String>]) -> ClientConfig {
     let mut cc = ClientConfig::new();

@@ -257,16 +257,23 @@ impl DeliveryQueue {
         }
     }
 
-    /// Makes the streaming producer fetch the metadata of `topic` now.
+    /// Makes the producer fetch the metadata of `topic` now, off the async runtime; a
+    /// failure is only logged, since the caller goes on with what the producer knows.
     async fn refresh_metadata(&self, topic: &str) {
         let producer = self.producer.clone();
         let topic = topic.to_string();
-        crate::refresh_metadata_with(move || {
+        let fetched = tokio::task::spawn_blocking(move || {
             producer
                 .client()
                 .fetch_metadata(Some(&topic), crate::REQUEST_TIMEOUT)
+                .map(|_| ())
         })
         .await;
+        match fetched {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "producer metadata refresh failed"),
+            Err(e) => tracing::warn!(error = %e, "producer metadata refresh task failed"),
+        }
     }
 
     /// Records sent whose outcome has not been taken yet.
