@@ -542,17 +542,19 @@ async fn run_size(
 
     // 3. v3 single-record produce, then the native producer at the same rate.
     let v3_path = |t: &str| format!("/v3/clusters/{}/topics/{t}/records", setup.cluster_id);
+    // A v3 produce request of `body` (concatenated JSON records) to topic `t`.
+    let v3_post = |t: &str, body: String| Template {
+        method: Method::POST,
+        path: v3_path(t),
+        content_type: Some("application/json"),
+        accept: "application/json",
+        body: Bytes::from(body),
+    };
     let mut v3_rate = None;
     if options.wants("v3-single") {
         let t = format!("bench-v3-single-{size}");
         topic(setup, options, &t).await?;
-        let template = Template {
-            method: Method::POST,
-            path: v3_path(&t),
-            content_type: Some("application/json"),
-            accept: "application/json",
-            body: Bytes::from(v3_record(size)),
-        };
+        let template = v3_post(&t, v3_record(size));
         let before = setup.before()?;
         let run = loadgen::closed_loop(
             setup.rest,
@@ -604,13 +606,7 @@ async fn run_size(
             .collect();
         // Like the native producer's warm-up: the gateway's producer for records that come
         // many at a time connects and gets its producer id before the clock starts.
-        let warm_up = Template {
-            method: Method::POST,
-            path: v3_path(&t),
-            content_type: Some("application/json"),
-            accept: "application/json",
-            body: Bytes::from(record.repeat(2)),
-        };
+        let warm_up = v3_post(&t, record.repeat(2));
         let mut sender = loadgen::connect(setup.rest).await?;
         let (status, body) = loadgen::call(&mut sender, &warm_up).await?;
         if status != StatusCode::OK {
@@ -648,13 +644,7 @@ async fn run_size(
     if options.wants("c1000") {
         let t = format!("bench-c1000-{size}");
         topic(setup, options, &t).await?;
-        let template = Template {
-            method: Method::POST,
-            path: v3_path(&t),
-            content_type: Some("application/json"),
-            accept: "application/json",
-            body: Bytes::from(v3_record(size)),
-        };
+        let template = v3_post(&t, v3_record(size));
         let before = setup.before()?;
         let run = loadgen::closed_loop(
             setup.rest,
