@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use kgate_testkit::kgate_rest::RestConfig;
-use kgate_testkit::{TestCluster, unique_name};
+use kgate_testkit::{TestCluster, text_answer, unique_name};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use serde_json::{Value, json};
@@ -23,15 +23,7 @@ struct Answer {
 }
 
 async fn send(req: reqwest::RequestBuilder) -> Answer {
-    let resp = req.send().await.expect("HTTP request");
-    let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let text = resp.text().await.expect("response body");
+    let (status, content_type, text) = text_answer(req).await;
     let body = if text.is_empty() {
         Value::Null
     } else {

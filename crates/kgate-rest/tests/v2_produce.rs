@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use kgate_testkit::kgate_rest::RestConfig;
-use kgate_testkit::{TestCluster, unique_name};
+use kgate_testkit::{TestCluster, text_answer, unique_name};
 use serde_json::{Value, json};
 
 const BINARY: &str = "application/vnd.kafka.binary.v2+json";
@@ -30,15 +30,7 @@ async fn post(
     if let Some(ct) = content_type {
         req = req.header("Content-Type", ct);
     }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let text = resp.text().await.expect("body");
+    let (status, ct, text) = text_answer(req).await;
     let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
     (status, ct, body)
 }

@@ -191,12 +191,25 @@ pub struct Answer {
     pub body: serde_json::Value,
 }
 
+/// Sends `request` and returns the answer's status, content type (empty without one) and
+/// body text.
+pub async fn text_answer(request: reqwest::RequestBuilder) -> (u16, String, String) {
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let text = response.text().await.expect("body");
+    (status, content_type, text)
+}
+
 /// Sends `request` and returns the answer's status and JSON body; a body that is not JSON
 /// fails the test, naming it.
 pub async fn json_answer(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
+    let (status, _, text) = text_answer(request).await;
     let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
     (status, body)
 }
@@ -337,15 +350,7 @@ impl TestCluster {
                 .header("Content-Type", "application/json")
                 .body(b.to_string());
         }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let text = resp.text().await.expect("body");
+        let (status, content_type, text) = text_answer(req).await;
         let cluster_id = self.kafka.cluster_id().await.expect("cluster id");
         let redacted = text
             .replace(&self.rest_url(), "http://kgate")
