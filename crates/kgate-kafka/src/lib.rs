@@ -215,16 +215,11 @@ impl Kafka {
         for r in &to_send {
             taken.push(queue.send_waiting(topic, r.as_ref()).await);
         }
-        let mut sent = Vec::with_capacity(to_send.len());
-        for t in taken {
-            sent.push(match t {
-                Ok(()) => queue.next_delivered().await.unwrap_or_else(|| {
-                    Err(KafkaError::Internal("missing delivery report".to_string()))
-                }),
-                Err(e) => Err(e),
-            });
-        }
-        let mut sent = sent.into_iter();
+        let mut sent = queue
+            .outcomes(taken)
+            .await
+            .into_iter()
+            .map(|r| r.map(|((), position)| position));
         let results: Vec<Result<RecordPosition, KafkaError>> = results
             .into_iter()
             .map(|failed| {

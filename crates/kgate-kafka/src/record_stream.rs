@@ -276,11 +276,6 @@ impl DeliveryQueue {
         }
     }
 
-    /// Records sent whose outcome has not been taken yet.
-    pub fn in_flight(&self) -> usize {
-        self.shared.slots.lock().outcomes.len()
-    }
-
     /// Moves the outcomes known so far, in send order, into `out` (at most `max`);
     /// `Pending` when the oldest record in flight has none yet (the task is woken when it
     /// has), `Ready` otherwise, also when nothing is in flight.
@@ -290,18 +285,20 @@ impl DeliveryQueue {
         out: &mut VecDeque<Delivered>,
         max: usize,
     ) -> Poll<()> {
-        if self.take_delivered(out, max) > 0 || self.in_flight() == 0 {
+        if self.take_delivered(out, max) {
             return Poll::Ready(());
         }
         self.shared.waker.register(cx.waker());
         // The head may have been filed between the look above and the registration.
-        if self.take_delivered(out, max) > 0 {
+        if self.take_delivered(out, max) {
             return Poll::Ready(());
         }
         Poll::Pending
     }
 
-    fn take_delivered(&mut self, out: &mut VecDeque<Delivered>, max: usize) -> usize {
+    /// Moves the outcomes known so far into `out` (at most `max`); whether the caller may
+    /// go on: something was taken, or nothing is in flight.
+    fn take_delivered(&mut self, out: &mut VecDeque<Delivered>, max: usize) -> bool {
         let mut slots = self.shared.slots.lock();
         let mut taken = 0;
         while taken < max && matches!(slots.outcomes.front(), Some(Some(_))) {
@@ -311,7 +308,29 @@ impl DeliveryQueue {
             slots.first += 1;
             taken += 1;
         }
-        taken
+        taken > 0 || slots.outcomes.is_empty()
+    }
+
+    /// The outcomes of records handed over one after another (`Ok` for each record this
+    /// queue took, with what the caller keeps for its report), in the same order.
+    pub async fn outcomes<T, E: From<KafkaError>>(
+        &mut self,
+        sent: Vec<Result<T, E>>,
+    ) -> Vec<Result<(T, RecordPosition), E>> {
+        let mut out = Vec::with_capacity(sent.len());
+        for s in sent {
+            out.push(match s {
+                Ok(kept) => match self.next_delivered().await {
+                    Some(Ok(position)) => Ok((kept, position)),
+                    Some(Err(e)) => Err(E::from(e)),
+                    None => Err(E::from(KafkaError::Internal(
+                        "missing delivery report".to_string(),
+                    ))),
+                },
+                Err(e) => Err(e),
+            });
+        }
+        out
     }
 
     /// Waits for the next outcome in send order; `None` when nothing is in flight.

@@ -336,7 +336,7 @@ impl ReportStream {
             }
             Err(SendError::QueueFull) => self.send_waiting(owned(record), parts),
             Err(SendError::Failed(e)) => {
-                let error = RecordError::from(RestError::from(e));
+                let error = RecordError::from(e);
                 self.entries.push_back(Entry::Failed(error));
             }
         }
@@ -365,7 +365,7 @@ impl ReportStream {
                 match sent {
                     Ok(()) => self.entries.push_back(Entry::Sent(parts)),
                     Err(e) => {
-                        let error = RecordError::from(RestError::from(e));
+                        let error = RecordError::from(e);
                         self.entries.push_back(Entry::Failed(error));
                     }
                 }
@@ -407,9 +407,7 @@ impl ReportStream {
                                 &key,
                                 &value,
                             ),
-                            Err(e) => {
-                                write_outcome(out, &Err(RecordError::from(RestError::from(e))))
-                            }
+                            Err(e) => write_outcome(out, &Err(RecordError::from(e))),
                         }
                     }
                 }

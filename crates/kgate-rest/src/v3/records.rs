@@ -173,6 +173,12 @@ impl RecordError {
     }
 }
 
+impl From<KafkaError> for RecordError {
+    fn from(e: KafkaError) -> Self {
+        RecordError::from(RestError::from(e))
+    }
+}
+
 impl From<RestError> for RecordError {
     fn from(e: RestError) -> Self {
         let e = V3Error(too_large(e));
@@ -338,25 +344,13 @@ async fn produce_batch(
         };
         sent.push(parts.map_err(RecordError::from));
     }
-    let mut outcomes = Vec::with_capacity(sent.len());
-    for parts in sent {
-        let outcome = match parts {
-            Ok((key, value)) => match queue.next_delivered().await {
-                Some(Ok(position)) => Ok(producing.report(position, key, value)),
-                Some(Err(e)) => Err(RecordError::from(RestError::from(e))),
-                None => Err(RecordError::from(RestError::Internal(
-                    "missing delivery report".to_string(),
-                ))),
-            },
-            Err(e) => Err(e),
-        };
-        outcomes.push(outcome);
-    }
+    let outcomes = queue.outcomes(sent).await;
     let mut successes = Vec::new();
     let mut failures = Vec::new();
     for (id, outcome) in ids.into_iter().zip(outcomes) {
         match outcome {
-            Ok(report) => {
+            Ok(((key, value), position)) => {
+                let report = producing.report(position, key, value);
                 let mut v = serde_json::to_value(&report).unwrap_or(Value::Null);
                 if let Some(o) = v.as_object_mut() {
                     o.remove("error_code");
@@ -520,9 +514,7 @@ impl Producing {
             delivery = futures::future::ready(done).boxed();
         }
         async move {
-            let position: RecordPosition = delivery
-                .await
-                .map_err(|e| RecordError::from(RestError::from(e)))?;
+            let position: RecordPosition = delivery.await.map_err(RecordError::from)?;
             Ok(self.report(position, key, value))
         }
         .boxed()
