@@ -318,15 +318,23 @@ impl DeliveryQueue {
         sent: Vec<Result<T, E>>,
     ) -> Vec<Result<(T, RecordPosition), E>> {
         let mut out = Vec::with_capacity(sent.len());
+        // Reports are taken as many as are known at a time.
+        let mut known = VecDeque::new();
         for s in sent {
             out.push(match s {
-                Ok(kept) => match self.next_delivered().await {
-                    Some(Ok(position)) => Ok((kept, position)),
-                    Some(Err(e)) => Err(E::from(e)),
-                    None => Err(E::from(KafkaError::Internal(
-                        "missing delivery report".to_string(),
-                    ))),
-                },
+                Ok(kept) => {
+                    if known.is_empty() {
+                        std::future::poll_fn(|cx| self.poll_delivered(cx, &mut known, usize::MAX))
+                            .await;
+                    }
+                    match known.pop_front() {
+                        Some(Ok(position)) => Ok((kept, position)),
+                        Some(Err(e)) => Err(E::from(e)),
+                        None => Err(E::from(KafkaError::Internal(
+                            "missing delivery report".to_string(),
+                        ))),
+                    }
+                }
                 Err(e) => Err(e),
             });
         }
