@@ -18,7 +18,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureRecord;
 use rdkafka::types::RDKafkaErrorCode;
-use support::wire::call;
+use support::wire::{alter_configs_resource, call};
 use support::*;
 use tokio::net::TcpStream;
 
@@ -186,21 +186,8 @@ async fn alter(
     ops: &[(&str, i8, Option<&str>)],
     validate_only: bool,
 ) -> (i16, String) {
-    let mut resource = incremental_alter_configs_request::AlterConfigsResource::default();
-    resource.resource_type = 4;
-    resource.resource_name = StrBytes::from_string(name.to_string());
-    resource.configs = ops
-        .iter()
-        .map(|(k, op, v)| {
-            let mut c = incremental_alter_configs_request::AlterableConfig::default();
-            c.name = StrBytes::from_string(k.to_string());
-            c.config_operation = *op;
-            c.value = v.map(|v| StrBytes::from_string(v.to_string()));
-            c
-        })
-        .collect();
     let mut r = IncrementalAlterConfigsRequest::default();
-    r.resources = vec![resource];
+    r.resources = vec![alter_configs_resource(4, name, ops)];
     r.validate_only = validate_only;
     let ResponseKind::IncrementalAlterConfigs(resp) = call(
         s,

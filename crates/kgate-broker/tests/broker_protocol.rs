@@ -570,21 +570,8 @@ async fn incremental_alter_configs_validates_and_edits_lists() {
         name: &str,
         ops: &[(&str, i8, Option<&str>)],
     ) -> (i16, Option<String>) {
-        let mut resource = incremental_alter_configs_request::AlterConfigsResource::default();
-        resource.resource_type = resource_type;
-        resource.resource_name = StrBytes::from_string(name.to_string());
-        resource.configs = ops
-            .iter()
-            .map(|(k, op, v)| {
-                let mut c = incremental_alter_configs_request::AlterableConfig::default();
-                c.name = StrBytes::from_string(k.to_string());
-                c.config_operation = *op;
-                c.value = v.map(|v| StrBytes::from_string(v.to_string()));
-                c
-            })
-            .collect();
         let mut r = IncrementalAlterConfigsRequest::default();
-        r.resources = vec![resource];
+        r.resources = vec![alter_configs_resource(resource_type, name, ops)];
         let ResponseKind::IncrementalAlterConfigs(resp) = call(
             s,
             RequestKind::IncrementalAlterConfigs(r),

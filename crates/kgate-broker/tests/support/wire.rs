@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::{
+    ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
+    incremental_alter_configs_request,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
@@ -58,6 +61,29 @@ pub async fn call(
     let header = ResponseHeader::decode(&mut body, key.response_header_version(version)).unwrap();
     assert_eq!(header.correlation_id, 7);
     ResponseKind::decode(key, &mut body, version).unwrap()
+}
+
+/// One resource of an IncrementalAlterConfigs request: `ops` are (name, operation,
+/// value) with Kafka's operation codes (0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT).
+pub fn alter_configs_resource(
+    resource_type: i8,
+    name: &str,
+    ops: &[(&str, i8, Option<&str>)],
+) -> incremental_alter_configs_request::AlterConfigsResource {
+    let mut resource = incremental_alter_configs_request::AlterConfigsResource::default();
+    resource.resource_type = resource_type;
+    resource.resource_name = StrBytes::from_string(name.to_string());
+    resource.configs = ops
+        .iter()
+        .map(|(k, op, v)| {
+            let mut c = incremental_alter_configs_request::AlterableConfig::default();
+            c.name = StrBytes::from_string(k.to_string());
+            c.config_operation = *op;
+            c.value = v.map(|v| StrBytes::from_string(v.to_string()));
+            c
+        })
+        .collect();
+    resource
 }
 
 /// Whether the broker closes `stream` (rather than answering or hanging).
