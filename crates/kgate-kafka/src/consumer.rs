@@ -62,6 +62,13 @@ const READER_STALL_LIMIT: Duration = Duration::from_secs(30);
 /// encoding to overlap, few enough to keep a large read's memory small.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
+/// Longest wait for a partition's committed offset when it is assigned; past it librdkafka
+/// looks the offset up by itself, as it would without kgate's lookup.
+const START_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// First wait of one committed-offset lookup; doubled after each that times out.
+const START_LOOKUP_FIRST_TRY: Duration = Duration::from_millis(20);
+
 /// One partition of one topic.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TopicPartition {
@@ -280,6 +287,10 @@ impl Kafka {
         let auto_commit = config
             .get("enable.auto.commit")
             .is_none_or(|v| v.eq_ignore_ascii_case("true"));
+        let context = InstanceContext {
+            reset: reset_offset(&config),
+            ..InstanceContext::default()
+        };
         let (commands, inbox) = mpsc::channel();
         let (ready_tx, ready_rx) = oneshot::channel();
         let closed = Arc::new(AtomicBool::new(false));
@@ -292,7 +303,7 @@ impl Kafka {
                 // Marks the handle closed however the thread ends, a panic included.
                 let _closed = ClosedOnExit(thread_closed);
                 let consumer: Result<BaseConsumer<InstanceContext>, _> =
-                    config.create_with_context(InstanceContext::default());
+                    config.create_with_context(context);
                 let consumer = match consumer {
                     Ok(c) => c,
                     Err(e) => {
@@ -442,12 +453,82 @@ impl Drop for ClosedOnExit {
     }
 }
 
-/// Group callbacks: applies seeks waiting for their partition and tells the worker that
-/// the assignment changed.
+/// Where a partition with no committed offset starts (`auto.offset.reset`): the start
+/// offset kgate puts in the assignment, or `None` when librdkafka must handle it (`error`,
+/// whose failure only librdkafka reports).
+fn reset_offset(config: &rdkafka::ClientConfig) -> Option<Offset> {
+    // librdkafka's default is `latest`, like Java's.
+    let policy = config.get("auto.offset.reset").unwrap_or("latest");
+    match policy.to_ascii_lowercase().as_str() {
+        "earliest" | "smallest" | "beginning" => Some(Offset::Beginning),
+        "latest" | "largest" | "end" => Some(Offset::End),
+        _ => None,
+    }
+}
+
+/// Gives the partitions of `tpl` that have no start offset the one they continue from:
+/// the group's committed offset, else the reset policy's.
+///
+/// librdkafka finds both by itself, but when a partition has no committed offset it
+/// applies the reset policy after a 100 ms back-off, which every new consumer's first
+/// read waited for. With the start in the assignment, fetching starts at once. A failed
+/// lookup leaves the offsets unset, and librdkafka as before.
+fn resolve_start_offsets<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    tpl: &mut TopicPartitionList,
+    reset: Option<Offset>,
+) {
+    let Some(reset) = reset else { return };
+    let mut unknown = TopicPartitionList::new();
+    for e in tpl.elements() {
+        if e.offset() == Offset::Invalid {
+            unknown.add_partition(e.topic(), e.partition());
+        }
+    }
+    if unknown.count() == 0 {
+        return;
+    }
+    // A consumer created a moment ago may not know its group coordinator yet, and
+    // librdkafka's lookup then waits for a change of broker state, which can take far
+    // longer than finding the coordinator: short tries, repeated, find it sooner.
+    let deadline = Instant::now() + START_LOOKUP_TIMEOUT;
+    let mut wait = START_LOOKUP_FIRST_TRY;
+    let committed = loop {
+        match consumer.committed_offsets(unknown.clone(), wait) {
+            Ok(c) => break c,
+            Err(e) => {
+                let timed_out = e.rdkafka_error_code() == Some(RDKafkaErrorCode::OperationTimedOut);
+                let left = deadline.saturating_duration_since(Instant::now());
+                if !timed_out || left.is_zero() {
+                    tracing::debug!(error = %e, "looking up committed offsets of an assignment failed");
+                    return;
+                }
+                wait = (wait * 2).min(left);
+            }
+        }
+    };
+    for e in committed.elements() {
+        if e.error().is_err() {
+            continue;
+        }
+        let start = match e.offset() {
+            Offset::Offset(o) if o >= 0 => Offset::Offset(o),
+            _ => reset,
+        };
+        if let Err(err) = tpl.set_partition_offset(e.topic(), e.partition(), start) {
+            tracing::debug!(error = %err, "setting an assignment's start offset failed");
+        }
+    }
+}
+
+/// Group callbacks: applies seeks waiting for their partition, gives the others their
+/// start offset and tells the worker that the assignment changed.
 #[derive(Default)]
 struct InstanceContext {
     pending_seeks: Mutex<HashMap<TopicPartition, Offset>>,
     rebalanced: AtomicBool,
+    /// The start of partitions with no committed offset (see [`reset_offset`]).
+    reset: Option<Offset>,
 }
 
 impl ClientContext for InstanceContext {}
@@ -484,6 +565,7 @@ impl ConsumerContext for InstanceContext {
                     }
                 }
                 drop(pending);
+                resolve_start_offsets(consumer, tpl, self.reset);
                 if cooperative {
                     consumer.incremental_assign(tpl)
                 } else {
@@ -535,6 +617,8 @@ struct Worker {
     last_topic: Option<Arc<str>>,
     /// Where polled keys and values are copied: records share its blocks.
     arena: BytesMut,
+    /// Topics whose metadata this consumer has looked up (see [`Worker::learn_leaders`]).
+    known_topics: HashSet<String>,
 }
 
 impl Worker {
@@ -555,6 +639,7 @@ impl Worker {
             interrupt,
             last_topic: None,
             arena: BytesMut::new(),
+            known_topics: HashSet::new(),
         }
     }
 
@@ -731,11 +816,34 @@ impl Worker {
             tpl.add_partition_offset(&tp.topic, tp.partition, offset)
                 .map_err(|e| KafkaError::from_rdkafka(e, "assigning"))?;
         }
+        resolve_start_offsets(&self.consumer, &mut tpl, self.consumer.context().reset);
+        self.learn_leaders(partitions);
         self.consumer
             .assign(&tpl)
             .map_err(|e| KafkaError::from_rdkafka(e, "assigning"))?;
         self.paused = false;
         Ok(())
+    }
+
+    /// Looks up the leaders of the topics this consumer is assigned for the first time.
+    /// A partition assigned to start at the beginning or the end, whose leader librdkafka
+    /// does not know yet, waits for a 500 ms timer before it asks for that offset, even
+    /// though the leader is known a few milliseconds later.
+    fn learn_leaders(&mut self, partitions: &[TopicPartition]) {
+        for tp in partitions {
+            if self.known_topics.contains(&tp.topic) {
+                continue;
+            }
+            match self
+                .consumer
+                .fetch_metadata(Some(&tp.topic), START_LOOKUP_TIMEOUT)
+            {
+                Ok(_) => {
+                    self.known_topics.insert(tp.topic.clone());
+                }
+                Err(e) => tracing::debug!(error = %e, "looking up an assigned topic failed"),
+            }
+        }
     }
 
     fn seek(&mut self, targets: Vec<(TopicPartition, SeekTarget)>) -> Result<(), KafkaError> {

@@ -367,3 +367,122 @@ async fn reads_come_in_ordered_chunks_and_commit_what_was_handed_out() {
     kafka.close().await;
     broker.shutdown().await.expect("shutdown");
 }
+
+/// kgate puts each partition's start in the assignment itself (the group's committed
+/// offset, else `auto.offset.reset`), for assigned and subscribed consumers alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_start_at_the_committed_offset_else_where_the_reset_policy_says() {
+    use kgate_kafka::consumer::{
+        ConsumerHandle, ConsumerSettings, PartitionOffset, ReadLimits, Subscription, TopicPartition,
+    };
+
+    let (broker, kafka, _dir) = start().await;
+    kafka
+        .create_topic("starts", 1, 1, &BTreeMap::new())
+        .await
+        .expect("create");
+    wait_for_topic(&kafka, "starts").await;
+    let produce = |from: usize, to: usize| {
+        let records = (from..to)
+            .map(|i| ProduceRecord {
+                value: Some(format!("v{i}").into_bytes()),
+                partition: Some(0),
+                ..ProduceRecord::default()
+            })
+            .collect();
+        kafka.produce("starts", records)
+    };
+    for r in produce(0, 10).await.expect("produce") {
+        r.expect("delivered");
+    }
+    let consumer = |group: &str, reset: &str| {
+        let mut overrides = BTreeMap::new();
+        overrides.insert("auto.offset.reset".to_string(), reset.to_string());
+        overrides.insert("enable.auto.commit".to_string(), "false".to_string());
+        kafka.create_consumer(ConsumerSettings {
+            group_id: group.to_string(),
+            client_id: String::new(),
+            overrides,
+        })
+    };
+    let tp = TopicPartition {
+        topic: "starts".to_string(),
+        partition: 0,
+    };
+    // Offsets of the records one read returns, waiting up to `wait` for the first one.
+    async fn offsets(c: &ConsumerHandle, wait: Duration) -> Vec<i64> {
+        let read = c
+            .read(ReadLimits {
+                timeout: wait,
+                max_bytes: 1024 * 1024,
+                min_bytes: 1,
+            })
+            .await
+            .expect("read");
+        read.iter().map(|r| r.offset).collect()
+    }
+    let long = Duration::from_secs(20);
+
+    // A new group, earliest: from the first record.
+    let first = consumer("starts-early", "earliest")
+        .await
+        .expect("consumer");
+    first.assign(vec![tp.clone()]).await.expect("assign");
+    assert_eq!(offsets(&first, long).await, (0..10).collect::<Vec<_>>());
+    first
+        .commit(Some(vec![PartitionOffset {
+            topic: "starts".to_string(),
+            partition: 0,
+            offset: 4,
+            metadata: String::new(),
+        }]))
+        .await
+        .expect("commit");
+    first.close().await.expect("close");
+
+    // The same group again: from its committed offset, assigned or subscribed.
+    let again = consumer("starts-early", "earliest")
+        .await
+        .expect("consumer");
+    again.assign(vec![tp.clone()]).await.expect("assign");
+    assert_eq!(offsets(&again, long).await, (4..10).collect::<Vec<_>>());
+    again.close().await.expect("close");
+    let joined = consumer("starts-early", "earliest")
+        .await
+        .expect("consumer");
+    joined
+        .subscribe(Subscription::Topics(vec!["starts".to_string()]))
+        .await
+        .expect("subscribe");
+    assert_eq!(offsets(&joined, long).await, (4..10).collect::<Vec<_>>());
+    joined.close().await.expect("close");
+
+    // A new group, latest: only records produced after the assignment.
+    let late = consumer("starts-late", "latest").await.expect("consumer");
+    late.assign(vec![tp.clone()]).await.expect("assign");
+    assert!(offsets(&late, Duration::from_millis(500)).await.is_empty());
+    for r in produce(10, 12).await.expect("produce") {
+        r.expect("delivered");
+    }
+    assert_eq!(offsets(&late, long).await, vec![10, 11]);
+    late.close().await.expect("close");
+
+    // Subscribed, a new group, earliest: from the first record.
+    let fresh = consumer("starts-fresh", "earliest")
+        .await
+        .expect("consumer");
+    fresh
+        .subscribe(Subscription::Topics(vec!["starts".to_string()]))
+        .await
+        .expect("subscribe");
+    let mut seen = Vec::new();
+    while seen.len() < 12 {
+        let more = offsets(&fresh, long).await;
+        assert!(!more.is_empty(), "stopped after {seen:?}");
+        seen.extend(more);
+    }
+    assert_eq!(seen, (0..12).collect::<Vec<_>>());
+    fresh.close().await.expect("close");
+    kafka.close().await;
+    broker.shutdown().await.expect("shutdown");
+}
