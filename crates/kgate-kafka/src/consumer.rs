@@ -958,7 +958,7 @@ impl Worker {
         }
         let deadline = Instant::now() + limits.timeout;
         let max_bytes = limits.max_bytes.max(1);
-        let mut chunk: Vec<ConsumedRecord> = Vec::new();
+        let mut chunk = self.new_chunk();
         let mut chunk_bytes = 0u64;
         // Records of the read so far (handed over or in `chunk`), and their bytes.
         let mut count = 0usize;
@@ -981,7 +981,8 @@ impl Worker {
                 }
                 if chunk.len() >= CHUNK_RECORDS || chunk_bytes >= CHUNK_BYTES {
                     chunk_bytes = 0;
-                    if !self.hand_over(chunks, std::mem::take(&mut chunk), false) {
+                    let full = std::mem::replace(&mut chunk, self.new_chunk());
+                    if !self.hand_over(chunks, full, false) {
                         self.flow_control();
                         return;
                     }
@@ -1004,7 +1005,8 @@ impl Worker {
             // Records already read go out before the read waits for more.
             if !wait.is_zero() && !chunk.is_empty() {
                 chunk_bytes = 0;
-                if !self.hand_over(chunks, std::mem::take(&mut chunk), false) {
+                let ready = std::mem::replace(&mut chunk, self.new_chunk());
+                if !self.hand_over(chunks, ready, false) {
                     self.flow_control();
                     return;
                 }
@@ -1030,6 +1032,12 @@ impl Worker {
                 let _ = self.send(chunks, Err(e));
             }
         }
+    }
+
+    /// An empty chunk with room for the records at hand (a chunk that grew one record at
+    /// a time was copied over and over as it did).
+    fn new_chunk(&self) -> Vec<ConsumedRecord> {
+        Vec::with_capacity(self.buffer.len().clamp(16, CHUNK_RECORDS))
     }
 
     /// Hands a chunk to the reader, waiting while the reader is behind, and marks its
