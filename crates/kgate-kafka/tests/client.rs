@@ -421,15 +421,40 @@ async fn consumers_start_at_the_committed_offset_else_where_the_reset_policy_say
             .expect("read");
         read.iter().map(|r| r.offset).collect()
     }
-    let long = Duration::from_secs(20);
+    // Offsets read until there are `n`.
+    async fn first(c: &ConsumerHandle, n: usize) -> Vec<i64> {
+        let mut seen = Vec::new();
+        while seen.len() < n {
+            let more = offsets(c, Duration::from_secs(20)).await;
+            assert!(!more.is_empty(), "stopped after {seen:?}");
+            seen.extend(more);
+        }
+        seen
+    }
+    let assigned = |group: &'static str, reset: &'static str| {
+        let tp = tp.clone();
+        let created = consumer(group, reset);
+        async move {
+            let c = created.await.expect("consumer");
+            c.assign(vec![tp]).await.expect("assign");
+            c
+        }
+    };
+    let subscribed = |group: &'static str, reset: &'static str| {
+        let created = consumer(group, reset);
+        async move {
+            let c = created.await.expect("consumer");
+            c.subscribe(Subscription::Topics(vec!["starts".to_string()]))
+                .await
+                .expect("subscribe");
+            c
+        }
+    };
 
     // A new group, earliest: from the first record.
-    let first = consumer("starts-early", "earliest")
-        .await
-        .expect("consumer");
-    first.assign(vec![tp.clone()]).await.expect("assign");
-    assert_eq!(offsets(&first, long).await, (0..10).collect::<Vec<_>>());
-    first
+    let early = assigned("starts-early", "earliest").await;
+    assert_eq!(first(&early, 10).await, (0..10).collect::<Vec<_>>());
+    early
         .commit(Some(vec![PartitionOffset {
             topic: "starts".to_string(),
             partition: 0,
@@ -438,50 +463,29 @@ async fn consumers_start_at_the_committed_offset_else_where_the_reset_policy_say
         }]))
         .await
         .expect("commit");
-    first.close().await.expect("close");
+    early.close().await.expect("close");
 
     // The same group again: from its committed offset, assigned or subscribed.
-    let again = consumer("starts-early", "earliest")
-        .await
-        .expect("consumer");
-    again.assign(vec![tp.clone()]).await.expect("assign");
-    assert_eq!(offsets(&again, long).await, (4..10).collect::<Vec<_>>());
-    again.close().await.expect("close");
-    let joined = consumer("starts-early", "earliest")
-        .await
-        .expect("consumer");
-    joined
-        .subscribe(Subscription::Topics(vec!["starts".to_string()]))
-        .await
-        .expect("subscribe");
-    assert_eq!(offsets(&joined, long).await, (4..10).collect::<Vec<_>>());
-    joined.close().await.expect("close");
+    for again in [
+        assigned("starts-early", "earliest").await,
+        subscribed("starts-early", "earliest").await,
+    ] {
+        assert_eq!(first(&again, 6).await, (4..10).collect::<Vec<_>>());
+        again.close().await.expect("close");
+    }
 
     // A new group, latest: only records produced after the assignment.
-    let late = consumer("starts-late", "latest").await.expect("consumer");
-    late.assign(vec![tp.clone()]).await.expect("assign");
+    let late = assigned("starts-late", "latest").await;
     assert!(offsets(&late, Duration::from_millis(500)).await.is_empty());
     for r in produce(10, 12).await.expect("produce") {
         r.expect("delivered");
     }
-    assert_eq!(offsets(&late, long).await, vec![10, 11]);
+    assert_eq!(first(&late, 2).await, vec![10, 11]);
     late.close().await.expect("close");
 
     // Subscribed, a new group, earliest: from the first record.
-    let fresh = consumer("starts-fresh", "earliest")
-        .await
-        .expect("consumer");
-    fresh
-        .subscribe(Subscription::Topics(vec!["starts".to_string()]))
-        .await
-        .expect("subscribe");
-    let mut seen = Vec::new();
-    while seen.len() < 12 {
-        let more = offsets(&fresh, long).await;
-        assert!(!more.is_empty(), "stopped after {seen:?}");
-        seen.extend(more);
-    }
-    assert_eq!(seen, (0..12).collect::<Vec<_>>());
+    let fresh = subscribed("starts-fresh", "earliest").await;
+    assert_eq!(first(&fresh, 12).await, (0..12).collect::<Vec<_>>());
     fresh.close().await.expect("close");
     kafka.close().await;
     broker.shutdown().await.expect("shutdown");
