@@ -102,11 +102,20 @@ fn split<T>(items: Vec<T>, allowed: impl Fn(&T) -> bool) -> (Vec<T>, Vec<T>) {
 /// A refusal carrying only a top-level CLUSTER_AUTHORIZATION_FAILED.
 macro_rules! top_level_denied {
     ($response:ident) => {
-        |_| {
-            let mut resp = $response::default();
-            resp.error_code = CLUSTER_DENIED;
-            resp
-        }
+        |_| $response::default().with_error_code(CLUSTER_DENIED)
+    };
+}
+
+/// Adds the refused config resources to `list`, entries of type `entry` (the three config
+/// APIs answer alike in types of their own).
+macro_rules! config_denials {
+    ($list:expr, $entry:path, $refused:expr) => {
+        $list.extend($refused.into_iter().map(|(rt, name)| {
+            <$entry>::default()
+                .with_error_code(config_denied_code(rt))
+                .with_resource_type(rt)
+                .with_resource_name(name)
+        }))
     };
 }
 
@@ -129,52 +138,45 @@ macro_rules! cluster_guarded {
 }
 
 fn acl_creations_denied(r: CreateAclsRequest) -> CreateAclsResponse {
-    let mut resp = CreateAclsResponse::default();
-    resp.results = r
-        .creations
-        .iter()
-        .map(|_| {
-            let mut x = create_acls_response::AclCreationResult::default();
-            x.error_code = CLUSTER_DENIED;
-            x
-        })
-        .collect();
-    resp
+    CreateAclsResponse::default().with_results(
+        r.creations
+            .iter()
+            .map(|_| {
+                create_acls_response::AclCreationResult::default().with_error_code(CLUSTER_DENIED)
+            })
+            .collect(),
+    )
 }
 
 fn acl_deletions_denied(r: DeleteAclsRequest) -> DeleteAclsResponse {
-    let mut resp = DeleteAclsResponse::default();
-    resp.filter_results = r
-        .filters
-        .iter()
-        .map(|_| {
-            let mut x = delete_acls_response::DeleteAclsFilterResult::default();
-            x.error_code = CLUSTER_DENIED;
-            x
-        })
-        .collect();
-    resp
+    DeleteAclsResponse::default().with_filter_results(
+        r.filters
+            .iter()
+            .map(|_| {
+                delete_acls_response::DeleteAclsFilterResult::default()
+                    .with_error_code(CLUSTER_DENIED)
+            })
+            .collect(),
+    )
 }
 
 fn scram_alterations_denied(
     r: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
-    let mut resp = AlterUserScramCredentialsResponse::default();
     let users = r
         .deletions
         .into_iter()
         .map(|d| d.name)
         .chain(r.upsertions.into_iter().map(|u| u.name));
-    resp.results = users
-        .map(|u| {
-            let mut x =
-                alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default();
-            x.user = u;
-            x.error_code = CLUSTER_DENIED;
-            x
-        })
-        .collect();
-    resp
+    AlterUserScramCredentialsResponse::default().with_results(
+        users
+            .map(|u| {
+                alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default()
+                    .with_user(u)
+                    .with_error_code(CLUSTER_DENIED)
+            })
+            .collect(),
+    )
 }
 
 /// Checks `request` for `caller`.
@@ -202,19 +204,20 @@ pub fn before(authz: &Authorizer, caller: &Caller<'_>, version: i16, request: Re
             if let Some(id) = &r.transactional_id
                 && !c.ok(op::WRITE, resource::TRANSACTIONAL_ID, id)
             {
-                let mut resp = ProduceResponse::default();
-                resp.responses = r
-                    .topic_data
-                    .iter()
-                    .map(|t| {
-                        produce_denied(
-                            &t.name,
-                            t.partition_data.iter().map(|p| p.index),
-                            TXN_ID_DENIED,
-                        )
-                    })
-                    .collect();
-                return answer(ResponseKind::Produce(resp));
+                return answer(ResponseKind::Produce(
+                    ProduceResponse::default().with_responses(
+                        r.topic_data
+                            .iter()
+                            .map(|t| {
+                                produce_denied(
+                                    &t.name,
+                                    t.partition_data.iter().map(|p| p.index),
+                                    TXN_ID_DENIED,
+                                )
+                            })
+                            .collect(),
+                    ),
+                ));
             }
             let (keep, refused) = split(std::mem::take(&mut r.topic_data), |t| {
                 c.topic(op::WRITE, &t.name)
@@ -235,9 +238,11 @@ pub fn before(authz: &Authorizer, caller: &Caller<'_>, version: i16, request: Re
                 .map(|t| (t.topic, t.partitions.iter().map(|p| p.partition).collect()))
                 .collect();
             if keep.is_empty() && !refused.is_empty() {
-                let mut resp = FetchResponse::default();
-                resp.responses = refused.iter().map(|(t, ps)| fetch_denied(t, ps)).collect();
-                return answer(ResponseKind::Fetch(resp));
+                return answer(ResponseKind::Fetch(
+                    FetchResponse::default().with_responses(
+                        refused.iter().map(|(t, ps)| fetch_denied(t, ps)).collect(),
+                    ),
+                ));
             }
             r.topics = keep;
             forward(RequestKind::Fetch(r), Refused::Topics(refused))
@@ -287,23 +292,26 @@ pub fn before(authz: &Authorizer, caller: &Caller<'_>, version: i16, request: Re
                 if c.ok(op::DESCRIBE, rt, &r.key) {
                     return forward(RequestKind::FindCoordinator(r), Refused::Nothing);
                 }
-                let mut resp = FindCoordinatorResponse::default();
-                resp.error_code = code;
-                resp.node_id = BrokerId(-1);
-                resp.port = -1;
-                return answer(ResponseKind::FindCoordinator(resp));
+                return answer(ResponseKind::FindCoordinator(
+                    FindCoordinatorResponse::default()
+                        .with_error_code(code)
+                        .with_node_id(BrokerId(-1))
+                        .with_port(-1),
+                ));
             }
             // v4 batches keys: each is answered on its own.
             let (keep, refused) = split(std::mem::take(&mut r.coordinator_keys), |k| {
                 c.ok(op::DESCRIBE, rt, k)
             });
             if keep.is_empty() && !refused.is_empty() {
-                let mut resp = FindCoordinatorResponse::default();
-                resp.coordinators = refused
-                    .into_iter()
-                    .map(|k| coordinator_denied(k, code))
-                    .collect();
-                return answer(ResponseKind::FindCoordinator(resp));
+                return answer(ResponseKind::FindCoordinator(
+                    FindCoordinatorResponse::default().with_coordinators(
+                        refused
+                            .into_iter()
+                            .map(|k| coordinator_denied(k, code))
+                            .collect(),
+                    ),
+                ));
             }
             r.coordinator_keys = keep;
             forward(
@@ -315,51 +323,53 @@ pub fn before(authz: &Authorizer, caller: &Caller<'_>, version: i16, request: Re
             if c.group(op::READ, &r.group_id) {
                 return forward(RequestKind::JoinGroup(r), Refused::Nothing);
             }
-            let mut resp = JoinGroupResponse::default();
-            resp.error_code = GROUP_DENIED;
-            resp.generation_id = -1;
-            resp.member_id = r.member_id;
-            answer(ResponseKind::JoinGroup(resp))
+            answer(ResponseKind::JoinGroup(
+                JoinGroupResponse::default()
+                    .with_error_code(GROUP_DENIED)
+                    .with_generation_id(-1)
+                    .with_member_id(r.member_id),
+            ))
         }
         RequestKind::SyncGroup(r) => {
             if c.group(op::READ, &r.group_id) {
                 return forward(RequestKind::SyncGroup(r), Refused::Nothing);
             }
-            let mut resp = SyncGroupResponse::default();
-            resp.error_code = GROUP_DENIED;
-            answer(ResponseKind::SyncGroup(resp))
+            answer(ResponseKind::SyncGroup(
+                SyncGroupResponse::default().with_error_code(GROUP_DENIED),
+            ))
         }
         RequestKind::Heartbeat(r) => {
             if c.group(op::READ, &r.group_id) {
                 return forward(RequestKind::Heartbeat(r), Refused::Nothing);
             }
-            let mut resp = HeartbeatResponse::default();
-            resp.error_code = GROUP_DENIED;
-            answer(ResponseKind::Heartbeat(resp))
+            answer(ResponseKind::Heartbeat(
+                HeartbeatResponse::default().with_error_code(GROUP_DENIED),
+            ))
         }
         RequestKind::LeaveGroup(r) => {
             if c.group(op::READ, &r.group_id) {
                 return forward(RequestKind::LeaveGroup(r), Refused::Nothing);
             }
-            let mut resp = LeaveGroupResponse::default();
-            resp.error_code = GROUP_DENIED;
-            answer(ResponseKind::LeaveGroup(resp))
+            answer(ResponseKind::LeaveGroup(
+                LeaveGroupResponse::default().with_error_code(GROUP_DENIED),
+            ))
         }
         RequestKind::OffsetCommit(mut r) => {
             if !c.group(op::READ, &r.group_id) {
-                let mut resp = OffsetCommitResponse::default();
-                resp.topics = r
-                    .topics
-                    .iter()
-                    .map(|t| {
-                        commit_denied(
-                            &t.name,
-                            t.partitions.iter().map(|p| p.partition_index),
-                            GROUP_DENIED,
-                        )
-                    })
-                    .collect();
-                return answer(ResponseKind::OffsetCommit(resp));
+                return answer(ResponseKind::OffsetCommit(
+                    OffsetCommitResponse::default().with_topics(
+                        r.topics
+                            .iter()
+                            .map(|t| {
+                                commit_denied(
+                                    &t.name,
+                                    t.partitions.iter().map(|p| p.partition_index),
+                                    GROUP_DENIED,
+                                )
+                            })
+                            .collect(),
+                    ),
+                ));
             }
             let (keep, refused) = split(std::mem::take(&mut r.topics), |t| {
                 c.topic(op::READ, &t.name)
@@ -397,14 +407,13 @@ pub fn before(authz: &Authorizer, caller: &Caller<'_>, version: i16, request: Re
                 .groups
                 .iter()
                 .map(|g| {
-                    let mut out = offset_fetch_response::OffsetFetchResponseGroup::default();
-                    out.group_id = g.group_id.clone();
-                    out.error_code = if c.group(op::DESCRIBE, &g.group_id) {
-                        0
-                    } else {
-                        GROUP_DENIED
-                    };
-                    out
+                    offset_fetch_response::OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id.clone())
+                        .with_error_code(if c.group(op::DESCRIBE, &g.group_id) {
+                            0
+                        } else {
+                            GROUP_DENIED
+                        })
                 })
                 .collect();
             answer(ResponseKind::OffsetFetch(resp))
@@ -413,9 +422,9 @@ pub fn before(authz: &Authorizer, caller: &Caller<'_>, version: i16, request: Re
             if c.group(op::DELETE, &r.group_id) {
                 return forward(RequestKind::OffsetDelete(r), Refused::Nothing);
             }
-            let mut resp = OffsetDeleteResponse::default();
-            resp.error_code = GROUP_DENIED;
-            answer(ResponseKind::OffsetDelete(resp))
+            answer(ResponseKind::OffsetDelete(
+                OffsetDeleteResponse::default().with_error_code(GROUP_DENIED),
+            ))
         }
         RequestKind::DescribeGroups(mut r) => {
             let (keep, refused) =
@@ -545,23 +554,24 @@ pub fn before(authz: &Authorizer, caller: &Caller<'_>, version: i16, request: Re
             if allowed {
                 return forward(RequestKind::InitProducerId(r), Refused::Nothing);
             }
-            let mut resp = InitProducerIdResponse::default();
-            resp.error_code = if r.transactional_id.is_some() {
-                TXN_ID_DENIED
-            } else {
-                CLUSTER_DENIED
-            };
-            resp.producer_id = ProducerId(-1);
-            resp.producer_epoch = -1;
-            answer(ResponseKind::InitProducerId(resp))
+            answer(ResponseKind::InitProducerId(
+                InitProducerIdResponse::default()
+                    .with_error_code(if r.transactional_id.is_some() {
+                        TXN_ID_DENIED
+                    } else {
+                        CLUSTER_DENIED
+                    })
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1),
+            ))
         }
         RequestKind::EndTxn(r) => {
             if c.ok(op::WRITE, resource::TRANSACTIONAL_ID, &r.transactional_id) {
                 return forward(RequestKind::EndTxn(r), Refused::Nothing);
             }
-            let mut resp = EndTxnResponse::default();
-            resp.error_code = TXN_ID_DENIED;
-            answer(ResponseKind::EndTxn(resp))
+            answer(ResponseKind::EndTxn(
+                EndTxnResponse::default().with_error_code(TXN_ID_DENIED),
+            ))
         }
         RequestKind::AddOffsetsToTxn(r) => {
             let code = if !c.ok(op::WRITE, resource::TRANSACTIONAL_ID, &r.transactional_id) {
@@ -571,9 +581,9 @@ pub fn before(authz: &Authorizer, caller: &Caller<'_>, version: i16, request: Re
             } else {
                 return forward(RequestKind::AddOffsetsToTxn(r), Refused::Nothing);
             };
-            let mut resp = AddOffsetsToTxnResponse::default();
-            resp.error_code = code;
-            answer(ResponseKind::AddOffsetsToTxn(resp))
+            answer(ResponseKind::AddOffsetsToTxn(
+                AddOffsetsToTxnResponse::default().with_error_code(code),
+            ))
         }
         RequestKind::AddPartitionsToTxn(r) => {
             // Versions 0-3 (a producer's request) are the ones this broker answers.
@@ -588,35 +598,33 @@ pub fn before(authz: &Authorizer, caller: &Caller<'_>, version: i16, request: Re
             }
             // As in Kafka, nothing is added when any topic is refused: the refused
             // partitions say why, the others that they were not attempted.
-            let mut resp = AddPartitionsToTxnResponse::default();
-            resp.results_by_topic_v3_and_below = r
-                .v3_and_below_topics
-                .iter()
-                .map(|t| {
-                    let code = if !txn_ok {
-                        TXN_ID_DENIED
-                    } else if !topic_ok(&t.name) {
-                        TOPIC_DENIED
-                    } else {
-                        OPERATION_NOT_ATTEMPTED
-                    };
-                    let mut out =
-                        add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default();
-                    out.name = t.name.clone();
-                    out.results_by_partition = t
-                        .partitions
+            answer(ResponseKind::AddPartitionsToTxn(
+                AddPartitionsToTxnResponse::default()
+                    .with_results_by_topic_v3_and_below(r
+                        .v3_and_below_topics
                         .iter()
-                        .map(|p| {
-                            let mut x = add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default();
-                            x.partition_index = *p;
-                            x.partition_error_code = code;
-                            x
+                        .map(|t| {
+                            let code = if !txn_ok {
+                                TXN_ID_DENIED
+                            } else if !topic_ok(&t.name) {
+                                TOPIC_DENIED
+                            } else {
+                                OPERATION_NOT_ATTEMPTED
+                            };
+                            add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default()
+                                .with_name(t.name.clone())
+                                .with_results_by_partition(t
+                                    .partitions
+                                    .iter()
+                                    .map(|p| {
+                                        add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default()
+                                            .with_partition_index(*p)
+                                            .with_partition_error_code(code)
+                                    })
+                                    .collect())
                         })
-                        .collect();
-                    out
-                })
-                .collect();
-            answer(ResponseKind::AddPartitionsToTxn(resp))
+                        .collect())
+            ))
         }
         RequestKind::TxnOffsetCommit(mut r) => {
             // The transactional id, then the group refuse every partition; topics
@@ -645,12 +653,14 @@ pub fn before(authz: &Authorizer, caller: &Caller<'_>, version: i16, request: Re
                 .collect();
             if whole.is_some() || (keep.is_empty() && !refused.is_empty()) {
                 let code = whole.unwrap_or(TOPIC_DENIED);
-                let mut resp = TxnOffsetCommitResponse::default();
-                resp.topics = refused
-                    .into_iter()
-                    .map(|(t, ps)| txn_commit_denied(t, ps, code))
-                    .collect();
-                return answer(ResponseKind::TxnOffsetCommit(resp));
+                return answer(ResponseKind::TxnOffsetCommit(
+                    TxnOffsetCommitResponse::default().with_topics(
+                        refused
+                            .into_iter()
+                            .map(|(t, ps)| txn_commit_denied(t, ps, code))
+                            .collect(),
+                    ),
+                ));
             }
             r.topics = keep;
             forward(
@@ -699,47 +709,46 @@ fn produce_denied(
     partitions: impl Iterator<Item = i32>,
     code: i16,
 ) -> produce_response::TopicProduceResponse {
-    let mut t = produce_response::TopicProduceResponse::default();
-    t.name = name.clone();
-    t.partition_responses = partitions
-        .map(|p| {
-            let mut r = produce_response::PartitionProduceResponse::default();
-            r.index = p;
-            r.error_code = code;
-            r.base_offset = -1;
-            r.log_append_time_ms = -1;
-            r.log_start_offset = -1;
-            r
-        })
-        .collect();
-    t
+    produce_response::TopicProduceResponse::default()
+        .with_name(name.clone())
+        .with_partition_responses(
+            partitions
+                .map(|p| {
+                    produce_response::PartitionProduceResponse::default()
+                        .with_index(p)
+                        .with_error_code(code)
+                        .with_base_offset(-1)
+                        .with_log_append_time_ms(-1)
+                        .with_log_start_offset(-1)
+                })
+                .collect(),
+        )
 }
 
 fn fetch_denied(name: &TopicName, partitions: &[i32]) -> fetch_response::FetchableTopicResponse {
-    let mut t = fetch_response::FetchableTopicResponse::default();
-    t.topic = name.clone();
-    t.partitions = partitions
-        .iter()
-        .map(|p| {
-            let mut r = fetch_response::PartitionData::default();
-            r.partition_index = *p;
-            r.error_code = TOPIC_DENIED;
-            r.high_watermark = -1;
-            r.last_stable_offset = -1;
-            r.log_start_offset = -1;
-            r
-        })
-        .collect();
-    t
+    fetch_response::FetchableTopicResponse::default()
+        .with_topic(name.clone())
+        .with_partitions(
+            partitions
+                .iter()
+                .map(|p| {
+                    fetch_response::PartitionData::default()
+                        .with_partition_index(*p)
+                        .with_error_code(TOPIC_DENIED)
+                        .with_high_watermark(-1)
+                        .with_last_stable_offset(-1)
+                        .with_log_start_offset(-1)
+                })
+                .collect(),
+        )
 }
 
 fn coordinator_denied(key: StrBytes, code: i16) -> find_coordinator_response::Coordinator {
-    let mut co = find_coordinator_response::Coordinator::default();
-    co.key = key;
-    co.error_code = code;
-    co.node_id = BrokerId(-1);
-    co.port = -1;
-    co
+    find_coordinator_response::Coordinator::default()
+        .with_key(key)
+        .with_error_code(code)
+        .with_node_id(BrokerId(-1))
+        .with_port(-1)
 }
 
 fn txn_commit_denied(
@@ -747,18 +756,18 @@ fn txn_commit_denied(
     partitions: Vec<i32>,
     code: i16,
 ) -> txn_offset_commit_response::TxnOffsetCommitResponseTopic {
-    let mut t = txn_offset_commit_response::TxnOffsetCommitResponseTopic::default();
-    t.name = name;
-    t.partitions = partitions
-        .into_iter()
-        .map(|p| {
-            let mut r = txn_offset_commit_response::TxnOffsetCommitResponsePartition::default();
-            r.partition_index = p;
-            r.error_code = code;
-            r
-        })
-        .collect();
-    t
+    txn_offset_commit_response::TxnOffsetCommitResponseTopic::default()
+        .with_name(name)
+        .with_partitions(
+            partitions
+                .into_iter()
+                .map(|p| {
+                    txn_offset_commit_response::TxnOffsetCommitResponsePartition::default()
+                        .with_partition_index(p)
+                        .with_error_code(code)
+                })
+                .collect(),
+        )
 }
 
 fn commit_denied(
@@ -766,17 +775,17 @@ fn commit_denied(
     partitions: impl Iterator<Item = i32>,
     code: i16,
 ) -> offset_commit_response::OffsetCommitResponseTopic {
-    let mut t = offset_commit_response::OffsetCommitResponseTopic::default();
-    t.name = name.clone();
-    t.partitions = partitions
-        .map(|p| {
-            let mut r = offset_commit_response::OffsetCommitResponsePartition::default();
-            r.partition_index = p;
-            r.error_code = code;
-            r
-        })
-        .collect();
-    t
+    offset_commit_response::OffsetCommitResponseTopic::default()
+        .with_name(name.clone())
+        .with_partitions(
+            partitions
+                .map(|p| {
+                    offset_commit_response::OffsetCommitResponsePartition::default()
+                        .with_partition_index(p)
+                        .with_error_code(code)
+                })
+                .collect(),
+        )
 }
 
 /// Adds the refused parts back to `response` and hides what the caller may not see.
@@ -804,20 +813,21 @@ pub fn after(
         }
         (ResponseKind::ListOffsets(mut r), Refused::Topics(ts)) => {
             for (t, ps) in ts {
-                let mut out = list_offsets_response::ListOffsetsTopicResponse::default();
-                out.name = t;
-                out.partitions = ps
-                    .into_iter()
-                    .map(|p| {
-                        let mut x = list_offsets_response::ListOffsetsPartitionResponse::default();
-                        x.partition_index = p;
-                        x.error_code = TOPIC_DENIED;
-                        x.timestamp = -1;
-                        x.offset = -1;
-                        x
-                    })
-                    .collect();
-                r.topics.push(out);
+                r.topics.push(
+                    list_offsets_response::ListOffsetsTopicResponse::default()
+                        .with_name(t)
+                        .with_partitions(
+                            ps.into_iter()
+                                .map(|p| {
+                                    list_offsets_response::ListOffsetsPartitionResponse::default()
+                                        .with_partition_index(p)
+                                        .with_error_code(TOPIC_DENIED)
+                                        .with_timestamp(-1)
+                                        .with_offset(-1)
+                                })
+                                .collect(),
+                        ),
+                );
             }
             ResponseKind::ListOffsets(r)
         }
@@ -828,11 +838,12 @@ pub fn after(
         }
         (ResponseKind::Metadata(mut r), Refused::Topics(ts)) => {
             for (t, _) in ts {
-                let mut out = metadata_response::MetadataResponseTopic::default();
-                out.name = Some(t);
-                out.error_code = TOPIC_DENIED;
-                out.topic_authorized_operations = i32::MIN;
-                r.topics.push(out);
+                r.topics.push(
+                    metadata_response::MetadataResponseTopic::default()
+                        .with_name(Some(t))
+                        .with_error_code(TOPIC_DENIED)
+                        .with_topic_authorized_operations(i32::MIN),
+                );
             }
             ResponseKind::Metadata(r)
         }
@@ -856,18 +867,19 @@ pub fn after(
         }
         (ResponseKind::DescribeProducers(mut r), Refused::Topics(ts)) => {
             for (t, ps) in ts {
-                let mut out = describe_producers_response::TopicResponse::default();
-                out.name = t;
-                out.partitions = ps
-                    .into_iter()
-                    .map(|p| {
-                        let mut x = describe_producers_response::PartitionResponse::default();
-                        x.partition_index = p;
-                        x.error_code = TOPIC_DENIED;
-                        x
-                    })
-                    .collect();
-                r.topics.push(out);
+                r.topics.push(
+                    describe_producers_response::TopicResponse::default()
+                        .with_name(t)
+                        .with_partitions(
+                            ps.into_iter()
+                                .map(|p| {
+                                    describe_producers_response::PartitionResponse::default()
+                                        .with_partition_index(p)
+                                        .with_error_code(TOPIC_DENIED)
+                                })
+                                .collect(),
+                        ),
+                );
             }
             ResponseKind::DescribeProducers(r)
         }
@@ -877,13 +889,14 @@ pub fn after(
                 t.topics.retain(|topic| c.topic(op::DESCRIBE, &topic.topic));
             }
             for id in ids {
-                let mut out = describe_transactions_response::TransactionState::default();
-                out.transactional_id = id;
-                out.error_code = TXN_ID_DENIED;
-                out.transaction_start_time_ms = -1;
-                out.producer_id = ProducerId(-1);
-                out.producer_epoch = -1;
-                r.transaction_states.push(out);
+                r.transaction_states.push(
+                    describe_transactions_response::TransactionState::default()
+                        .with_transactional_id(id)
+                        .with_error_code(TXN_ID_DENIED)
+                        .with_transaction_start_time_ms(-1)
+                        .with_producer_id(ProducerId(-1))
+                        .with_producer_epoch(-1),
+                );
             }
             ResponseKind::DescribeTransactions(r)
         }
@@ -899,11 +912,12 @@ pub fn after(
         }
         (ResponseKind::DescribeGroups(mut r), Refused::Groups(gs)) => {
             for g in gs {
-                let mut out = describe_groups_response::DescribedGroup::default();
-                out.group_id = g;
-                out.error_code = GROUP_DENIED;
-                out.authorized_operations = i32::MIN;
-                r.groups.push(out);
+                r.groups.push(
+                    describe_groups_response::DescribedGroup::default()
+                        .with_group_id(g)
+                        .with_error_code(GROUP_DENIED)
+                        .with_authorized_operations(i32::MIN),
+                );
             }
             ResponseKind::DescribeGroups(r)
         }
@@ -913,91 +927,90 @@ pub fn after(
         }
         (ResponseKind::DeleteGroups(mut r), Refused::Groups(gs)) => {
             for g in gs {
-                let mut out = delete_groups_response::DeletableGroupResult::default();
-                out.group_id = g;
-                out.error_code = GROUP_DENIED;
-                r.results.push(out);
+                r.results.push(
+                    delete_groups_response::DeletableGroupResult::default()
+                        .with_group_id(g)
+                        .with_error_code(GROUP_DENIED),
+                );
             }
             ResponseKind::DeleteGroups(r)
         }
         (ResponseKind::CreateTopics(mut r), Refused::Topics(ts)) => {
             for (t, _) in ts {
-                let mut out = create_topics_response::CreatableTopicResult::default();
-                out.name = t;
-                out.error_code = TOPIC_DENIED;
-                out.error_message = Some(StrBytes::from_static_str("Authorization failed."));
-                out.num_partitions = -1;
-                out.replication_factor = -1;
-                r.topics.push(out);
+                r.topics.push(
+                    create_topics_response::CreatableTopicResult::default()
+                        .with_name(t)
+                        .with_error_code(TOPIC_DENIED)
+                        .with_error_message(Some(StrBytes::from_static_str(
+                            "Authorization failed.",
+                        )))
+                        .with_num_partitions(-1)
+                        .with_replication_factor(-1),
+                );
             }
             ResponseKind::CreateTopics(r)
         }
         (ResponseKind::DeleteTopics(mut r), Refused::Topics(ts)) => {
             for (t, _) in ts {
-                let mut out = delete_topics_response::DeletableTopicResult::default();
-                out.name = Some(t);
-                out.error_code = TOPIC_DENIED;
-                r.responses.push(out);
+                r.responses.push(
+                    delete_topics_response::DeletableTopicResult::default()
+                        .with_name(Some(t))
+                        .with_error_code(TOPIC_DENIED),
+                );
             }
             ResponseKind::DeleteTopics(r)
         }
         (ResponseKind::CreatePartitions(mut r), Refused::Topics(ts)) => {
             for (t, _) in ts {
-                let mut out = create_partitions_response::CreatePartitionsTopicResult::default();
-                out.name = t;
-                out.error_code = TOPIC_DENIED;
-                r.results.push(out);
+                r.results.push(
+                    create_partitions_response::CreatePartitionsTopicResult::default()
+                        .with_name(t)
+                        .with_error_code(TOPIC_DENIED),
+                );
             }
             ResponseKind::CreatePartitions(r)
         }
         (ResponseKind::DeleteRecords(mut r), Refused::Topics(ts)) => {
             for (t, ps) in ts {
-                let mut out = delete_records_response::DeleteRecordsTopicResult::default();
-                out.name = t;
-                out.partitions = ps
-                    .into_iter()
-                    .map(|p| {
-                        let mut x =
-                            delete_records_response::DeleteRecordsPartitionResult::default();
-                        x.partition_index = p;
-                        x.low_watermark = -1;
-                        x.error_code = TOPIC_DENIED;
-                        x
-                    })
-                    .collect();
-                r.topics.push(out);
+                r.topics.push(
+                    delete_records_response::DeleteRecordsTopicResult::default()
+                        .with_name(t)
+                        .with_partitions(
+                            ps.into_iter()
+                                .map(|p| {
+                                    delete_records_response::DeleteRecordsPartitionResult::default()
+                                        .with_partition_index(p)
+                                        .with_low_watermark(-1)
+                                        .with_error_code(TOPIC_DENIED)
+                                })
+                                .collect(),
+                        ),
+                );
             }
             ResponseKind::DeleteRecords(r)
         }
         (ResponseKind::DescribeConfigs(mut r), Refused::ConfigResources(rs)) => {
-            for (rt, name) in rs {
-                let mut out = describe_configs_response::DescribeConfigsResult::default();
-                out.error_code = config_denied_code(rt);
-                out.resource_type = rt;
-                out.resource_name = name;
-                r.results.push(out);
-            }
+            config_denials!(
+                r.results,
+                describe_configs_response::DescribeConfigsResult,
+                rs
+            );
             ResponseKind::DescribeConfigs(r)
         }
         (ResponseKind::AlterConfigs(mut r), Refused::ConfigResources(rs)) => {
-            for (rt, name) in rs {
-                let mut out = alter_configs_response::AlterConfigsResourceResponse::default();
-                out.error_code = config_denied_code(rt);
-                out.resource_type = rt;
-                out.resource_name = name;
-                r.responses.push(out);
-            }
+            config_denials!(
+                r.responses,
+                alter_configs_response::AlterConfigsResourceResponse,
+                rs
+            );
             ResponseKind::AlterConfigs(r)
         }
         (ResponseKind::IncrementalAlterConfigs(mut r), Refused::ConfigResources(rs)) => {
-            for (rt, name) in rs {
-                let mut out =
-                    incremental_alter_configs_response::AlterConfigsResourceResponse::default();
-                out.error_code = config_denied_code(rt);
-                out.resource_type = rt;
-                out.resource_name = name;
-                r.responses.push(out);
-            }
+            config_denials!(
+                r.responses,
+                incremental_alter_configs_response::AlterConfigsResourceResponse,
+                rs
+            );
             ResponseKind::IncrementalAlterConfigs(r)
         }
         (r, _) => r,
