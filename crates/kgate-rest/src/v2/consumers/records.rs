@@ -280,19 +280,12 @@ fn json_string(text: &str) -> Vec<u8> {
 
 /// Appends `bytes` as a base64 JSON string, or `null`, encoding straight into `out`.
 fn write_base64(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
-    use base64::Engine;
     let Some(bytes) = bytes else {
         out.extend_from_slice(b"null");
         return;
     };
     out.push(b'"');
-    let start = out.len();
-    let len = bytes.len().div_ceil(3) * 4;
-    out.resize(start + len, 0);
-    let written = base64::engine::general_purpose::STANDARD
-        .encode_slice(bytes, &mut out[start..])
-        .unwrap_or(0);
-    out.truncate(start + written);
+    kgate_formats::base64_encode_into(bytes, out);
     out.push(b'"');
 }
 
