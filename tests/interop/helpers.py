@@ -37,22 +37,22 @@ def kgate_binary():
     )
 
 
-class Broker:
-    """One `kgate broker` process on a data directory that outlives restarts."""
+class _Process:
+    """A kgate process started for a test: its output is kept, and the lines it prints at
+    start-up say where it listens."""
 
-    def __init__(self, data_dir, extra_args=()):
-        self.data_dir = pathlib.Path(data_dir)
-        self.extra_args = list(extra_args)
+    def __init__(self):
         self.process = None
-        self.bootstrap = None
         self.output = []
 
-    def start(self):
+    def _launch(self, args, what, ready):
+        """Starts `args` and reads its output until `ready(line)` says start-up is done."""
+        # KGATE_* variables are configuration keys for `kgate serve` (KGATE_BIN would
+        # be an unknown key and stop start-up).
         env = {k: v for k, v in os.environ.items() if not k.startswith("KGATE_")}
         env.setdefault("RUST_LOG", "info")
         self.process = subprocess.Popen(
-            [str(kgate_binary()), "broker", "--listen", "127.0.0.1:0",
-             "--data-dir", str(self.data_dir), *self.extra_args],
+            args,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -75,16 +75,44 @@ class Broker:
             left = deadline - time.monotonic()
             if left <= 0:
                 self.kill()
-                raise RuntimeError("broker did not start:\n" + "\n".join(self.output))
+                raise RuntimeError("%s did not start:\n%s" % (what, "\n".join(self.output)))
             try:
                 line = lines.get(timeout=left)
             except queue.Empty:
                 continue
             if line is None:
-                raise RuntimeError("broker exited at start:\n" + "\n".join(self.output))
+                raise RuntimeError("%s exited at start:\n%s" % (what, "\n".join(self.output)))
+            if ready(line):
+                return self
+
+    def kill(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+class Broker(_Process):
+    """One `kgate broker` process on a data directory that outlives restarts."""
+
+    def __init__(self, data_dir, extra_args=()):
+        super().__init__()
+        self.data_dir = pathlib.Path(data_dir)
+        self.extra_args = list(extra_args)
+        self.bootstrap = None
+
+    def start(self):
+        def ready(line):
             if line.startswith(LISTENING):
                 self.bootstrap = line[len(LISTENING):].strip()
-                return self
+                return True
+            return False
+
+        return self._launch(
+            [str(kgate_binary()), "broker", "--listen", "127.0.0.1:0",
+             "--data-dir", str(self.data_dir), *self.extra_args],
+            "broker",
+            ready,
+        )
 
     def stop(self, timeout=30):
         """SIGTERM and wait: the clean shutdown path."""
@@ -96,11 +124,6 @@ class Broker:
                 self.kill()
                 raise AssertionError("broker did not stop on SIGTERM in time")
             assert code == 0, "broker exited with %s:\n%s" % (code, "\n".join(self.output))
-
-    def kill(self):
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=30)
 
     def restart(self):
         self.stop()
@@ -167,25 +190,20 @@ REST_LISTENING = "kgate REST Proxy listening on "
 REGISTRY_LISTENING = "kgate Schema Registry listening on "
 
 
-class Kgate:
+class Kgate(_Process):
     """One `kgate serve` process: the REST Proxy, the built-in Schema Registry and the
     embedded broker, every listener on 127.0.0.1 port 0. The bound addresses are read
     from the lines the binary prints at start-up."""
 
     def __init__(self, data_dir, extra_sets=()):
+        super().__init__()
         self.data_dir = pathlib.Path(data_dir)
         self.extra_sets = list(extra_sets)
-        self.process = None
         self.bootstrap = None
         self.rest_url = None
         self.registry_url = None
-        self.output = []
 
     def start(self):
-        # KGATE_* variables are configuration keys for `kgate serve` (KGATE_BIN would
-        # be an unknown key and stop start-up).
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KGATE_")}
-        env.setdefault("RUST_LOG", "info")
         sets = [
             "listeners=http://127.0.0.1:0",
             "broker.listeners=127.0.0.1:0",
@@ -196,49 +214,17 @@ class Kgate:
         args = [str(kgate_binary()), "serve"]
         for s in sets:
             args += ["--set", s]
-        self.process = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            text=True,
-        )
-        lines = queue.Queue()
 
-        def pump(stream, sink, keep):
-            for line in stream:
-                keep.append(line.rstrip("\n"))
-                sink.put(line.rstrip("\n"))
-            sink.put(None)
-
-        threading.Thread(
-            target=pump, args=(self.process.stdout, lines, self.output), daemon=True
-        ).start()
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while self.bootstrap is None or self.rest_url is None or self.registry_url is None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.kill()
-                raise RuntimeError("kgate did not start:\n" + "\n".join(self.output))
-            try:
-                line = lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise RuntimeError("kgate exited at start:\n" + "\n".join(self.output))
+        def ready(line):
             if line.startswith(LISTENING):
                 self.bootstrap = line[len(LISTENING):].strip()
             elif line.startswith(REST_LISTENING):
                 self.rest_url = line[len(REST_LISTENING):].strip()
             elif line.startswith(REGISTRY_LISTENING):
                 self.registry_url = line[len(REGISTRY_LISTENING):].strip()
-        return self
+            return None not in (self.bootstrap, self.rest_url, self.registry_url)
 
-    def kill(self):
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=30)
+        return self._launch(args, "kgate", ready)
 
 
 class HttpAnswer:
