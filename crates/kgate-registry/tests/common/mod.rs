@@ -37,15 +37,7 @@ impl Registry {
         if let Some(b) = body {
             req = req.header("content-type", CT).body(b.to_string());
         }
-        let resp = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
-        let status = resp.status().as_u16();
-        let ct = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let text = resp.text().await.expect("body");
+        let (status, ct, text) = kgate_testkit::text_answer(req).await;
         assert_eq!(ct, CT, "content type of {path}: {text}");
         let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         (status, value)
