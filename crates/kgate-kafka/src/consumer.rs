@@ -62,8 +62,9 @@ const READER_STALL_LIMIT: Duration = Duration::from_secs(30);
 /// encoding to overlap, few enough to keep a large read's memory small.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
-/// Longest wait for a partition's committed offset when it is assigned; past it librdkafka
-/// looks the offset up by itself, as it would without kgate's lookup.
+/// Longest wait for each lookup an assignment makes first (the committed offsets, the
+/// leaders of topics new to the consumer); past it librdkafka finds them by itself, as
+/// it would without kgate's lookups.
 const START_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// First wait of one committed-offset lookup; doubled after each that times out.
@@ -830,14 +831,18 @@ impl Worker {
     /// does not know yet, waits for a 500 ms timer before it asks for that offset, even
     /// though the leader is known a few milliseconds later.
     fn learn_leaders(&mut self, partitions: &[TopicPartition]) {
+        // One time limit for all of them: an unreachable cluster delays an assignment by
+        // at most that much.
+        let deadline = Instant::now() + START_LOOKUP_TIMEOUT;
         for tp in partitions {
             if self.known_topics.contains(&tp.topic) {
                 continue;
             }
-            match self
-                .consumer
-                .fetch_metadata(Some(&tp.topic), START_LOOKUP_TIMEOUT)
-            {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            match self.consumer.fetch_metadata(Some(&tp.topic), left) {
                 Ok(_) => {
                     self.known_topics.insert(tp.topic.clone());
                 }
