@@ -473,7 +473,7 @@ fn reset_offset(config: &rdkafka::ClientConfig) -> Option<Offset> {
 /// librdkafka finds both by itself, but when a partition has no committed offset it
 /// applies the reset policy after a 100 ms back-off, which every new consumer's first
 /// read waited for. With the start in the assignment, fetching starts at once. A failed
-/// lookup leaves the offsets unset, and librdkafka as before.
+/// lookup leaves the offsets unset, for librdkafka to find as before.
 fn resolve_start_offsets<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     tpl: &mut TopicPartitionList,
@@ -498,10 +498,11 @@ fn resolve_start_offsets<C: ConsumerContext>(
         match consumer.committed_offsets(unknown.clone(), wait) {
             Ok(c) => break c,
             Err(e) => {
-                let timed_out = e.rdkafka_error_code() == Some(RDKafkaErrorCode::OperationTimedOut);
+                let code = e.rdkafka_error_code();
+                let timed_out = code == Some(RDKafkaErrorCode::OperationTimedOut);
                 let left = deadline.saturating_duration_since(Instant::now());
                 if !timed_out || left.is_zero() {
-                    tracing::debug!(error = %e, "looking up committed offsets of an assignment failed");
+                    tracing::debug!(error = %e, "looking up an assignment's offsets failed");
                     return;
                 }
                 wait = (wait * 2).min(left);

@@ -598,32 +598,33 @@ pub fn before(authz: &Authorizer, caller: &Caller<'_>, version: i16, request: Re
             }
             // As in Kafka, nothing is added when any topic is refused: the refused
             // partitions say why, the others that they were not attempted.
+            use add_partitions_to_txn_response::{
+                AddPartitionsToTxnPartitionResult as PartitionResult,
+                AddPartitionsToTxnTopicResult as TopicResult,
+            };
+            let topics = r
+                .v3_and_below_topics
+                .iter()
+                .map(|t| {
+                    let code = if !txn_ok {
+                        TXN_ID_DENIED
+                    } else if !topic_ok(&t.name) {
+                        TOPIC_DENIED
+                    } else {
+                        OPERATION_NOT_ATTEMPTED
+                    };
+                    let partitions = t.partitions.iter().map(|p| {
+                        PartitionResult::default()
+                            .with_partition_index(*p)
+                            .with_partition_error_code(code)
+                    });
+                    TopicResult::default()
+                        .with_name(t.name.clone())
+                        .with_results_by_partition(partitions.collect())
+                })
+                .collect();
             answer(ResponseKind::AddPartitionsToTxn(
-                AddPartitionsToTxnResponse::default()
-                    .with_results_by_topic_v3_and_below(r
-                        .v3_and_below_topics
-                        .iter()
-                        .map(|t| {
-                            let code = if !txn_ok {
-                                TXN_ID_DENIED
-                            } else if !topic_ok(&t.name) {
-                                TOPIC_DENIED
-                            } else {
-                                OPERATION_NOT_ATTEMPTED
-                            };
-                            add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default()
-                                .with_name(t.name.clone())
-                                .with_results_by_partition(t
-                                    .partitions
-                                    .iter()
-                                    .map(|p| {
-                                        add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default()
-                                            .with_partition_index(*p)
-                                            .with_partition_error_code(code)
-                                    })
-                                    .collect())
-                        })
-                        .collect())
+                AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(topics),
             ))
         }
         RequestKind::TxnOffsetCommit(mut r) => {
