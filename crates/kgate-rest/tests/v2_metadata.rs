@@ -14,15 +14,8 @@ async fn get(cluster: &TestCluster, path: &str, accept: Option<&str>) -> (u16, S
     if let Some(a) = accept {
         req = req.header("Accept", a);
     }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let body: Value = resp.json().await.expect("JSON body");
+    let (status, ct, text) = kgate_testkit::text_answer(req).await;
+    let body: Value = serde_json::from_str(&text).expect("JSON body");
     (status, ct, body)
 }
 

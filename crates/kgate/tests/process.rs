@@ -106,22 +106,14 @@ async fn default_command_is_serve_and_sigint_stops_it() {
 #[test]
 fn unknown_key_stops_startup_naming_the_key() {
     let mut kgate = Kgate::spawn(&["serve", "--set", "listenrs=http://127.0.0.1:0"]);
-    let status = kgate
-        .wait_exit(Duration::from_secs(30))
-        .expect("kgate must exit on a bad key");
-    let output = kgate.output();
-    assert!(!status.success());
+    let output = kgate.refused_start(Duration::from_secs(30), "a bad key");
     assert!(output.contains("listenrs"), "{output}");
 }
 
 #[test]
 fn bad_value_from_environment_stops_startup_naming_the_key() {
     let mut kgate = Kgate::spawn_with_env(&[], &[("KGATE_API_V2_ENABLE", "maybe")]);
-    let status = kgate
-        .wait_exit(Duration::from_secs(30))
-        .expect("kgate must exit on a bad value");
-    let output = kgate.output();
-    assert!(!status.success());
+    let output = kgate.refused_start(Duration::from_secs(30), "a bad value");
     assert!(output.contains("api.v2.enable"), "{output}");
     assert!(output.contains("KGATE_API_V2_ENABLE"), "{output}");
 }
@@ -132,11 +124,7 @@ fn bad_config_file_stops_startup_naming_the_key() {
     let config = dir.path().join("kgate.toml");
     std::fs::write(&config, "consumer.request.timeout.ms = \"soon\"\n").expect("write");
     let mut kgate = Kgate::spawn(&["serve", "--config", path_str(&config)]);
-    let status = kgate
-        .wait_exit(Duration::from_secs(30))
-        .expect("kgate must exit on a bad value");
-    let output = kgate.output();
-    assert!(!status.success());
+    let output = kgate.refused_start(Duration::from_secs(30), "a bad value");
     assert!(output.contains("consumer.request.timeout.ms"), "{output}");
 }
 
@@ -185,11 +173,7 @@ fn serve_on_port_zero(dir: &std::path::Path, settings: &[&str]) -> Kgate {
 fn bad_embedded_broker_setting_stops_startup_naming_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut kgate = serve_on_port_zero(dir.path(), &["broker.num.partitions=many"]);
-    let status = kgate
-        .wait_exit(Duration::from_secs(30))
-        .expect("kgate must exit on a bad broker setting");
-    let output = kgate.output();
-    assert!(!status.success());
+    let output = kgate.refused_start(Duration::from_secs(30), "a bad broker setting");
     assert!(output.contains("broker.num.partitions"), "{output}");
 }
 
@@ -408,11 +392,7 @@ fn busy_rest_port_fails_startup_naming_listeners() {
         "--set",
         &format!("data.dir={}", path_str(dir.path())),
     ]);
-    let status = kgate
-        .wait_exit(Duration::from_secs(60))
-        .expect("kgate must exit when its port is taken");
-    let output = kgate.output();
-    assert!(!status.success(), "{output}");
+    let output = kgate.refused_start(Duration::from_secs(60), "a taken port");
     assert!(output.contains("`listeners`"), "{output}");
 }
 
@@ -427,11 +407,7 @@ fn an_unreadable_registry_certificate_stops_startup() {
             &format!("schema.registry.ssl.ca.location={}", path_str(&missing)),
         ],
     );
-    let status = kgate
-        .wait_exit(Duration::from_secs(60))
-        .expect("kgate must exit on an unreadable CA file");
-    let output = kgate.output();
-    assert!(!status.success(), "{output}");
+    let output = kgate.refused_start(Duration::from_secs(60), "an unreadable CA file");
     assert!(output.contains("schema.registry"), "{output}");
     assert!(output.contains("no-such-ca.pem"), "{output}");
 }

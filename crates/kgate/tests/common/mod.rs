@@ -144,6 +144,17 @@ impl Kgate {
         }
     }
 
+    /// Waits up to `deadline` for a start-up that must fail (on `what`), checks that the
+    /// exit status says so and returns the output, for the caller to look for the cause.
+    pub fn refused_start(&mut self, deadline: Duration, what: &str) -> String {
+        let status = self
+            .wait_exit(deadline)
+            .unwrap_or_else(|| panic!("kgate must exit on {what}"));
+        let output = self.output();
+        assert!(!status.success(), "{output}");
+        output
+    }
+
     /// Everything printed so far (after draining what is buffered).
     pub fn output(&mut self) -> String {
         while let Ok(line) = self.lines.try_recv() {
