@@ -92,6 +92,11 @@ pub struct Config {
     pub broker_node_id: i32,
     /// Other `broker.*` settings, prefix removed, under Apache Kafka's names.
     pub broker_properties: BTreeMap<String, String>,
+    /// `ws.*` settings, prefix removed: the WebSocket proxy face checks them.
+    pub ws_properties: BTreeMap<String, String>,
+    /// `connect.*` settings, prefix removed (Apache Kafka Connect's worker keys): the
+    /// Connect face checks them.
+    pub connect_properties: BTreeMap<String, String>,
     /// `schema.registry.listeners` when `schema.registry.enable` is on: where the
     /// built-in Schema Registry listens; `None` when it is switched off.
     pub registry_listener: Option<HostPort>,
@@ -254,7 +259,17 @@ const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
 
 /// Prefixes whose keys are passed through: to librdkafka (`client.` to every client) or
 /// to the embedded broker (`broker.`).
-const PASS_THROUGH_PREFIXES: &[&str] = &["client.", "producer.", "consumer.", "admin.", "broker."];
+/// `ws.` and `connect.` keys go whole (prefix removed) to the WebSocket proxy and Connect
+/// faces, which check them when they start.
+const PASS_THROUGH_PREFIXES: &[&str] = &[
+    "client.",
+    "producer.",
+    "consumer.",
+    "admin.",
+    "broker.",
+    "ws.",
+    "connect.",
+];
 
 /// Confluent REST Proxy keys (exact) that kgate accepts but does not act on yet.
 const UNSUPPORTED_KEYS: &[&str] = &[
@@ -732,6 +747,8 @@ fn build(merged: BTreeMap<String, Entry>) -> Result<Config, ConfigError> {
         ..KafkaConfig::default()
     };
     let mut broker_properties = BTreeMap::new();
+    let mut ws_properties = BTreeMap::new();
+    let mut connect_properties = BTreeMap::new();
     let mut ignored = Vec::new();
     for (key, entry) in &merged {
         match classify(key) {
@@ -744,6 +761,8 @@ fn build(merged: BTreeMap<String, Entry>) -> Result<Config, ConfigError> {
                     "producer" => &mut kafka.producer,
                     "consumer" => &mut kafka.consumer,
                     "admin" => &mut kafka.admin,
+                    "ws" => &mut ws_properties,
+                    "connect" => &mut connect_properties,
                     _ => &mut broker_properties,
                 };
                 target.insert(rest.to_string(), value);
@@ -800,6 +819,8 @@ fn build(merged: BTreeMap<String, Entry>) -> Result<Config, ConfigError> {
         broker_advertised,
         broker_node_id,
         broker_properties,
+        ws_properties,
+        connect_properties,
         registry_listener,
         log_format,
         log_level: optional("log.level"),
@@ -1143,6 +1164,27 @@ linger.ms = 5
             error.to_string().contains("schema.registry.listeners"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn ws_and_connect_keys_reach_their_faces_without_the_prefix() {
+        let (config, _) = load(&sources(
+            None,
+            &["ws.listeners=http://127.0.0.1:0", "connect.group.id=g"],
+            &[("KGATE_WS_ENABLE", "false")],
+        ))
+        .expect("load");
+        let pairs = |map: &BTreeMap<String, String>| {
+            map.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            pairs(&config.ws_properties),
+            ["enable=false", "listeners=http://127.0.0.1:0"]
+        );
+        assert_eq!(pairs(&config.connect_properties), ["group.id=g"]);
+        assert!(config.broker_properties.is_empty());
     }
 
     #[test]

@@ -37,17 +37,24 @@ pub enum KgateError {
     /// A request to the Kafka cluster failed.
     #[error("Kafka request failed: {0}")]
     KafkaRequest(kgate_kafka::KafkaError),
-    /// The REST Proxy server stopped with an error.
-    #[error("REST Proxy on {address} failed: {source}")]
-    Rest {
-        /// The REST listener's address.
+    /// A face (REST Proxy, Schema Registry, ...) stopped with an error.
+    #[error("{name} on {address} failed: {source}")]
+    Face {
+        /// What the face serves, e.g. `REST Proxy`.
+        name: &'static str,
+        /// Its (first) listener's address.
         address: SocketAddr,
         /// What went wrong.
         source: std::io::Error,
     },
-    /// The REST Proxy server task panicked or was cancelled.
-    #[error("REST Proxy task ended abnormally: {0}")]
-    RestTask(String),
+    /// A face's task panicked or was cancelled.
+    #[error("{name} task ended abnormally: {message}")]
+    FaceTask {
+        /// What the face serves.
+        name: &'static str,
+        /// The panic or cancellation.
+        message: String,
+    },
     /// A command-line value could not be used.
     #[error("invalid value `{value}` for `{option}`: {message}")]
     BadArgument {

@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod error;
+mod faces;
 mod logging;
 mod run;
 mod shutdown;

@@ -1,5 +1,5 @@
 //! Wiring: starts the embedded broker (when no cluster is configured), the Kafka client
-//! layer and the REST Proxy, and stops them in the reverse order on a signal.
+//! layer and the faces (see `faces`), and stops them in the reverse order on a signal.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -18,6 +18,17 @@ use crate::shutdown::Shutdown;
 pub async fn serve(config: Config, shutdown: Shutdown) -> Result<(), KgateError> {
     for key in &config.ignored {
         tracing::warn!(key = %key, "configuration key not supported by kgate yet; ignored");
+    }
+    // The WebSocket proxy and Connect faces are not built yet.
+    let unserved = config.ws_properties.keys().map(|k| format!("ws.{k}"));
+    let unserved = unserved.chain(
+        config
+            .connect_properties
+            .keys()
+            .map(|k| format!("connect.{k}")),
+    );
+    for key in unserved {
+        tracing::warn!(key = %key, "configuration key of a face kgate does not serve yet; ignored");
     }
 
     let mut broker = None;
@@ -40,12 +51,12 @@ pub async fn serve(config: Config, shutdown: Shutdown) -> Result<(), KgateError>
         }
     };
 
-    let result = serve_rest(&config, bootstrap, shutdown).await;
+    let result = serve_faces(&config, bootstrap, shutdown).await;
 
     if let Some(broker) = broker {
         tracing::info!("stopping the embedded broker");
         let stopped = broker.shutdown().await;
-        // The REST error, if any, is the more useful one to report.
+        // The faces' error, if any, is the more useful one to report.
         result?;
         stopped?;
         Ok(())
@@ -54,9 +65,9 @@ pub async fn serve(config: Config, shutdown: Shutdown) -> Result<(), KgateError>
     }
 }
 
-/// Connects the Kafka layer and serves the REST Proxy until shutdown, then closes the
-/// Kafka clients (flushing producers) once no request can use them any more.
-async fn serve_rest(
+/// Connects the Kafka layer and serves every face until shutdown, then closes the Kafka
+/// clients (flushing producers) once no request can use them any more.
+async fn serve_faces(
     config: &Config,
     bootstrap: String,
     shutdown: Shutdown,
@@ -67,95 +78,10 @@ async fn serve_rest(
     };
     tracing::info!(bootstrap.servers = %bootstrap, "connecting to Kafka");
     let kafka = Kafka::connect(kafka_config).await?;
-
-    let listener = match bind(&config.rest_listener, "listeners").await {
-        Ok(listener) => listener,
-        Err(e) => {
-            kafka.close().await;
-            return Err(e);
-        }
-    };
-    let address = listener.local_addr().map_err(|source| KgateError::Bind {
-        key: "listeners".into(),
-        address: config.rest_listener.to_string(),
-        source,
-    })?;
-    announce(&format!(
-        "kgate REST Proxy listening on http://{}",
-        connectable(address)
-    ));
-    tracing::info!(%address, "REST Proxy listening");
-
-    let mut rest_config = config.rest.clone();
-    let registry = match &config.registry_listener {
-        Some(wanted) => {
-            let (task, url) = match start_registry(wanted, &kafka, &shutdown).await {
-                Ok(started) => started,
-                Err(e) => {
-                    kafka.close().await;
-                    return Err(e);
-                }
-            };
-            // The formats use the built-in registry unless the user named another.
-            rest_config.schema_registry_url.get_or_insert(url);
-            Some(task)
-        }
-        None => None,
-    };
-
-    let registry_url = rest_config.schema_registry_url.clone().unwrap_or_default();
-    let state = match kgate_rest::AppState::new(kafka.clone(), rest_config) {
-        Ok(state) => state,
-        Err(e) => {
-            kafka.close().await;
-            return Err(KgateError::BadArgument {
-                option: "schema.registry.*".to_string(),
-                value: registry_url,
-                message: e.to_string(),
-            });
-        }
-    };
-
-    let mut server = tokio::spawn(kgate_rest::serve_state(
-        listener,
-        state,
-        shutdown.clone().wait(),
-    ));
-    let finished = tokio::select! {
-        finished = &mut server => Some(finished),
-        () = shutdown.wait() => None,
-    };
-    let finished = match finished {
-        Some(finished) => finished,
-        // In-flight requests get the grace period; consumer instances are closed by
-        // the server itself as it returns.
-        None => match tokio::time::timeout(config.shutdown_grace, &mut server).await {
-            Ok(finished) => finished,
-            Err(_) => {
-                tracing::warn!(
-                    grace_ms = config.shutdown_grace.as_millis() as u64,
-                    "REST Proxy did not stop within shutdown.graceful.ms; abandoning open requests"
-                );
-                server.abort();
-                Ok(Ok(()))
-            }
-        },
-    };
-    if let Some(registry) = registry {
-        match tokio::time::timeout(config.shutdown_grace, registry).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "Schema Registry stopped with an error"),
-            Ok(Err(join)) => tracing::warn!(error = %join, "Schema Registry task failed"),
-            Err(_) => tracing::warn!("Schema Registry did not stop within shutdown.graceful.ms"),
-        }
-    }
+    let served = crate::faces::serve(config, kafka.clone(), shutdown).await;
     tracing::info!("closing Kafka clients");
     kafka.close().await;
-    match finished {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(source)) => Err(KgateError::Rest { address, source }),
-        Err(join) => Err(KgateError::RestTask(join.to_string())),
-    }
+    served
 }
 
 /// Runs `kgate broker` until a signal asks it to stop.
@@ -295,7 +221,7 @@ fn announced(addr: SocketAddr) -> (String, u16) {
     (addr.ip().to_string(), addr.port())
 }
 
-async fn bind(address: &HostPort, key: &str) -> Result<TcpListener, KgateError> {
+pub(crate) async fn bind(address: &HostPort, key: &str) -> Result<TcpListener, KgateError> {
     TcpListener::bind(address.bind_target())
         .await
         .map_err(|source| KgateError::Bind {
@@ -306,34 +232,9 @@ async fn bind(address: &HostPort, key: &str) -> Result<TcpListener, KgateError> 
 }
 
 /// Prints a listener line on standard output, where scripts and tests look for it.
-fn announce(line: &str) {
+pub(crate) fn announce(line: &str) {
     let mut out = std::io::stdout().lock();
     // A closed stdout must not stop the server; the address is in the log too.
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
-}
-
-/// Binds the built-in Schema Registry's listener and starts it; returns its task and the
-/// URL the REST Proxy's formats reach it at.
-async fn start_registry(
-    wanted: &HostPort,
-    kafka: &Kafka,
-    shutdown: &Shutdown,
-) -> Result<(tokio::task::JoinHandle<std::io::Result<()>>, String), KgateError> {
-    let listener = bind(wanted, "schema.registry.listeners").await?;
-    let address = listener.local_addr().map_err(|source| KgateError::Bind {
-        key: "schema.registry.listeners".into(),
-        address: wanted.to_string(),
-        source,
-    })?;
-    let url = format!("http://{}", connectable(address));
-    announce(&format!("kgate Schema Registry listening on {url}"));
-    tracing::info!(%address, "Schema Registry listening");
-    let task = tokio::spawn(kgate_registry::serve(
-        listener,
-        kafka.clone(),
-        kgate_registry::RegistryConfig::default(),
-        shutdown.clone().wait(),
-    ));
-    Ok((task, url))
 }

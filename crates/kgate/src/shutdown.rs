@@ -39,4 +39,32 @@ impl Shutdown {
         // ended; treat that as a request to stop rather than waiting forever.
         let _ = self.receiver.wait_for(|stop| *stop).await;
     }
+
+    /// A shutdown signal that fires with this one or when the returned [`Stop`] is used:
+    /// lets a group of servers be stopped together when one of them fails.
+    pub fn linked(&self) -> (Stop, Shutdown) {
+        let (sender, receiver) = watch::channel(false);
+        let sender = std::sync::Arc::new(sender);
+        let outer = self.clone();
+        let forward = sender.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = outer.wait() => { let _ = forward.send(true); }
+                () = forward.closed() => {}
+            }
+        });
+        (Stop { sender }, Shutdown { receiver })
+    }
+}
+
+/// Fires a [`Shutdown`] made by [`Shutdown::linked`].
+pub struct Stop {
+    sender: std::sync::Arc<watch::Sender<bool>>,
+}
+
+impl Stop {
+    /// Asks everything waiting on the linked shutdown to stop.
+    pub fn stop(&self) {
+        let _ = self.sender.send(true);
+    }
 }
