@@ -4,8 +4,10 @@
 //! ignored: this rule, the same on every instance, is what makes concurrent writers safe.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use kgate_formats::schema::{SchemaReference, SchemaType};
+use serde_json::Value;
 
 use crate::compatibility::CompatibilityLevel;
 use crate::records::{ConfigValue, DeleteSubjectValue, ModeValue, RecordKey, SchemaValue};
@@ -67,10 +69,12 @@ pub struct VersionEntry {
 pub struct State {
     /// Versions of every subject.
     pub subjects: BTreeMap<String, BTreeMap<i32, VersionEntry>>,
-    /// Schema contents by id.
-    pub schemas: HashMap<i32, SchemaContent>,
+    /// Schema contents by id, shared so a request can take them out of the lock cheaply.
+    pub schemas: HashMap<i32, Arc<SchemaContent>>,
     /// Ids by content, to give an identical schema the same id.
-    pub ids: HashMap<SchemaContent, i32>,
+    pub ids: HashMap<Arc<SchemaContent>, i32>,
+    /// Ids by GUID (see [`crate::guid`]); the first id a content got.
+    pub guids: HashMap<String, i32>,
     /// Compatibility levels; `None` is the global one.
     pub configs: HashMap<Option<String>, CompatibilityLevel>,
     /// Modes; `None` is the global one.
@@ -80,11 +84,21 @@ pub struct State {
 }
 
 impl State {
-    /// Applies one record of the log.
-    pub fn apply(&mut self, key: &[u8], value: Option<&[u8]>) {
+    /// Applies one record of the log. A record that cannot be read is left out and the
+    /// reason returned, for the reader to log: Confluent's registry skips such records the
+    /// same way, so one bad record (garbage produced to the topic by hand) never stops the
+    /// registry. Keys of a type this registry does not know are skipped silently.
+    pub fn apply(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), String> {
         let Some(key) = RecordKey::parse(key) else {
-            return;
+            return match serde_json::from_slice::<Value>(key) {
+                Ok(v) if v.get("keytype").is_some_and(Value::is_string) => Ok(()),
+                _ => Err("the key is not a schema registry record key".into()),
+            };
         };
+        fn read<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, String> {
+            serde_json::from_slice(bytes)
+                .map_err(|e| format!("the {what} value cannot be read: {e}"))
+        }
         match key {
             RecordKey::Schema { subject, version } => match value {
                 None => {
@@ -95,36 +109,37 @@ impl State {
                         }
                     }
                 }
+                Some(bytes) => self.apply_schema(read::<SchemaValue>(bytes, "schema")?),
+            },
+            RecordKey::Config(subject) => match value {
+                None => {
+                    self.configs.remove(&subject);
+                }
                 Some(bytes) => {
-                    if let Ok(v) = serde_json::from_slice::<SchemaValue>(bytes) {
-                        self.apply_schema(v);
-                    }
+                    let c = read::<ConfigValue>(bytes, "config")?;
+                    let level =
+                        CompatibilityLevel::from_name(&c.compatibility_level).ok_or_else(|| {
+                            format!("unknown compatibility level {:?}", c.compatibility_level)
+                        })?;
+                    self.configs.insert(subject, level);
                 }
             },
-            RecordKey::Config(subject) => {
-                let level = value
-                    .and_then(|b| serde_json::from_slice::<ConfigValue>(b).ok())
-                    .and_then(|c| CompatibilityLevel::from_name(&c.compatibility_level));
-                match level {
-                    Some(level) => self.configs.insert(subject, level),
-                    None => self.configs.remove(&subject),
-                };
-            }
-            RecordKey::Mode(subject) => {
-                let mode = value
-                    .and_then(|b| serde_json::from_slice::<ModeValue>(b).ok())
-                    .and_then(|m| Mode::from_name(&m.mode));
-                match mode {
-                    Some(mode) => self.modes.insert(subject, mode),
-                    None => self.modes.remove(&subject),
-                };
-            }
+            RecordKey::Mode(subject) => match value {
+                None => {
+                    self.modes.remove(&subject);
+                }
+                Some(bytes) => {
+                    let m = read::<ModeValue>(bytes, "mode")?;
+                    let mode = Mode::from_name(&m.mode)
+                        .ok_or_else(|| format!("unknown mode {:?}", m.mode))?;
+                    self.modes.insert(subject, mode);
+                }
+            },
             RecordKey::DeleteSubject(subject) => {
-                let Some(v) =
-                    value.and_then(|b| serde_json::from_slice::<DeleteSubjectValue>(b).ok())
-                else {
-                    return;
+                let Some(bytes) = value else {
+                    return Ok(());
                 };
+                let v = read::<DeleteSubjectValue>(bytes, "delete-subject")?;
                 if let Some(versions) = self.subjects.get_mut(&subject) {
                     for (_, entry) in versions.range_mut(..=v.version) {
                         entry.deleted = true;
@@ -133,6 +148,7 @@ impl State {
             }
             RecordKey::ClearSubject(_) | RecordKey::Noop => {}
         }
+        Ok(())
     }
 
     fn apply_schema(&mut self, v: SchemaValue) {
@@ -143,7 +159,7 @@ impl State {
         };
         // An id names one content forever; a record giving it to another is a lost race.
         if let Some(existing) = self.schemas.get(&v.id)
-            && *existing != content
+            && **existing != content
         {
             return;
         }
@@ -163,8 +179,12 @@ impl State {
                 deleted: v.deleted,
             },
         );
-        self.ids.entry(content.clone()).or_insert(v.id);
-        self.schemas.insert(v.id, content);
+        if !self.schemas.contains_key(&v.id) {
+            let content = Arc::new(content);
+            self.ids.entry(content.clone()).or_insert(v.id);
+            self.guids.entry(crate::guid::of(&content)).or_insert(v.id);
+            self.schemas.insert(v.id, content);
+        }
         self.max_id = self.max_id.max(v.id);
     }
 
