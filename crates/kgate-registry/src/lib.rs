@@ -75,6 +75,10 @@ pub async fn serve(
     let store = Store::start(kafka, config)
         .await
         .map_err(|e| std::io::Error::other(format!("starting the schema registry: {e}")))?;
-    let router = kgate_http::with_common_layers(api::router(store), max_body);
-    kgate_http::serve(listener, router, shutdown).await
+    kgate_http::serve(listener, app(store, max_body), shutdown).await
+}
+
+/// The registry's HTTP application over a started store, with the layers every face has.
+pub fn app(store: std::sync::Arc<Store>, max_body_bytes: usize) -> axum::Router {
+    kgate_http::with_common_layers(api::router(store), max_body_bytes)
 }

@@ -167,6 +167,11 @@ impl Store {
         &self.work
     }
 
+    /// The registry's settings.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
     /// Refuses a schema text over `max_schema_bytes` before anything parses it.
     fn check_size(&self, schema: &str) -> Result<(), RegistryError> {
         if schema.len() > self.config.max_schema_bytes {

@@ -4,7 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde_json::json;
 
-use super::{AppState, Body, Params, SchemaBody, body, flag, ok};
+use super::{AppState, Body, Params, flag, new_schema, ok};
 use crate::error::RegistryError;
 use crate::store::VersionSpec;
 
@@ -24,7 +24,7 @@ pub async fn check_all(
     Query(p): Query<Params>,
     bytes: Body,
 ) -> Result<Response, RegistryError> {
-    let new = body::<SchemaBody>(bytes)?.into_new_schema()?;
+    let new = new_schema(&store, bytes).await?;
     let messages = store.check_compatibility(&subject, &new, None).await?;
     Ok(answer(messages, flag(&p, "verbose")))
 }
@@ -37,7 +37,7 @@ pub async fn check_version(
     bytes: Body,
 ) -> Result<Response, RegistryError> {
     let spec = VersionSpec::parse(&version)?;
-    let new = body::<SchemaBody>(bytes)?.into_new_schema()?;
+    let new = new_schema(&store, bytes).await?;
     let messages = store
         .check_compatibility(&subject, &new, Some(spec))
         .await?;

@@ -180,9 +180,33 @@ pub fn flag(params: &Params, name: &str) -> bool {
 
 /// Parses a JSON body; a body that is not valid JSON of the right shape is 422.
 pub fn body<T: serde::de::DeserializeOwned>(raw: Body) -> Result<T, RegistryError> {
-    let bytes = bytes_of(raw)?;
-    serde_json::from_slice(&bytes)
+    parse_json(&bytes_of(raw)?)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RegistryError> {
+    serde_json::from_slice(bytes)
         .map_err(|e| RegistryError::Unprocessable(format!("Unrecognized request body: {e}")))
+}
+
+/// The schema of a register, look-up or compatibility request. A body that cannot hold a
+/// schema within `max_schema_bytes` (even with every character escaped) is 42209 before it
+/// is parsed, and a large body is parsed on the schema workers, not the async threads.
+pub async fn new_schema(store: &AppState, raw: Body) -> Result<NewSchema, RegistryError> {
+    let bytes = bytes_of(raw)?;
+    let limit = store.config().max_schema_bytes;
+    // `\uXXXX` is the longest escape: six bytes for one; the rest is references and keys.
+    if bytes.len() > limit.saturating_mul(6).saturating_add(64 * 1024) {
+        return Err(RegistryError::SchemaTooLarge(format!(
+            "Schema too large: the request body has {} bytes, more than a schema of at most {limit} bytes needs",
+            bytes.len()
+        )));
+    }
+    let len = bytes.len();
+    let parse = move || parse_json::<SchemaBody>(&bytes)?.into_new_schema();
+    if len <= crate::work::SMALL_JOB_BYTES {
+        return parse();
+    }
+    store.work().run(len, parse).await
 }
 
 /// A schema in a request body (register, look up, compatibility).

@@ -4,9 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde_json::json;
 
-use super::{
-    AppState, Body, Params, SchemaBody, body, flag, in_format, ok, version_json, with_type,
-};
+use super::{AppState, Body, Params, flag, in_format, new_schema, ok, version_json, with_type};
 use crate::error::RegistryError;
 use crate::store::{VersionSpec, version_of};
 
@@ -98,7 +96,7 @@ pub async fn register(
     Query(p): Query<Params>,
     bytes: Body,
 ) -> Result<Response, RegistryError> {
-    let new = body::<SchemaBody>(bytes)?.into_new_schema()?;
+    let new = new_schema(&store, bytes).await?;
     let id = store.register(&subject, new, flag(&p, "normalize")).await?;
     Ok(ok(json!({ "id": id })))
 }
@@ -110,7 +108,7 @@ pub async fn lookup(
     Query(p): Query<Params>,
     bytes: Body,
 ) -> Result<Response, RegistryError> {
-    let new = body::<SchemaBody>(bytes)?.into_new_schema()?;
+    let new = new_schema(&store, bytes).await?;
     let v = store
         .lookup(&subject, &new, flag(&p, "normalize"), flag(&p, "deleted"))
         .await?;
