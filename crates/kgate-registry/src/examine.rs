@@ -159,8 +159,8 @@ impl Snapshot {
 
     /// Parses `new` and answers `how` (the CPU-heavy part: run it on the workers).
     pub fn examine(self, new: &NewSchema, how: &Examine) -> Result<Examined, RegistryError> {
-        let parsed = ParsedSchema::parse(new.schema_type, &new.schema, &self.resolved)
-            .map_err(|e| RegistryError::InvalidSchema(e.to_string()))?;
+        let parsed = parse(new.schema_type, &new.schema, &self.resolved)
+            .map_err(RegistryError::InvalidSchema)?;
         let content = content_of(&parsed, new, how.normalize);
         let found = how
             .find
@@ -179,7 +179,7 @@ impl Snapshot {
                     ))
                 };
                 let refs = refs.as_ref().map_err(|e| unparseable(e))?;
-                let old = ParsedSchema::parse(v.content.schema_type, &v.content.schema, refs)
+                let old = parse(v.content.schema_type, &v.content.schema, refs)
                     .map_err(|e| unparseable(&e))?;
                 previous.push((v.version, old));
             }
@@ -226,11 +226,74 @@ impl Snapshot {
         if stored.schema_type != SchemaType::Protobuf || stored.references != content.references {
             return false;
         }
-        match ParsedSchema::parse(stored.schema_type, &stored.schema, &self.resolved) {
+        match parse(stored.schema_type, &stored.schema, &self.resolved) {
             Ok(ParsedSchema::Protobuf(p)) => p.printed().as_deref() == Some(printed),
             _ => false,
         }
     }
+}
+
+/// How deeply brackets of any kind may nest in a schema text. Parsers recurse once per
+/// level; this bound keeps every parse far within a worker's stack whatever the formats'
+/// own limits, and no real schema comes near it.
+pub const MAX_NESTING: usize = 512;
+
+/// Parses a schema whose text (and every reference's) nests at most [`MAX_NESTING`]
+/// deep; the error is the message of a 42201.
+pub fn parse(
+    schema_type: SchemaType,
+    text: &str,
+    references: &[ResolvedReference],
+) -> Result<ParsedSchema, String> {
+    for (name, t) in std::iter::once(("the schema", text)).chain(
+        references
+            .iter()
+            .map(|r| (r.name.as_str(), r.schema.as_str())),
+    ) {
+        if nesting(t) > MAX_NESTING {
+            return Err(format!(
+                "Invalid {schema_type} schema: {name} nests deeper than {MAX_NESTING} levels"
+            ));
+        }
+    }
+    ParsedSchema::parse(schema_type, text, references).map_err(|e| e.to_string())
+}
+
+/// The deepest nesting of `{}`, `[]` and `()` in a schema text, outside string literals
+/// and comments (JSON strings, and protobuf's strings and `//`, `/* */` comments).
+fn nesting(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'"' | b'\'') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    deepest
 }
 
 /// The stored content for a submitted schema (canonical or normalized text).
@@ -262,5 +325,36 @@ fn same_schema(stored: &SchemaContent, content: &SchemaContent) -> bool {
             matches!((a, b), (Ok(a), Ok(b)) if a == b)
         }
         SchemaType::Protobuf => stored.schema.trim() == content.schema.trim(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_counts_brackets_outside_strings_and_comments() {
+        assert_eq!(nesting(r#"{"a": [1, {"b": "}}}{{{"}]}"#), 3);
+        assert_eq!(
+            nesting(
+                "message A { // {{{{\n /* {{{ */ message B { string s = 1 [default = \"{\"]; } }"
+            ),
+            3
+        );
+        assert_eq!(nesting("'{{{' \"\\\"{\""), 0);
+        let deep = format!(
+            "{}{}",
+            "{".repeat(MAX_NESTING + 1),
+            "}".repeat(MAX_NESTING + 1)
+        );
+        let refused = parse(SchemaType::Json, &deep, &[]).unwrap_err();
+        assert!(refused.contains("deeper than 512"), "{refused}");
+        let reference = ResolvedReference {
+            name: "r.proto".into(),
+            schema: deep,
+        };
+        let refused =
+            parse(SchemaType::Protobuf, "syntax = \"proto3\";", &[reference]).unwrap_err();
+        assert!(refused.contains("r.proto"), "{refused}");
     }
 }

@@ -240,10 +240,10 @@ impl Store {
         let content = content.clone();
         self.work
             .run(bytes, move || {
-                match ParsedSchema::parse(content.schema_type, &content.schema, &resolved) {
+                match crate::examine::parse(content.schema_type, &content.schema, &resolved) {
                     Ok(ParsedSchema::Protobuf(p)) => Ok(p.serialized()),
                     Ok(_) => Ok(content.schema),
-                    Err(e) => Err(RegistryError::InvalidSchema(e.to_string())),
+                    Err(e) => Err(RegistryError::InvalidSchema(e)),
                 }
             })
             .await

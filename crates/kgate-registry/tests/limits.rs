@@ -201,6 +201,23 @@ async fn schemas_over_the_size_or_time_limit_are_refused_and_nothing_lands() {
         422,
         42209,
     );
+    // Nested deeper than any parser is asked to go: refused before parsing.
+    let deep = format!(
+        "syntax = \"proto3\";\n{}int32 x = 1;{}",
+        "message M {".repeat(600),
+        "}".repeat(600)
+    );
+    let refused = r
+        .post(
+            &format!("/subjects/{}/versions", unique_name("deep")),
+            json!({"schemaType": "PROTOBUF", "schema": deep}),
+        )
+        .await;
+    assert_error(&refused, 422, 42201);
+    assert!(
+        refused.1["message"].as_str().unwrap().contains("512"),
+        "{refused:?}"
+    );
     sized.stop().await;
 
     // A limit of work time: a large schema cannot be parsed and checked in 1 ms.
@@ -422,20 +439,19 @@ async fn hostile_records_in_the_schemas_topic_are_skipped_or_refused_cleanly() {
             422,
             42201,
         );
-        // The 1,000-deep protobuf parses on a worker's large stack today, so it is
-        // checked and found incompatible (409); with the formats' depth limit it is
-        // refused as unparseable (42201). Either is a clean answer.
-        let (status, answer) = r
+        // The 1,000-deep protobuf is refused before any parser sees it.
+        let deep = r
             .post(
                 "/subjects/deep-proto-value/versions",
                 json!({"schemaType": "PROTOBUF", "schema": "syntax = \"proto3\"; message Fine { int32 a = 1; }"}),
             )
             .await;
-        let code = answer["error_code"].as_i64();
+        assert_error(&deep, 422, 42201);
         assert!(
-            matches!((status, code), (409, Some(409)) | (422, Some(42201))),
-            "{round}: {status} {code:?}"
+            deep.1["message"].as_str().unwrap().contains("version 1"),
+            "{round}: the answer names the stored version: {deep:?}"
         );
+        assert_error(&r.get("/schemas/ids/3?format=serialized").await, 422, 42201);
         assert_error(
             &r.post(
                 "/subjects/bad-avro-value/versions",
