@@ -90,14 +90,15 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Takes what examining `new` under `subject` needs; a reference that does not
-    /// resolve is 42201 at once.
+    /// resolve is 42201 at once, referenced texts over `max_referenced` bytes 42209.
     pub fn take(
         state: &State,
         subject: &str,
         new: &NewSchema,
         how: &Examine,
+        max_referenced: usize,
     ) -> Result<Snapshot, RegistryError> {
-        let resolved = Store::resolve_references(state, &new.references)?;
+        let resolved = Store::resolve_references(state, &new.references, max_referenced)?;
         let versions: Vec<StoredVersion> = state
             .subjects
             .get(subject)
@@ -125,7 +126,7 @@ impl Snapshot {
         let checked = checked
             .into_iter()
             .map(|v| {
-                let refs = Store::resolve_references(state, &v.content.references)
+                let refs = Store::resolve_references(state, &v.content.references, max_referenced)
                     .map_err(|e| e.to_string());
                 (v.clone(), refs)
             })

@@ -63,6 +63,14 @@ impl Default for RegistryConfig {
     }
 }
 
+impl RegistryConfig {
+    /// How many bytes the schemas one schema references may add up to: each is at most
+    /// `max_schema_bytes`, and this bounds what one request can make the registry hold.
+    pub fn max_referenced_bytes(&self) -> usize {
+        self.max_schema_bytes.saturating_mul(16)
+    }
+}
+
 /// Serves the Schema Registry on `listener` until `shutdown` completes. The `_schemas`
 /// topic is read to its end before the first request is answered.
 pub async fn serve(

@@ -4,7 +4,7 @@
 //! lost, the state now shows the winner, and the write is decided again. Every instance
 //! applies the log in the same order with the same rule, so all agree on the winner.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -196,7 +196,8 @@ impl Store {
         how: Examine,
     ) -> Result<Examined, RegistryError> {
         self.check_size(&new.schema)?;
-        let snapshot = self.read(|state| Snapshot::take(state, subject, new, &how))?;
+        let limit = self.config.max_referenced_bytes();
+        let snapshot = self.read(|state| Snapshot::take(state, subject, new, &how, limit))?;
         let bytes = snapshot.bytes(new, &how);
         let new = new.clone();
         self.work
@@ -235,7 +236,9 @@ impl Store {
         if content.schema_type != SchemaType::Protobuf {
             return Ok(content.schema.clone());
         }
-        let resolved = self.read(|state| Self::resolve_references(state, &content.references))?;
+        let limit = self.config.max_referenced_bytes();
+        let resolved =
+            self.read(|state| Self::resolve_references(state, &content.references, limit))?;
         let bytes = content.schema.len() + resolved.iter().map(|r| r.schema.len()).sum::<usize>();
         let content = content.clone();
         self.work
@@ -280,12 +283,20 @@ impl Store {
     pub fn resolve_references(
         state: &State,
         references: &[SchemaReference],
+        max_bytes: usize,
     ) -> Result<Vec<ResolvedReference>, RegistryError> {
-        let mut out: Vec<ResolvedReference> = Vec::new();
+        /// The walk's progress: what is resolved, and how much text it adds up to.
+        struct Walk<'a> {
+            state: &'a State,
+            out: Vec<ResolvedReference>,
+            names: HashSet<String>,
+            expanded: HashSet<(String, i32)>,
+            bytes: usize,
+            max_bytes: usize,
+        }
         fn visit(
-            state: &State,
+            walk: &mut Walk<'_>,
             r: &SchemaReference,
-            out: &mut Vec<ResolvedReference>,
             depth: usize,
         ) -> Result<(), RegistryError> {
             if depth > 32 {
@@ -293,6 +304,7 @@ impl Store {
                     "references nest too deep".into(),
                 ));
             }
+            let state = walk.state;
             let id = state
                 .subjects
                 .get(&r.subject)
@@ -308,21 +320,41 @@ impl Store {
                 .schemas
                 .get(&id)
                 .ok_or_else(|| RegistryError::SchemaNotFound(id.to_string()))?;
-            for inner in &content.references {
-                visit(state, inner, out, depth + 1)?;
+            // Each version's own references are walked once: references that share
+            // dependencies (or, in records written by hand, form a cycle) cost no more
+            // than the versions they name.
+            if walk.expanded.insert((r.subject.clone(), r.version)) {
+                for inner in &content.references {
+                    visit(walk, inner, depth + 1)?;
+                }
             }
-            if !out.iter().any(|o| o.name == r.name) {
-                out.push(ResolvedReference {
+            if walk.names.insert(r.name.clone()) {
+                walk.bytes += content.schema.len();
+                if walk.bytes > walk.max_bytes {
+                    return Err(RegistryError::SchemaTooLarge(format!(
+                        "Schema too large: the schemas it references add up to more than {} bytes",
+                        walk.max_bytes
+                    )));
+                }
+                walk.out.push(ResolvedReference {
                     name: r.name.clone(),
                     schema: content.schema.clone(),
                 });
             }
             Ok(())
         }
+        let mut walk = Walk {
+            state,
+            out: Vec::new(),
+            names: HashSet::new(),
+            expanded: HashSet::new(),
+            bytes: 0,
+            max_bytes,
+        };
         for r in references {
-            visit(state, r, &mut out, 0)?;
+            visit(&mut walk, r, 0)?;
         }
-        Ok(out)
+        Ok(walk.out)
     }
 
     /// Finds the version of `subject` holding this schema.
@@ -759,4 +791,89 @@ fn soft_delete_record(
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, RegistryError> {
     serde_json::to_vec(value).map_err(|e| RegistryError::Store(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Applies a SCHEMA record of `subject` version 1 with `id`, text `schema` and
+    /// references to version 1 of `refs` (name, subject).
+    fn plant(state: &mut State, subject: &str, id: i32, schema: &str, refs: &[(&str, &str)]) {
+        let key = json!({"keytype": "SCHEMA", "subject": subject, "version": 1, "magic": 1});
+        let references: Vec<_> = refs
+            .iter()
+            .map(|(name, s)| json!({"name": name, "subject": s, "version": 1}))
+            .collect();
+        let value = json!({"subject": subject, "version": 1, "id": id, "schema": schema,
+            "references": references});
+        state
+            .apply(
+                key.to_string().as_bytes(),
+                Some(value.to_string().as_bytes()),
+            )
+            .unwrap();
+    }
+
+    fn reference(name: &str, subject: &str) -> SchemaReference {
+        SchemaReference {
+            name: name.into(),
+            subject: subject.into(),
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn shared_references_are_walked_once_and_cycles_end() {
+        // Thirty levels, each naming the level below twice: walking every path would
+        // take 2^30 steps.
+        let mut state = State::default();
+        plant(&mut state, "s0", 1, "x0", &[]);
+        for k in 1..=30 {
+            let (a, b, below) = (format!("a{k}"), format!("b{k}"), format!("s{}", k - 1));
+            plant(
+                &mut state,
+                &format!("s{k}"),
+                k + 1,
+                &format!("x{k}"),
+                &[(&a, &below), (&b, &below)],
+            );
+        }
+        let resolved =
+            Store::resolve_references(&state, &[reference("top", "s30")], usize::MAX).unwrap();
+        assert_eq!(resolved.len(), 61);
+        // Dependencies come before the schemas that use them.
+        assert_eq!(resolved.first().map(|r| r.schema.as_str()), Some("x0"));
+        assert_eq!(
+            resolved
+                .last()
+                .map(|r| (r.name.as_str(), r.schema.as_str())),
+            Some(("top", "x30"))
+        );
+
+        // Records written by hand can form a cycle; resolving it ends.
+        plant(&mut state, "c1", 100, "y1", &[("to-c2", "c2")]);
+        plant(&mut state, "c2", 101, "y2", &[("to-c1", "c1")]);
+        let cycle =
+            Store::resolve_references(&state, &[reference("start", "c1")], usize::MAX).unwrap();
+        assert_eq!(cycle.len(), 3);
+    }
+
+    #[test]
+    fn referenced_texts_are_bounded_in_size() {
+        let mut state = State::default();
+        plant(&mut state, "big", 1, &"x".repeat(1000), &[]);
+        let many: Vec<SchemaReference> = (0..20)
+            .map(|i| reference(&format!("n{i}"), "big"))
+            .collect();
+        assert_eq!(
+            Store::resolve_references(&state, &many, 20_000)
+                .unwrap()
+                .len(),
+            20
+        );
+        let e = Store::resolve_references(&state, &many, 19_999).unwrap_err();
+        assert!(matches!(e, RegistryError::SchemaTooLarge(_)), "{e}");
+    }
 }
