@@ -3,7 +3,7 @@
 //! with what an earlier record established (another schema under a taken id or version) is
 //! ignored: this rule, the same on every instance, is what makes concurrent writers safe.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use kgate_formats::schema::{SchemaReference, SchemaType};
@@ -75,6 +75,11 @@ pub struct State {
     pub ids: HashMap<Arc<SchemaContent>, i32>,
     /// Ids by GUID (see [`crate::guid`]); the first id a content got.
     pub guids: HashMap<String, i32>,
+    /// The (subject, version) pairs holding each id, so a look-up by id costs what it
+    /// finds rather than a walk over every version.
+    pub holders: HashMap<i32, BTreeSet<(String, i32)>>,
+    /// The ids whose schema references each (subject, version).
+    pub referrers: HashMap<(String, i32), BTreeSet<i32>>,
     /// Compatibility levels; `None` is the global one.
     pub configs: HashMap<Option<String>, CompatibilityLevel>,
     /// Modes; `None` is the global one.
@@ -103,7 +108,14 @@ impl State {
             RecordKey::Schema { subject, version } => match value {
                 None => {
                     if let Some(versions) = self.subjects.get_mut(&subject) {
-                        versions.remove(&version);
+                        if let Some(entry) = versions.remove(&version)
+                            && let Some(holders) = self.holders.get_mut(&entry.id)
+                        {
+                            holders.remove(&(subject.clone(), version));
+                            if holders.is_empty() {
+                                self.holders.remove(&entry.id);
+                            }
+                        }
                         if versions.is_empty() {
                             self.subjects.remove(&subject);
                         }
@@ -163,7 +175,7 @@ impl State {
         {
             return;
         }
-        let versions = self.subjects.entry(v.subject).or_default();
+        let versions = self.subjects.entry(v.subject.clone()).or_default();
         if let Some(entry) = versions.get_mut(&v.version) {
             // The same version rewritten (a soft delete) keeps its id; another id is a
             // lost race for the version.
@@ -179,7 +191,17 @@ impl State {
                 deleted: v.deleted,
             },
         );
+        self.holders
+            .entry(v.id)
+            .or_default()
+            .insert((v.subject, v.version));
         if !self.schemas.contains_key(&v.id) {
+            for r in &content.references {
+                self.referrers
+                    .entry((r.subject.clone(), r.version))
+                    .or_default()
+                    .insert(v.id);
+            }
             let content = Arc::new(content);
             self.ids.entry(content.clone()).or_insert(v.id);
             self.guids.entry(crate::guid::of(&content)).or_insert(v.id);
@@ -224,33 +246,38 @@ impl State {
             .unwrap_or(Mode::ReadWrite)
     }
 
-    /// The (subject, version) pairs registered with a schema id.
+    /// The (subject, version) pairs registered with a schema id, in subject and version
+    /// order.
     pub fn usages(&self, id: i32, deleted: bool) -> Vec<(String, i32)> {
-        let mut out = Vec::new();
-        for (subject, versions) in &self.subjects {
-            for (version, entry) in versions {
-                if entry.id == id && (deleted || !entry.deleted) {
-                    out.push((subject.clone(), *version));
-                }
-            }
-        }
-        out
+        self.holders
+            .get(&id)
+            .map(|holders| {
+                holders
+                    .iter()
+                    .filter(|(subject, version)| {
+                        deleted
+                            || self
+                                .subjects
+                                .get(subject)
+                                .and_then(|vs| vs.get(version))
+                                .is_some_and(|e| !e.deleted)
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
-    /// Ids of the schemas (live versions) that reference `subject` at `version`.
+    /// Ids of the schemas (live versions) that reference `subject` at `version`, sorted.
     pub fn referenced_by(&self, subject: &str, version: i32) -> Vec<i32> {
-        let mut ids: Vec<i32> = self
-            .schemas
-            .iter()
-            .filter(|(_, c)| {
-                c.references
-                    .iter()
-                    .any(|r| r.subject == subject && r.version == version)
+        self.referrers
+            .get(&(subject.to_string(), version))
+            .map(|ids| {
+                ids.iter()
+                    .copied()
+                    .filter(|id| !self.usages(*id, false).is_empty())
+                    .collect()
             })
-            .map(|(id, _)| *id)
-            .filter(|id| !self.usages(*id, false).is_empty())
-            .collect();
-        ids.sort_unstable();
-        ids
+            .unwrap_or_default()
     }
 }
