@@ -90,6 +90,15 @@ pub enum RegistryError {
     /// it announced).
     #[error("{0}")]
     BadRequest(String),
+    /// A refusal of the router or an extractor before any handler ran (an unparseable
+    /// path parameter, a method the path does not take): its HTTP status is its code.
+    #[error("{message}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// What the router said, or Confluent's `HTTP <status> <reason>`.
+        message: String,
+    },
     /// 50001.
     #[error("Error in the backend data store: {0}")]
     Store(String),
@@ -129,6 +138,7 @@ impl ErrorEnvelope for RegistryError {
             Unprocessable(_) => 422,
             BodyTooLarge(_) => 413,
             BadRequest(_) => 400,
+            Refused { status, .. } => u32::from(*status),
             Store(_) => 50001,
             Timeout(_) => 50002,
         }

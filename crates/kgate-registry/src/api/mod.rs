@@ -16,7 +16,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kgate_formats::schema::{SchemaReference, SchemaType};
-use kgate_http::{ErrorEnvelope, HttpError, LimitedBody};
+use kgate_http::{HttpError, LimitedBody};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -117,7 +117,7 @@ async fn in_envelope(response: Response) -> Response {
     if ours || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    // Rejection texts are short; anything longer is cut to keep this bounded.
+    // Rejection texts are a line; a longer body gives way to the generic message.
     let text = axum::body::to_bytes(response.into_body(), 4096)
         .await
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
@@ -128,33 +128,11 @@ async fn in_envelope(response: Response) -> Response {
     } else {
         text
     };
-    RouterRefusal { status, message }.to_response()
-}
-
-/// A refusal by the router or an extractor, before any handler ran.
-struct RouterRefusal {
-    status: StatusCode,
-    message: String,
-}
-
-impl std::fmt::Display for RouterRefusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+    RegistryError::Refused {
+        status: status.as_u16(),
+        message,
     }
-}
-
-impl ErrorEnvelope for RouterRefusal {
-    fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    fn error_code(&self) -> u32 {
-        self.status.as_u16().into()
-    }
-
-    fn content_type(&self) -> &'static str {
-        CONTENT_TYPE
-    }
+    .into_response()
 }
 
 /// A 200 response with the registry's content type.
