@@ -25,6 +25,7 @@ mod config;
 mod context;
 mod group;
 mod log;
+mod oversize;
 mod sasl;
 mod server;
 mod state;

@@ -507,14 +507,21 @@ impl Connection {
     }
 }
 
+/// Encodes a response; one holding a string its version cannot carry is fitted to the
+/// version (see `oversize`) rather than costing the client its connection.
 fn encode(
     key: ApiKey,
     version: i16,
     correlation_id: i32,
     resp: &ResponseKind,
 ) -> Result<Vec<Bytes>, String> {
-    codec::encode_response(key, version, correlation_id, resp).map_err(|e| {
-        tracing::error!("bug: cannot encode {key:?} v{version} response: {e}");
+    let first = match codec::encode_response(key, version, correlation_id, resp) {
+        Ok(frame) => return Ok(frame),
+        Err(e) => e,
+    };
+    let fitted = crate::oversize::fit(version, resp.clone());
+    codec::encode_response(key, version, correlation_id, &fitted).map_err(|e| {
+        tracing::error!("bug: cannot encode {key:?} v{version} response: {first}; fitted: {e}");
         format!("response encoding failed: {e}")
     })
 }

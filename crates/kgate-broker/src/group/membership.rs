@@ -976,7 +976,11 @@ impl Groups {
     }
 }
 
+/// A new member id: the client (or instance) id, a dash and a UUID, as Kafka makes them.
+/// The prefix is cut so the id still fits the 32,767-byte strings of non-flexible
+/// versions (a client id may be that long itself).
 fn new_member_id(prefix: &str) -> String {
+    let prefix = crate::oversize::clip_str(prefix, crate::oversize::MAX_STRING - 37);
     format!("{prefix}-{}", uuid::Uuid::new_v4())
 }
 
