@@ -53,10 +53,12 @@ pub async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
+    let mut trouble = AcceptTrouble::default();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    trouble.recovered();
                     tracing::debug!(%peer, "connection accepted");
                     let state = state.clone();
                     let shutdown = shutdown.clone();
@@ -99,9 +101,15 @@ pub async fn accept_loop(
                     });
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    // Out of file descriptors and the like: the connection waits in the
+                    // kernel's backlog, so back off (instead of spinning on an accept
+                    // that fails at once) and take it when descriptors are free again.
+                    trouble.failed(&e);
+                    tokio::select! {
+                        _ = tokio::time::sleep(trouble.backoff()) => {}
+                        _ = shutdown.changed() => break,
+                    }
+                    continue;
                 }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -117,6 +125,52 @@ pub async fn accept_loop(
         tokio::select! {
             next = connections.join_next() => if next.is_none() { break },
             _ = &mut deadline => { connections.abort_all(); break }
+        }
+    }
+}
+
+/// Failed accepts in a row: logged once when they start and once when they end, so a
+/// process out of file descriptors is neither silent nor flooding its log.
+#[derive(Default)]
+struct AcceptTrouble {
+    failures: u32,
+}
+
+impl AcceptTrouble {
+    /// The first backoff; it doubles up to [`Self::MAX_BACKOFF`].
+    const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(10);
+    /// The longest wait between attempts: short, so service resumes soon after
+    /// descriptors are released.
+    const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_millis(500);
+
+    fn failed(&mut self, e: &std::io::Error) {
+        self.failures = self.failures.saturating_add(1);
+        if self.failures > 1 {
+            return;
+        }
+        let fds = matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE));
+        if fds {
+            tracing::warn!(
+                error = %e,
+                "the broker is out of file descriptors: new connections wait until some are released (raise the limit with `ulimit -n`)"
+            );
+        } else {
+            tracing::warn!(error = %e, "accepting a connection failed; retrying");
+        }
+    }
+
+    fn backoff(&self) -> std::time::Duration {
+        let doublings = self.failures.saturating_sub(1).min(6);
+        (Self::FIRST_BACKOFF * 2u32.pow(doublings)).min(Self::MAX_BACKOFF)
+    }
+
+    fn recovered(&mut self) {
+        if self.failures > 0 {
+            tracing::info!(
+                failed_attempts = self.failures,
+                "the broker accepts connections again"
+            );
+            self.failures = 0;
         }
     }
 }
