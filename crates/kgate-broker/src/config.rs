@@ -16,6 +16,12 @@ pub struct Settings {
     pub num_partitions: i32,
     /// `delete.topic.enable`.
     pub delete_topic_enable: bool,
+    /// `max.partitions.per.request` (kgate's own): the most partitions one CreateTopics
+    /// or CreatePartitions request may add.
+    pub max_partitions_per_request: i32,
+    /// `max.broker.partitions` (the name KIP-578 proposed): the most partitions the
+    /// broker holds.
+    pub max_broker_partitions: i32,
     /// `socket.request.max.bytes`: the largest request frame accepted.
     pub max_request_bytes: usize,
     /// `log.retention.check.interval.ms`.
@@ -139,6 +145,8 @@ impl Settings {
             auto_create_topics: true,
             num_partitions: 1,
             delete_topic_enable: true,
+            max_partitions_per_request: 10_000,
+            max_broker_partitions: i32::MAX,
             max_request_bytes: 104_857_600,
             retention_check_interval_ms: 300_000,
             flush_every_append: false,
@@ -171,6 +179,16 @@ impl Settings {
                 "delete.topic.enable" => s.delete_topic_enable = parse_bool(k, v)?,
                 "num.partitions" => {
                     s.num_partitions = parse_int(k, v, 1)?
+                        .try_into()
+                        .map_err(|_| bad(k, "too large"))?
+                }
+                "max.partitions.per.request" => {
+                    s.max_partitions_per_request = parse_int(k, v, 1)?
+                        .try_into()
+                        .map_err(|_| bad(k, "too large"))?
+                }
+                "max.broker.partitions" => {
+                    s.max_broker_partitions = parse_int(k, v, 1)?
                         .try_into()
                         .map_err(|_| bad(k, "too large"))?
                 }
@@ -591,6 +609,8 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = broker_defs![
         Long,
         ClusterWide
     ),
+    ("max.broker.partitions", Some("2147483647"), Int, ReadOnly),
+    ("max.partitions.per.request", Some("10000"), Int, ReadOnly),
     ("message.max.bytes", Some("1048588"), Int, ClusterWide),
     ("min.insync.replicas", Some("1"), Int, ClusterWide),
     ("node.id", None, Int, ReadOnly),

@@ -23,6 +23,7 @@ mod api;
 mod codec;
 mod config;
 mod context;
+mod fds;
 mod group;
 mod log;
 mod oversize;
@@ -229,6 +230,7 @@ impl Broker {
             api_versions: supported_apis(),
             listener_security: parking_lot::RwLock::new(listener_security),
             config_change: parking_lot::Mutex::new(()),
+            topic_changes: tokio::sync::Semaphore::new(1),
         });
         let security = Arc::new(server::Security {
             users: sasl::UserStore::open(

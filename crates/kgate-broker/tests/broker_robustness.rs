@@ -365,3 +365,223 @@ async fn long_names_in_old_versions_get_error_codes_not_a_closed_connection() {
     assert!(resp.groups.iter().any(|g| g.group_id.len() == 100_000));
     broker.shutdown().await.unwrap();
 }
+
+async fn create_partitions(s: &mut TcpStream, topic: &str, count: i32) -> (i16, Option<String>) {
+    let mut t = create_partitions_request::CreatePartitionsTopic::default();
+    t.name = TopicName(name(topic));
+    t.count = count;
+    t.assignments = None;
+    let mut r = CreatePartitionsRequest::default();
+    r.topics = vec![t];
+    r.timeout_ms = 30_000;
+    let ResponseKind::CreatePartitions(resp) = call(
+        s,
+        RequestKind::CreatePartitions(r),
+        ApiKey::CreatePartitions,
+        1,
+    )
+    .await
+    else {
+        panic!("wrong response kind")
+    };
+    let t = &resp.results[0];
+    (t.error_code, t.error_message.as_ref().map(|m| m.to_string()))
+}
+
+async fn partition_count(s: &mut TcpStream, topic: &str) -> Option<usize> {
+    let mut t = metadata_request::MetadataRequestTopic::default();
+    t.name = Some(TopicName(name(topic)));
+    let mut r = MetadataRequest::default();
+    r.topics = Some(vec![t]);
+    r.allow_auto_topic_creation = false;
+    let ResponseKind::Metadata(resp) = call(s, RequestKind::Metadata(r), ApiKey::Metadata, 9).await
+    else {
+        panic!("wrong response kind")
+    };
+    let t = &resp.topics[0];
+    (t.error_code == 0).then_some(t.partitions.len())
+}
+
+/// The partition directories of `topic` under the data directory.
+fn partition_dirs(data_dir: &std::path::Path, topic: &str) -> Vec<String> {
+    let prefix = format!("{topic}-");
+    let mut dirs: Vec<String> = std::fs::read_dir(data_dir.join("logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.strip_prefix(&prefix)
+                .is_some_and(|p| p.parse::<i32>().is_ok())
+        })
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+#[tokio::test]
+async fn oversized_partition_requests_are_refused_whole_with_policy_violation() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_in(dir.path(), &[("max.broker.partitions", "12")]).await;
+    let mut s = TcpStream::connect(broker.local_addr()).await.unwrap();
+    let policy = ResponseError::PolicyViolation.code();
+
+    // 100,000 partitions in one request: refused at once, nothing on disk.
+    let (code, message) = create_topic(&mut s, "huge", 100_000).await;
+    assert_eq!(code, policy, "{message:?}");
+    let message = message.unwrap();
+    assert!(
+        message.contains("max.partitions.per.request (10000)"),
+        "{message}"
+    );
+    assert!(partition_dirs(dir.path(), "huge").is_empty());
+    let (code, _) = create_topic(&mut s, "max", i32::MAX).await;
+    assert_eq!(code, policy);
+
+    // The limit counts the whole request: two topics of 6,000 each are both refused.
+    let mut r = CreateTopicsRequest::default();
+    for topic in ["half-a", "half-b"] {
+        let mut t = create_topics_request::CreatableTopic::default();
+        t.name = TopicName(name(topic));
+        t.num_partitions = 6_000;
+        t.replication_factor = 1;
+        r.topics.push(t);
+    }
+    r.timeout_ms = 30_000;
+    let ResponseKind::CreateTopics(resp) =
+        call(&mut s, RequestKind::CreateTopics(r), ApiKey::CreateTopics, 5).await
+    else {
+        panic!("wrong response kind")
+    };
+    assert!(resp.topics.iter().all(|t| t.error_code == policy));
+    assert!(partition_dirs(dir.path(), "half-a").is_empty());
+
+    // Growing a topic past the per-request limit is refused the same way.
+    let (code, _) = create_topic(&mut s, "grows", 2).await;
+    assert_eq!(code, 0);
+    let (code, message) = create_partitions(&mut s, "grows", 20_000).await;
+    assert_eq!(code, policy, "{message:?}");
+    assert_eq!(partition_count(&mut s, "grows").await, Some(2));
+    assert_eq!(partition_dirs(dir.path(), "grows").len(), 2);
+
+    // max.broker.partitions bounds the broker's total: 2 + 10 fit, one more does not.
+    let (code, message) = create_topic(&mut s, "big", 10).await;
+    assert_eq!(code, 0, "{message:?}");
+    let (code, message) = create_topic(&mut s, "one-more", 1).await;
+    assert_eq!(code, policy, "{message:?}");
+    assert!(message.unwrap().contains("max.broker.partitions (12)"));
+    let (code, _) = create_partitions(&mut s, "grows", 3).await;
+    assert_eq!(code, policy);
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_creation_that_fails_part_way_leaves_no_partition_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_in(dir.path(), &[]).await;
+    let mut s = TcpStream::connect(broker.local_addr()).await.unwrap();
+    let topic = unique("half-made");
+    // A file where partition 5's directory must go makes the creation fail there.
+    let blocker = dir.path().join("logs").join(format!("{topic}-5"));
+    std::fs::write(&blocker, b"in the way").unwrap();
+
+    let (code, message) = create_topic(&mut s, &topic, 8).await;
+    assert_eq!(
+        code,
+        ResponseError::KafkaStorageError.code(),
+        "{message:?}"
+    );
+    assert_eq!(partition_count(&mut s, &topic).await, None);
+    let left: Vec<String> = partition_dirs(dir.path(), &topic)
+        .into_iter()
+        .filter(|n| !n.ends_with("-5"))
+        .collect();
+    assert!(left.is_empty(), "partitions 0-4 are rolled back: {left:?}");
+
+    // Growing a topic fails the same way and keeps its old partitions only.
+    let grown = unique("grown");
+    assert_eq!(create_topic(&mut s, &grown, 2).await.0, 0);
+    std::fs::write(dir.path().join("logs").join(format!("{grown}-3")), b"x").unwrap();
+    let (code, _) = create_partitions(&mut s, &grown, 5).await;
+    assert_eq!(code, ResponseError::KafkaStorageError.code());
+    assert_eq!(partition_count(&mut s, &grown).await, Some(2));
+    let dirs: Vec<String> = partition_dirs(dir.path(), &grown)
+        .into_iter()
+        .filter(|n| !n.ends_with("-3"))
+        .collect();
+    assert_eq!(dirs, vec![format!("{grown}-0"), format!("{grown}-1")]);
+
+    // With the obstacle gone, the creation succeeds.
+    std::fs::remove_file(&blocker).unwrap();
+    assert_eq!(create_topic(&mut s, &topic, 8).await.0, 0);
+    assert_eq!(partition_count(&mut s, &topic).await, Some(8));
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn orphan_partition_directories_are_removed_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let topic = unique("kept");
+    {
+        let broker = start_in(dir.path(), &[]).await;
+        let mut s = TcpStream::connect(broker.local_addr()).await.unwrap();
+        assert_eq!(create_topic(&mut s, &topic, 2).await.0, 0);
+        let (code, _) = produce_one(&mut s, &topic).await;
+        assert_eq!(code, 0);
+        broker.shutdown().await.unwrap();
+    }
+    let logs = dir.path().join("logs");
+    // What a crash in the middle of a creation or deletion leaves behind.
+    for orphan in [format!("{topic}-7"), "ghost-0".to_string(), "ghost-1".into()] {
+        std::fs::create_dir_all(logs.join(&orphan)).unwrap();
+        std::fs::write(
+            logs.join(&orphan).join("00000000000000000000.log"),
+            b"junk",
+        )
+        .unwrap();
+    }
+    // Not a partition directory: left alone.
+    std::fs::create_dir_all(logs.join("notes")).unwrap();
+
+    let broker = start_in(dir.path(), &[]).await;
+    let mut s = TcpStream::connect(broker.local_addr()).await.unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&logs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut expected = vec![format!("{topic}-0"), format!("{topic}-1"), "notes".into()];
+    expected.sort();
+    assert_eq!(names, expected);
+    assert_eq!(partition_count(&mut s, &topic).await, Some(2));
+    // The topic's data survived, and a new topic named like an orphan starts empty.
+    assert_eq!(create_topic(&mut s, "ghost", 2).await.0, 0);
+    broker.shutdown().await.unwrap();
+
+    // Without topics.json, partition directories are left untouched (and the broker
+    // still starts).
+    let bare = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(bare.path().join("logs").join("lost-0")).unwrap();
+    let broker = start_in(bare.path(), &[]).await;
+    assert!(bare.path().join("logs").join("lost-0").exists());
+    broker.shutdown().await.unwrap();
+}
+
+async fn produce_one(s: &mut TcpStream, topic: &str) -> (i16, i64) {
+    let mut p = produce_request::PartitionProduceData::default();
+    p.index = 0;
+    p.records = Some(batch(&["v"], None));
+    let mut t = produce_request::TopicProduceData::default();
+    t.name = TopicName(name(topic));
+    t.partition_data = vec![p];
+    let mut r = ProduceRequest::default();
+    r.acks = -1;
+    r.timeout_ms = 30_000;
+    r.topic_data = vec![t];
+    let ResponseKind::Produce(resp) = call(s, RequestKind::Produce(r), ApiKey::Produce, 8).await
+    else {
+        panic!("wrong response kind")
+    };
+    let p = &resp.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}

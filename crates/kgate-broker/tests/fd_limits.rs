@@ -1,10 +1,11 @@
-//! The accept loop under file-descriptor exhaustion: the process's descriptor limit is
-//! lowered and used up, a client connects (its connection waits in the kernel's
-//! backlog), and once descriptors are released the broker accepts and answers it. The
-//! trouble is logged once, not once per attempt.
+//! The broker under file-descriptor pressure, with the process's RLIMIT_NOFILE lowered:
+//! the accept loop survives running out (a client's connection waits in the kernel's
+//! backlog and is answered once descriptors are released; the trouble is logged once,
+//! not once per attempt), and topic creation refuses partitions whose files would use up
+//! what the listeners need.
 //!
-//! This file holds a single test on purpose: lowering RLIMIT_NOFILE affects the whole
-//! test process, so it must not share one with other tests.
+//! The limit is process-wide, so these tests live in their own test binary and take
+//! turns through one lock.
 
 mod support;
 
@@ -73,8 +74,12 @@ fn exhaust() -> Vec<std::fs::File> {
     }
 }
 
+/// Held by each test while it changes the process's descriptor limit.
+static LIMIT: Mutex<()> = Mutex::new(());
+
 #[test]
 fn accept_loop_survives_running_out_of_file_descriptors() {
+    let _turn = LIMIT.lock().unwrap_or_else(|e| e.into_inner());
     let logs = Captured::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -144,4 +149,77 @@ fn accept_loop_survives_running_out_of_file_descriptors() {
         text.contains("accepts connections again"),
         "the recovery is logged:\n{text}"
     );
+}
+
+async fn create(s: &mut tokio::net::TcpStream, topic: &str, partitions: i32) -> (i16, String) {
+    use kafka_protocol::messages::*;
+    let mut t = create_topics_request::CreatableTopic::default();
+    t.name = TopicName(kafka_protocol::protocol::StrBytes::from_string(topic.into()));
+    t.num_partitions = partitions;
+    t.replication_factor = 1;
+    let mut r = CreateTopicsRequest::default();
+    r.topics = vec![t];
+    r.timeout_ms = 30_000;
+    let ResponseKind::CreateTopics(resp) = support::wire::call(
+        s,
+        RequestKind::CreateTopics(r),
+        ApiKey::CreateTopics,
+        5,
+    )
+    .await
+    else {
+        panic!("wrong response kind")
+    };
+    let t = &resp.topics[0];
+    (
+        t.error_code,
+        t.error_message.as_deref().unwrap_or_default().to_string(),
+    )
+}
+
+#[test]
+fn partitions_that_would_use_up_the_descriptors_are_refused() {
+    let _turn = LIMIT.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let original = nofile();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = support::start_in(dir.path(), &[]).await;
+        let addr = broker.local_addr();
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // Room for about 1,000 more descriptors, 256 of them kept for connections.
+        set_soft_nofile((open_fds() + 1_000) as libc::rlim_t);
+
+        // 3 descriptors a partition: 5,000 partitions are far beyond what is left.
+        let (code, message) = create(&mut s, "too-many", 5_000).await;
+        assert_eq!(
+            code,
+            kafka_protocol::ResponseError::PolicyViolation.code(),
+            "{message}"
+        );
+        assert!(message.contains("file descriptors"), "{message}");
+        let logs = dir.path().join("logs");
+        let left: Vec<_> = std::fs::read_dir(&logs)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("too-many"))
+            .collect();
+        assert!(left.is_empty(), "nothing is created: {left:?}");
+
+        // What fits is created, and the broker still accepts connections.
+        let (code, message) = create(&mut s, "fits", 100).await;
+        assert_eq!(code, 0, "{message}");
+        let mut again = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (code, _) = create(&mut again, "fits", 1).await;
+        assert_eq!(
+            code,
+            kafka_protocol::ResponseError::TopicAlreadyExists.code()
+        );
+        set_soft_nofile(original.rlim_cur);
+        broker.shutdown().await.unwrap();
+    });
+    set_soft_nofile(original.rlim_cur);
 }
