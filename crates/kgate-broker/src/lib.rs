@@ -22,6 +22,7 @@ mod acl;
 mod api;
 mod codec;
 mod config;
+mod config_defs;
 mod context;
 mod fds;
 mod group;

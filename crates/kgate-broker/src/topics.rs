@@ -77,8 +77,10 @@ impl TopicError {
     /// A broker configuration value refused: INVALID_CONFIG naming the key.
     pub(crate) fn invalid_config(e: crate::BrokerError) -> Self {
         let message = match e {
+            // Kafka's messages name the config already.
+            crate::BrokerError::Config { key, message } if message.contains(&key) => message,
             crate::BrokerError::Config { key, message } => {
-                format!("invalid value for `{key}`: {message}")
+                format!("Invalid value for configuration {key}: {message}")
             }
             other => other.to_string(),
         };
@@ -319,10 +321,8 @@ impl TopicRegistry {
                 ),
             ));
         }
-        for (k, v) in configs {
-            crate::log::config::validate_topic_config(k, v)
-                .map_err(|m| TopicError::new(E::InvalidConfig, m))?;
-        }
+        crate::log::config::validate_topic_configs(configs, &self.settings().log)
+            .map_err(|m| TopicError::new(E::InvalidConfig, m))?;
         self.check_capacity(partitions as i64)?;
         Ok(partitions)
     }
@@ -527,10 +527,8 @@ impl TopicRegistry {
                 format!("topic `{name}` does not exist"),
             ));
         };
-        for (k, v) in &configs {
-            crate::log::config::validate_topic_config(k, v)
-                .map_err(|m| TopicError::new(E::InvalidConfig, m))?;
-        }
+        crate::log::config::validate_topic_configs(&configs, &self.settings().log)
+            .map_err(|m| TopicError::new(E::InvalidConfig, m))?;
         if validate_only {
             return Ok(());
         }

@@ -307,10 +307,19 @@ async fn admin_creates_grows_and_deletes_topics() {
 async fn restart_keeps_data_topics_and_cluster_id() {
     let dir = tempfile::tempdir().unwrap();
     let topic = unique("restart");
-    let broker = start_in(dir.path(), &[("log.segment.bytes", "4096")]).await;
+    let broker = start_in(dir.path(), &[]).await;
     let addr = broker.local_addr();
     let cluster_id = broker.cluster_id().to_string();
-    create_topic(addr, &topic, 2).await;
+    // Small segments through Kafka's internal override (segment.bytes is at least 1 MiB).
+    let created = admin(addr)
+        .create_topics(
+            &[NewTopic::new(&topic, 2, TopicReplication::Fixed(1))
+                .set("internal.segment.bytes", "4096")],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    created[0].as_ref().unwrap();
     {
         let producer = producer(
             addr,
@@ -350,7 +359,7 @@ async fn restart_keeps_data_topics_and_cluster_id() {
         .count();
     assert!(logs > 1, "small segment.bytes rolled segments ({logs})");
 
-    let broker = start_in(dir.path(), &[("log.segment.bytes", "4096")]).await;
+    let broker = start_in(dir.path(), &[]).await;
     assert_eq!(broker.cluster_id(), cluster_id);
     let addr = broker.local_addr();
     let t = topic.clone();
