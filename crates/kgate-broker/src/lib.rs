@@ -218,6 +218,7 @@ impl Broker {
                 port: port as i32,
             },
             lookup,
+            &settings.group,
         )?;
         let state = Arc::new(BrokerState {
             topics: topics.clone(),

@@ -124,11 +124,15 @@ impl GroupCoordinator {
         data_dir: &Path,
         address: CoordinatorAddress,
         topics: Arc<dyn TopicLookup>,
+        settings: &crate::config::GroupSettings,
     ) -> std::io::Result<Self> {
         let (journal, state) =
             Journal::open(&data_dir.join("groups"), journal::DEFAULT_COMPACT_BYTES)?;
         let now = Instant::now();
-        let mut groups = Groups::default();
+        let mut groups = Groups {
+            timeouts: membership::GroupTimeouts::from_settings(settings),
+            ..Groups::default()
+        };
         for record in state.groups.into_values() {
             groups.restore(Group::restore(record, now));
         }

@@ -529,7 +529,7 @@ mod tests {
 
     #[test]
     fn standalone_commits_round_trip_with_metadata() {
-        let mut groups = Groups::default();
+        let mut groups = Groups::undelayed();
         let now = Instant::now();
         let errors = groups.commit(
             &commit(
@@ -589,7 +589,7 @@ mod tests {
 
     #[test]
     fn group_commits_check_member_and_generation() {
-        let mut groups = Groups::default();
+        let mut groups = Groups::undelayed();
         let now = Instant::now();
         let member = stable_group(&mut groups, "g", &["t"], now);
         let ok = groups.commit(
@@ -619,7 +619,7 @@ mod tests {
 
     #[test]
     fn offsets_of_subscribed_topics_cannot_be_deleted() {
-        let mut groups = Groups::default();
+        let mut groups = Groups::undelayed();
         let now = Instant::now();
         let member = stable_group(&mut groups, "g", &["t"], now);
         groups.commit(
@@ -653,7 +653,7 @@ mod tests {
 
     #[test]
     fn transactional_offsets_are_checked_early_and_stored_whatever_happened_since() {
-        let mut groups = Groups::default();
+        let mut groups = Groups::undelayed();
         let now = Instant::now();
         let member = stable_group(&mut groups, "g", &["t"], now);
         assert_eq!(groups.check_txn_commit("g", 1, &member, None), codes::NONE);
@@ -704,7 +704,7 @@ mod tests {
 
     #[test]
     fn deleting_a_topic_forgets_its_offsets() {
-        let mut groups = Groups::default();
+        let mut groups = Groups::undelayed();
         let now = Instant::now();
         groups.commit(
             &commit("g", -1, "", &[("t", 0, 1, ""), ("u", 0, 1, "")]),
