@@ -24,10 +24,13 @@ pub struct Settings {
     pub max_broker_partitions: i32,
     /// `socket.request.max.bytes`: the largest request frame accepted.
     pub max_request_bytes: usize,
+    /// `socket.send.buffer.bytes`: SO_SNDBUF of accepted connections; -1 keeps the
+    /// operating system's (auto-tuned) size, kgate's default.
+    pub socket_send_buffer_bytes: i32,
+    /// `socket.receive.buffer.bytes`: SO_RCVBUF likewise.
+    pub socket_receive_buffer_bytes: i32,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
-    /// `log.flush.interval.messages`: 1 means fsync after every append.
-    pub flush_every_append: bool,
     /// The group coordinator's settings.
     pub group: GroupSettings,
     /// Defaults for every topic's log (`log.segment.bytes`, `log.retention.ms`, ...).
@@ -66,6 +69,16 @@ pub struct LogDefaults {
     /// `min.insync.replicas`: an acks=all write needs this many replicas in sync, and a
     /// single node has one.
     pub min_insync_replicas: i32,
+    /// `log.flush.interval.messages`: the default of `flush.messages`.
+    pub flush_messages: i64,
+    /// `log.flush.interval.ms`: the default of `flush.ms`.
+    pub flush_ms: i64,
+    /// `log.message.timestamp.before.max.ms`: the default of
+    /// `message.timestamp.before.max.ms`.
+    pub timestamp_before_max_ms: i64,
+    /// `log.message.timestamp.after.max.ms`: the default of
+    /// `message.timestamp.after.max.ms`.
+    pub timestamp_after_max_ms: i64,
 }
 
 fn bad(key: &str, message: impl Into<String>) -> BrokerError {
@@ -116,8 +129,9 @@ impl Settings {
             max_partitions_per_request: 10_000,
             max_broker_partitions: i32::MAX,
             max_request_bytes: 104_857_600,
+            socket_send_buffer_bytes: -1,
+            socket_receive_buffer_bytes: -1,
             retention_check_interval_ms: 300_000,
-            flush_every_append: false,
             group: GroupSettings::default(),
             log: LogDefaults {
                 segment_bytes: 1_073_741_824,
@@ -133,6 +147,10 @@ impl Settings {
                 max_compaction_lag_ms: i64::MAX,
                 segment_ms: 7 * 24 * 3_600_000,
                 min_insync_replicas: 1,
+                flush_messages: i64::MAX,
+                flush_ms: i64::MAX,
+                timestamp_before_max_ms: i64::MAX,
+                timestamp_after_max_ms: i64::MAX,
             },
             explicit: properties.clone(),
         };
@@ -156,10 +174,15 @@ impl Settings {
                 "max.partitions.per.request" => s.max_partitions_per_request = int(v) as i32,
                 "max.broker.partitions" => s.max_broker_partitions = int(v) as i32,
                 "socket.request.max.bytes" => s.max_request_bytes = int(v) as usize,
+                "socket.send.buffer.bytes" => s.socket_send_buffer_bytes = int(v) as i32,
+                "socket.receive.buffer.bytes" => s.socket_receive_buffer_bytes = int(v) as i32,
                 "log.retention.check.interval.ms" => {
                     s.retention_check_interval_ms = int(v) as u64
                 }
-                "log.flush.interval.messages" => s.flush_every_append = int(v) == 1,
+                "log.flush.interval.messages" => s.log.flush_messages = int(v),
+                "log.flush.interval.ms" => s.log.flush_ms = int(v),
+                "log.message.timestamp.before.max.ms" => s.log.timestamp_before_max_ms = int(v),
+                "log.message.timestamp.after.max.ms" => s.log.timestamp_after_max_ms = int(v),
                 "log.segment.bytes" => s.log.segment_bytes = int(v) as u64,
                 "log.retention.ms" => retention_ms = Some(int(v)),
                 "log.retention.minutes" => retention_minutes = Some(int(v)),
@@ -595,9 +618,10 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = broker_defs![
         List,
         PerBroker
     ),
-    ("socket.receive.buffer.bytes", Some("102400"), Int, ReadOnly),
+    // Kafka's default is 102400; kgate's is -1 (the system's auto-tuned size).
+    ("socket.receive.buffer.bytes", Some("-1"), Int, ReadOnly),
     ("socket.request.max.bytes", Some("104857600"), Int, ReadOnly),
-    ("socket.send.buffer.bytes", Some("102400"), Int, ReadOnly),
+    ("socket.send.buffer.bytes", Some("-1"), Int, ReadOnly),
     ("ssl.certificate.location", None, String, PerBroker),
     ("ssl.key.location", None, String, PerBroker),
     (

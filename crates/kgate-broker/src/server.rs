@@ -64,6 +64,12 @@ pub async fn accept_loop(
                     let shutdown = shutdown.clone();
                     let security = security.clone();
                     let info = info.clone();
+                    let settings = state.topics.settings();
+                    set_buffer_sizes(
+                        &stream,
+                        settings.socket_send_buffer_bytes,
+                        settings.socket_receive_buffer_bytes,
+                    );
                     connections.spawn(async move {
                         let _ = stream.set_nodelay(true);
                         let conn = Connection {
@@ -125,6 +131,31 @@ pub async fn accept_loop(
         tokio::select! {
             next = connections.join_next() => if next.is_none() { break },
             _ = &mut deadline => { connections.abort_all(); break }
+        }
+    }
+}
+
+/// Applies `socket.send.buffer.bytes` and `socket.receive.buffer.bytes` (-1 leaves the
+/// system's size).
+fn set_buffer_sizes(stream: &tokio::net::TcpStream, send: i32, receive: i32) {
+    use std::os::fd::AsRawFd;
+    for (option, size) in [(libc::SO_SNDBUF, send), (libc::SO_RCVBUF, receive)] {
+        if size < 0 {
+            continue;
+        }
+        // SAFETY: the descriptor is the open socket `stream` owns, and the option value
+        // is a c_int of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&size as *const i32).cast(),
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "cannot set a socket buffer size");
         }
     }
 }
@@ -578,4 +609,36 @@ fn encode(
         tracing::error!("bug: cannot encode {key:?} v{version} response: {first}; fitted: {e}");
         format!("response encoding failed: {e}")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn configured_socket_buffer_sizes_are_applied() {
+        use std::os::fd::AsRawFd;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let get = |option| {
+            let mut value: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: reads an int option of an open socket into `value`.
+            let rc = unsafe {
+                libc::getsockopt(
+                    stream.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    option,
+                    (&mut value as *mut libc::c_int).cast(),
+                    &mut len,
+                )
+            };
+            assert_eq!(rc, 0);
+            value
+        };
+        super::set_buffer_sizes(&stream, 50_000, 70_000);
+        // Linux reports twice the size asked for (its bookkeeping overhead).
+        assert!((50_000..=100_000).contains(&get(libc::SO_SNDBUF)), "{}", get(libc::SO_SNDBUF));
+        assert!((70_000..=140_000).contains(&get(libc::SO_RCVBUF)), "{}", get(libc::SO_RCVBUF));
+    }
 }

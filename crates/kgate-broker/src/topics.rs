@@ -168,7 +168,7 @@ impl TopicRegistry {
         let mut topics = HashMap::new();
         for record in file.topics {
             let config =
-                LogConfig::resolve(&settings.log, settings.flush_every_append, &record.configs);
+                LogConfig::resolve(&settings.log, &record.configs);
             let mut logs = Vec::with_capacity(record.partitions.max(0) as usize);
             for p in 0..record.partitions {
                 let log =
@@ -237,7 +237,6 @@ impl TopicRegistry {
         for topic in self.all() {
             let config = LogConfig::resolve(
                 &settings.log,
-                settings.flush_every_append,
                 &topic.configs.read(),
             );
             for log in topic.partitions.read().iter() {
@@ -348,7 +347,7 @@ impl TopicRegistry {
         let _guard = self.change.lock();
         let partitions = self.validate_create(name, partitions, replication_factor, &configs)?;
         let settings = self.settings();
-        let config = LogConfig::resolve(&settings.log, settings.flush_every_append, &configs);
+        let config = LogConfig::resolve(&settings.log, &configs);
         let logs = self.open_new_partitions(name, 0..partitions, &config)?;
         let topic = Arc::new(Topic {
             name: name.to_string(),
@@ -497,7 +496,6 @@ impl TopicRegistry {
         let settings = self.settings();
         let config = LogConfig::resolve(
             &settings.log,
-            settings.flush_every_append,
             &topic.configs.read(),
         );
         let new_logs = self.open_new_partitions(name, current..count, &config)?;
@@ -533,7 +531,7 @@ impl TopicRegistry {
             return Ok(());
         }
         let settings = self.settings();
-        let config = LogConfig::resolve(&settings.log, settings.flush_every_append, &configs);
+        let config = LogConfig::resolve(&settings.log, &configs);
         *topic.configs.write() = configs;
         for log in topic.partitions.read().iter() {
             log.lock().set_config(config.clone());

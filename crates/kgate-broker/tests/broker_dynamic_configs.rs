@@ -873,3 +873,71 @@ async fn min_insync_replicas_above_one_refuses_acks_all_as_a_single_kafka_broker
     assert_eq!(values, vec!["kept", "now"]);
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamps_outside_the_topics_bounds_are_refused_with_create_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_in(dir.path(), &[]).await;
+    let addr = broker.local_addr();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let bounded = unique("ts-bounded");
+    let (code, message) = create_with(
+        &mut s,
+        &bounded,
+        &[
+            ("message.timestamp.before.max.ms", "3600000"),
+            ("message.timestamp.after.max.ms", "3600000"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{message}");
+    let unbounded = unique("ts-free");
+    assert_eq!(create_with(&mut s, &unbounded, &[]).await.0, 0);
+    let appended = unique("ts-append-time");
+    let (code, _) = create_with(
+        &mut s,
+        &appended,
+        &[
+            ("message.timestamp.type", "LogAppendTime"),
+            ("message.timestamp.before.max.ms", "3600000"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0);
+
+    // support::wire::batch stamps its records in November 2023: far more than an hour ago.
+    let produce = |topic: &str| {
+        let mut p = produce_request::PartitionProduceData::default();
+        p.index = 0;
+        p.records = Some(support::wire::batch(&["old"], None));
+        let mut t = produce_request::TopicProduceData::default();
+        t.name = TopicName(StrBytes::from_string(topic.to_string()));
+        t.partition_data = vec![p];
+        let mut r = ProduceRequest::default();
+        r.acks = -1;
+        r.timeout_ms = 10_000;
+        r.topic_data = vec![t];
+        RequestKind::Produce(r)
+    };
+    for (topic, expected) in [
+        (&bounded, ResponseError::InvalidTimestamp.code()),
+        (&unbounded, 0),
+        (&appended, 0),
+    ] {
+        let ResponseKind::Produce(r) = call(&mut s, produce(topic), ApiKey::Produce, 8).await
+        else {
+            panic!("wrong response kind")
+        };
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, expected, "{topic}: {:?}", p.error_message);
+    }
+    // A record stamped now is within the bounds.
+    producer(addr, &[])
+        .send(
+            FutureRecord::<(), _>::to(&bounded).payload("now"),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    broker.shutdown().await.unwrap();
+}

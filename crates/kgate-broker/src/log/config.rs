@@ -37,8 +37,16 @@ pub struct LogConfig {
     /// `max.compaction.lag.ms`: a log whose oldest uncleaned record is older than this is
     /// cleaned whatever its dirty ratio.
     pub max_compaction_lag_ms: i64,
-    /// fsync after every append (`flush.messages` = 1).
-    pub flush_every_append: bool,
+    /// `flush.messages`: the log is forced to disk once this many records were appended
+    /// since the last time (1: after every append).
+    pub flush_messages: i64,
+    /// `flush.ms`: an append forces the log to disk when the last time is this long ago.
+    pub flush_ms: i64,
+    /// `message.timestamp.before.max.ms`: with CreateTime, how far in the past a
+    /// record's timestamp may be.
+    pub timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: how far in the future.
+    pub timestamp_after_max_ms: i64,
     /// `min.insync.replicas`: above 1, acks=all writes fail with NOT_ENOUGH_REPLICAS,
     /// as on a single Kafka broker.
     pub min_insync_replicas: i32,
@@ -88,11 +96,7 @@ impl LogConfig {
     }
 
     /// The effective settings of a topic with `overrides` over the broker `defaults`.
-    pub fn resolve(
-        defaults: &LogDefaults,
-        flush_every_append: bool,
-        overrides: &BTreeMap<String, String>,
-    ) -> Self {
+    pub fn resolve(defaults: &LogDefaults, overrides: &BTreeMap<String, String>) -> Self {
         let long = |name: &str, default: i64| -> i64 {
             overrides
                 .get(name)
@@ -135,7 +139,18 @@ impl LogConfig {
                 .max(0),
             max_compaction_lag_ms: long("max.compaction.lag.ms", defaults.max_compaction_lag_ms)
                 .max(1),
-            flush_every_append: flush_every_append || long("flush.messages", i64::MAX) == 1,
+            flush_messages: long("flush.messages", defaults.flush_messages).max(1),
+            flush_ms: long("flush.ms", defaults.flush_ms).max(0),
+            timestamp_before_max_ms: long(
+                "message.timestamp.before.max.ms",
+                defaults.timestamp_before_max_ms,
+            )
+            .max(0),
+            timestamp_after_max_ms: long(
+                "message.timestamp.after.max.ms",
+                defaults.timestamp_after_max_ms,
+            )
+            .max(0),
             min_insync_replicas: long("min.insync.replicas", defaults.min_insync_replicas as i64)
                 .clamp(1, i32::MAX as i64) as i32,
         }
