@@ -208,6 +208,10 @@ impl Settings {
                 }
                 "group.min.session.timeout.ms" => s.group.min_session_timeout_ms = int(v) as i32,
                 "group.max.session.timeout.ms" => s.group.max_session_timeout_ms = int(v) as i32,
+                "offsets.retention.minutes" => s.group.offsets_retention_minutes = int(v) as i32,
+                "offsets.retention.check.interval.ms" => {
+                    s.group.offsets_retention_check_interval_ms = int(v)
+                }
                 _ if REPLICATION_KEYS.contains(&k) && int(v) != 1 => {
                     return Err(refused(
                         k,
@@ -244,6 +248,11 @@ pub struct GroupSettings {
     pub min_session_timeout_ms: i32,
     /// `group.max.session.timeout.ms`: the longest.
     pub max_session_timeout_ms: i32,
+    /// `offsets.retention.minutes`: how long the committed offsets of an empty group
+    /// (counted from when it became empty, or from the commit) are kept.
+    pub offsets_retention_minutes: i32,
+    /// `offsets.retention.check.interval.ms`: how often expired offsets are looked for.
+    pub offsets_retention_check_interval_ms: i64,
 }
 
 impl Default for GroupSettings {
@@ -253,6 +262,8 @@ impl Default for GroupSettings {
             initial_rebalance_delay_ms: 3_000,
             min_session_timeout_ms: 6_000,
             max_session_timeout_ms: 1_800_000,
+            offsets_retention_minutes: 10_080,
+            offsets_retention_check_interval_ms: 600_000,
         }
     }
 }
@@ -598,6 +609,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = broker_defs![
         Some("2"),
         Int,
         ClusterWide
+    ),
+    (
+        "offsets.retention.check.interval.ms",
+        Some("600000"),
+        Long,
+        ReadOnly
     ),
     ("offsets.retention.minutes", Some("10080"), Int, ReadOnly),
     (

@@ -128,7 +128,8 @@ pub fn broker_rule(name: &str) -> Option<Rule> {
         "message.max.bytes" => Int(Some(0), None),
         "log.cleaner.max.compaction.lag.ms"
         | "log.flush.interval.messages"
-        | "log.retention.check.interval.ms" => Long(Some(1)),
+        | "log.retention.check.interval.ms"
+        | "offsets.retention.check.interval.ms" => Long(Some(1)),
         "log.cleaner.min.cleanable.ratio" => Double(Some(0.0), Some(1.0)),
         "log.cleanup.policy" => ListOf(CLEANUP_POLICIES),
         "log.index.size.max.bytes" => Int(Some(4), None),

@@ -26,6 +26,10 @@ pub(crate) struct GroupTimeouts {
     pub min_session_timeout: Duration,
     /// `group.max.session.timeout.ms`: the largest.
     pub max_session_timeout: Duration,
+    /// `offsets.retention.minutes`, in ms.
+    pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`.
+    pub offsets_check_interval: Duration,
 }
 
 impl GroupTimeouts {
@@ -35,6 +39,10 @@ impl GroupTimeouts {
             initial_rebalance_delay: duration_ms(s.initial_rebalance_delay_ms),
             min_session_timeout: duration_ms(s.min_session_timeout_ms),
             max_session_timeout: duration_ms(s.max_session_timeout_ms),
+            offsets_retention_ms: (s.offsets_retention_minutes as i64).saturating_mul(60_000),
+            offsets_check_interval: Duration::from_millis(
+                u64::try_from(s.offsets_retention_check_interval_ms).unwrap_or(1).max(1),
+            ),
         }
     }
 }
@@ -194,6 +202,9 @@ pub(crate) struct Group {
     initial_delay: Option<InitialDelay>,
     /// `group.initial.rebalance.delay.ms`, set by the coordinator before each join.
     initial_rebalance_delay: Duration,
+    /// When the group last became empty (unknown after a restart): the committed
+    /// offsets of an empty group expire `offsets.retention.minutes` after it.
+    pub empty_since: Option<Instant>,
     /// Committed offsets by topic and partition.
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
 }
@@ -214,6 +225,7 @@ impl Group {
             phase_deadline: None,
             initial_delay: None,
             initial_rebalance_delay: Duration::ZERO,
+            empty_since: None,
             offsets: BTreeMap::new(),
         }
     }
@@ -286,6 +298,11 @@ impl Group {
             && self.offsets.is_empty()
             && self.generation == 0
             && self.protocol_type.is_none()
+    }
+
+    /// True if no member id handed out is waiting to be used.
+    pub(crate) fn pending_is_empty(&self) -> bool {
+        self.pending.is_empty()
     }
 
     /// True if `member_id` is a member.
@@ -475,6 +492,7 @@ impl Group {
             self.protocol = None;
             self.leader = None;
             self.state = GroupState::Empty;
+            self.empty_since = Some(now);
             self.phase_deadline = None;
             outbox.push(JournalOp::Group(self.record()));
             return;
@@ -834,6 +852,8 @@ pub(crate) struct Groups {
     pub timeouts: GroupTimeouts,
     /// Changes to write to the journal, drained by the coordinator after each call.
     pub outbox: Vec<JournalOp>,
+    /// When committed offsets were last checked for expiry.
+    pub offsets_checked: Option<Instant>,
 }
 
 impl Groups {

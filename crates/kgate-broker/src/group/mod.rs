@@ -176,7 +176,10 @@ impl GroupCoordinator {
                 if inner.stopped.load(Ordering::SeqCst) {
                     break;
                 }
-                inner.update_in_background(|groups, now| groups.tick(now));
+                inner.update_in_background(|groups, now| {
+                    groups.tick(now);
+                    groups.expire_offsets(now, handlers::now_ms());
+                });
             }
         });
     }
