@@ -79,6 +79,8 @@ pub struct LogDefaults {
     /// `log.message.timestamp.after.max.ms`: the default of
     /// `message.timestamp.after.max.ms`.
     pub timestamp_after_max_ms: i64,
+    /// `compression.type`: the default of the topic setting of the same name.
+    pub compression_type: String,
 }
 
 fn bad(key: &str, message: impl Into<String>) -> BrokerError {
@@ -151,6 +153,7 @@ impl Settings {
                 flush_ms: i64::MAX,
                 timestamp_before_max_ms: i64::MAX,
                 timestamp_after_max_ms: i64::MAX,
+                compression_type: "producer".to_string(),
             },
             explicit: properties.clone(),
         };
@@ -197,6 +200,7 @@ impl Settings {
                     s.log.cleanup_policy = crate::config_defs::list_items(v).join(",")
                 }
                 "log.message.timestamp.type" => s.log.timestamp_type = v.trim().to_string(),
+                "compression.type" => s.log.compression_type = v.trim().to_string(),
                 "log.cleaner.delete.retention.ms" => s.log.delete_retention_ms = int(v),
                 "log.cleaner.min.compaction.lag.ms" => s.log.min_compaction_lag_ms = int(v),
                 "log.cleaner.max.compaction.lag.ms" => s.log.max_compaction_lag_ms = int(v),
@@ -477,7 +481,10 @@ macro_rules! broker_defs {
 pub const BROKER_CONFIGS: &[BrokerConfigDef] = broker_defs![
     ("auto.create.topics.enable", Some("true"), Boolean, ReadOnly),
     ("broker.id", None, Int, ReadOnly),
+    ("compression.gzip.level", Some("-1"), Int, ClusterWide),
+    ("compression.lz4.level", Some("9"), Int, ClusterWide),
     ("compression.type", Some("producer"), String, ClusterWide),
+    ("compression.zstd.level", Some("3"), Int, ClusterWide),
     ("default.replication.factor", Some("1"), Int, ReadOnly),
     ("delete.topic.enable", Some("true"), Boolean, ReadOnly),
     (

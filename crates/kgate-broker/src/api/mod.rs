@@ -95,7 +95,16 @@ pub async fn dispatch(
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(state, r, v)),
         RequestKind::Produce(r) => {
             let acks = r.acks;
-            let resp = produce::handle(state, r, v);
+            let resp = if produce::recompresses(state, &r) {
+                // Recompressing for a topic's compression.type is CPU work: off the
+                // async threads.
+                let state = state.clone();
+                tokio::task::spawn_blocking(move || produce::handle(&state, r, v))
+                    .await
+                    .map_err(|e| format!("produce task failed: {e}"))?
+            } else {
+                produce::handle(state, r, v)
+            };
             if acks == 0 {
                 // Without a response, closing the connection is how Kafka tells an acks=0
                 // producer that a write failed (it then refreshes metadata).

@@ -99,6 +99,18 @@ pub fn handle(state: &BrokerState, req: ProduceRequest, version: i16) -> Produce
     resp
 }
 
+/// Whether `req` writes to a topic whose `compression.type` may make the broker
+/// recompress batches.
+pub fn recompresses(state: &BrokerState, req: &ProduceRequest) -> bool {
+    req.topic_data.iter().any(|t| {
+        state
+            .topics
+            .get(t.name.as_str())
+            .and_then(|topic| topic.partition(0))
+            .is_some_and(|log| log.lock().config().compression.is_some())
+    })
+}
+
 /// Checks that the batches of a transactional produce come from the transactional id's
 /// current producer and go to a partition added to its open transaction.
 fn check_transactional(

@@ -131,6 +131,8 @@ impl GroupCoordinator {
         let now = Instant::now();
         let mut groups = Groups {
             timeouts: membership::GroupTimeouts::from_settings(settings),
+            // The first expiry check comes one interval after start-up.
+            offsets_checked: Some(now),
             ..Groups::default()
         };
         for record in state.groups.into_values() {

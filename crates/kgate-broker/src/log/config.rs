@@ -47,6 +47,9 @@ pub struct LogConfig {
     pub timestamp_before_max_ms: i64,
     /// `message.timestamp.after.max.ms`: how far in the future.
     pub timestamp_after_max_ms: i64,
+    /// `compression.type` as Kafka's codec number, `None` for `producer` (batches are
+    /// kept as the producer compressed them).
+    pub compression: Option<i16>,
     /// `min.insync.replicas`: above 1, acks=all writes fail with NOT_ENOUGH_REPLICAS,
     /// as on a single Kafka broker.
     pub min_insync_replicas: i32,
@@ -81,6 +84,18 @@ pub fn validate_topic_configs(
         ));
     }
     Ok(())
+}
+
+/// Kafka's codec number for a `compression.type` value; `None` for `producer`.
+fn codec(compression_type: &str) -> Option<i16> {
+    match compression_type.trim() {
+        "uncompressed" => Some(0),
+        "gzip" => Some(1),
+        "snappy" => Some(2),
+        "lz4" => Some(3),
+        "zstd" => Some(4),
+        _ => None,
+    }
 }
 
 impl LogConfig {
@@ -151,6 +166,12 @@ impl LogConfig {
                 defaults.timestamp_after_max_ms,
             )
             .max(0),
+            compression: codec(
+                overrides
+                    .get("compression.type")
+                    .map(String::as_str)
+                    .unwrap_or(&defaults.compression_type),
+            ),
             min_insync_replicas: long("min.insync.replicas", defaults.min_insync_replicas as i64)
                 .clamp(1, i32::MAX as i64) as i32,
         }

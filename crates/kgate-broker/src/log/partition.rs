@@ -299,10 +299,26 @@ impl PartitionLog {
                 }
                 SequenceCheck::Append => {
                     let start = out.len();
-                    out.extend_from_slice(&records[range.clone()]);
+                    let original = &records[range.clone()];
+                    let mut h = *header;
+                    match self.config.compression {
+                        // The topic's compression.type: recompress, as Kafka does.
+                        Some(codec) if header.attributes & 0x07 != codec => {
+                            let recompressed = batch::recompress(original, header, codec)
+                                .map_err(|e| {
+                                    AppendError::new(
+                                        ResponseError::CorruptMessage,
+                                        format!("cannot recompress a batch: {e}"),
+                                    )
+                                })?;
+                            h = BatchHeader::parse(&recompressed)
+                                .map_err(|e| AppendError::new(e, "recompressed batch"))?;
+                            out.extend_from_slice(&recompressed);
+                        }
+                        _ => out.extend_from_slice(original),
+                    }
                     let bytes = &mut out[start..];
                     batch::set_base_offset(bytes, next);
-                    let mut h = *header;
                     h.base_offset = next;
                     if self.config.log_append_time {
                         batch::set_log_append_time(bytes, now);
