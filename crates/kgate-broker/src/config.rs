@@ -179,9 +179,7 @@ impl Settings {
                 "socket.request.max.bytes" => s.max_request_bytes = int(v) as usize,
                 "socket.send.buffer.bytes" => s.socket_send_buffer_bytes = int(v) as i32,
                 "socket.receive.buffer.bytes" => s.socket_receive_buffer_bytes = int(v) as i32,
-                "log.retention.check.interval.ms" => {
-                    s.retention_check_interval_ms = int(v) as u64
-                }
+                "log.retention.check.interval.ms" => s.retention_check_interval_ms = int(v) as u64,
                 "log.flush.interval.messages" => s.log.flush_messages = int(v),
                 "log.flush.interval.ms" => s.log.flush_ms = int(v),
                 "log.message.timestamp.before.max.ms" => s.log.timestamp_before_max_ms = int(v),

@@ -33,7 +33,8 @@ pub enum Rule {
 }
 
 /// The codecs `compression.type` may name (Kafka's BrokerCompressionType).
-pub const COMPRESSION_TYPES: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+pub const COMPRESSION_TYPES: &[&str] =
+    &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 const CLEANUP_POLICIES: &[&str] = &["compact", "delete"];
 const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 
@@ -336,12 +337,21 @@ mod tests {
     #[test]
     fn messages_are_kafkas() {
         assert_eq!(
-            check("num.io.threads", "0", broker_rule("num.io.threads").unwrap()),
-            Err("Invalid value 0 for configuration num.io.threads: Value must be at least 1".into())
+            check(
+                "num.io.threads",
+                "0",
+                broker_rule("num.io.threads").unwrap()
+            ),
+            Err(
+                "Invalid value 0 for configuration num.io.threads: Value must be at least 1".into()
+            )
         );
         assert_eq!(
             check_topic("retention.ms", "soon"),
-            Err("Invalid value soon for configuration retention.ms: Not a number of type LONG".into())
+            Err(
+                "Invalid value soon for configuration retention.ms: Not a number of type LONG"
+                    .into()
+            )
         );
         assert_eq!(
             check_topic("cleanup.policy", "compact,forever"),

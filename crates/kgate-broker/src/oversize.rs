@@ -54,7 +54,9 @@ pub fn fit(version: i16, response: ResponseKind) -> ResponseKind {
             ResponseKind::CreateTopics(r)
         }
         ResponseKind::CreatePartitions(mut r) => {
-            r.results.iter_mut().for_each(|t| clip(&mut t.error_message));
+            r.results
+                .iter_mut()
+                .for_each(|t| clip(&mut t.error_message));
             ResponseKind::CreatePartitions(r)
         }
         ResponseKind::AlterConfigs(mut r) => {
@@ -70,7 +72,9 @@ pub fn fit(version: i16, response: ResponseKind) -> ResponseKind {
             ResponseKind::IncrementalAlterConfigs(r)
         }
         ResponseKind::CreateAcls(mut r) => {
-            r.results.iter_mut().for_each(|t| clip(&mut t.error_message));
+            r.results
+                .iter_mut()
+                .for_each(|t| clip(&mut t.error_message));
             ResponseKind::CreateAcls(r)
         }
         ResponseKind::SaslAuthenticate(mut r) => {
@@ -85,7 +89,11 @@ pub fn fit(version: i16, response: ResponseKind) -> ResponseKind {
             ResponseKind::FindCoordinator(r)
         }
         ResponseKind::Produce(mut r) => {
-            for p in r.responses.iter_mut().flat_map(|t| &mut t.partition_responses) {
+            for p in r
+                .responses
+                .iter_mut()
+                .flat_map(|t| &mut t.partition_responses)
+            {
                 clip(&mut p.error_message);
                 p.record_errors
                     .iter_mut()
@@ -178,7 +186,8 @@ mod tests {
     #[test]
     fn long_messages_and_names_become_encodable() {
         let long = "x".repeat(100_000);
-        let mut t = kafka_protocol::messages::create_topics_response::CreatableTopicResult::default();
+        let mut t =
+            kafka_protocol::messages::create_topics_response::CreatableTopicResult::default();
         t.error_code = 17;
         t.error_message = Some(StrBytes::from_string(long.clone()));
         let mut r = CreateTopicsResponse::default();

@@ -638,7 +638,15 @@ mod tests {
         };
         super::set_buffer_sizes(&stream, 50_000, 70_000);
         // Linux reports twice the size asked for (its bookkeeping overhead).
-        assert!((50_000..=100_000).contains(&get(libc::SO_SNDBUF)), "{}", get(libc::SO_SNDBUF));
-        assert!((70_000..=140_000).contains(&get(libc::SO_RCVBUF)), "{}", get(libc::SO_RCVBUF));
+        assert!(
+            (50_000..=100_000).contains(&get(libc::SO_SNDBUF)),
+            "{}",
+            get(libc::SO_SNDBUF)
+        );
+        assert!(
+            (70_000..=140_000).contains(&get(libc::SO_RCVBUF)),
+            "{}",
+            get(libc::SO_RCVBUF)
+        );
     }
 }

@@ -167,8 +167,7 @@ impl TopicRegistry {
         let recorded = data_dir.join("topics.json").exists();
         let mut topics = HashMap::new();
         for record in file.topics {
-            let config =
-                LogConfig::resolve(&settings.log, &record.configs);
+            let config = LogConfig::resolve(&settings.log, &record.configs);
             let mut logs = Vec::with_capacity(record.partitions.max(0) as usize);
             for p in 0..record.partitions {
                 let log =
@@ -235,10 +234,7 @@ impl TopicRegistry {
     fn reresolve_all(&self) {
         let settings = self.settings();
         for topic in self.all() {
-            let config = LogConfig::resolve(
-                &settings.log,
-                &topic.configs.read(),
-            );
+            let config = LogConfig::resolve(&settings.log, &topic.configs.read());
             for log in topic.partitions.read().iter() {
                 log.lock().set_config(config.clone());
             }
@@ -494,10 +490,7 @@ impl TopicRegistry {
             return Ok(());
         }
         let settings = self.settings();
-        let config = LogConfig::resolve(
-            &settings.log,
-            &topic.configs.read(),
-        );
+        let config = LogConfig::resolve(&settings.log, &topic.configs.read());
         let new_logs = self.open_new_partitions(name, current..count, &config)?;
         topic.partitions.write().extend(new_logs);
         if let Err(e) = self.save() {

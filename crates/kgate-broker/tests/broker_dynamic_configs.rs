@@ -742,14 +742,20 @@ async fn configs_are_validated_as_kafka_validates_them_no_more_strictly() {
             "Invalid value 18 for configuration compression.lz4.level: Value must be no more than 17",
         ),
         (
-            vec![("min.compaction.lag.ms", "10"), ("max.compaction.lag.ms", "5")],
+            vec![
+                ("min.compaction.lag.ms", "10"),
+                ("max.compaction.lag.ms", "5"),
+            ],
             "conflict topic config setting min.compaction.lag.ms (10) > max.compaction.lag.ms (5)",
         ),
         (
             vec![("remote.storage.enable", "true")],
             "Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage.",
         ),
-        (vec![("no.such.config", "1")], "Unknown topic config name: no.such.config"),
+        (
+            vec![("no.such.config", "1")],
+            "Unknown topic config name: no.such.config",
+        ),
     ] {
         let (code, got) = create_with(&mut s, &unique("refused"), &configs).await;
         assert_eq!((code, got.as_str()), (invalid, message), "{configs:?}");
@@ -822,7 +828,10 @@ async fn min_insync_replicas_above_one_refuses_acks_all_as_a_single_kafka_broker
             panic!("wrong response kind")
         };
         let p = &r.responses[0].partition_responses[0];
-        (p.error_code, p.error_message.as_deref().unwrap_or_default().to_string())
+        (
+            p.error_code,
+            p.error_message.as_deref().unwrap_or_default().to_string(),
+        )
     };
     let (code, message) = produced(call(&mut s, raw(-1, "refused"), ApiKey::Produce, 8).await);
     assert_eq!(code, ResponseError::NotEnoughReplicas.code(), "{message}");

@@ -29,7 +29,10 @@ async fn create_topic(s: &mut TcpStream, topic: &str, partitions: i32) -> (i16, 
         panic!("wrong response kind")
     };
     let t = &resp.topics[0];
-    (t.error_code, t.error_message.as_ref().map(|m| m.to_string()))
+    (
+        t.error_code,
+        t.error_message.as_ref().map(|m| m.to_string()),
+    )
 }
 
 fn offset_commit(topic: &str, partitions: &[i32]) -> OffsetCommitRequest {
@@ -241,8 +244,13 @@ async fn an_acl_with_a_100000_character_name_is_kept_and_described_without_dropp
     r.pattern_type_filter = 3;
     r.operation = 1;
     r.permission_type = 1;
-    let ResponseKind::DescribeAcls(resp) =
-        call(&mut s, RequestKind::DescribeAcls(r), ApiKey::DescribeAcls, 1).await
+    let ResponseKind::DescribeAcls(resp) = call(
+        &mut s,
+        RequestKind::DescribeAcls(r),
+        ApiKey::DescribeAcls,
+        1,
+    )
+    .await
     else {
         panic!("wrong response kind")
     };
@@ -292,8 +300,13 @@ async fn long_names_in_old_versions_get_error_codes_not_a_closed_connection() {
     let mut r = CreateTopicsRequest::default();
     r.topics = vec![t];
     r.timeout_ms = 10_000;
-    let ResponseKind::CreateTopics(resp) =
-        call(&mut s, RequestKind::CreateTopics(r), ApiKey::CreateTopics, 4).await
+    let ResponseKind::CreateTopics(resp) = call(
+        &mut s,
+        RequestKind::CreateTopics(r),
+        ApiKey::CreateTopics,
+        4,
+    )
+    .await
     else {
         panic!("wrong response kind")
     };
@@ -385,7 +398,10 @@ async fn create_partitions(s: &mut TcpStream, topic: &str, count: i32) -> (i16, 
         panic!("wrong response kind")
     };
     let t = &resp.results[0];
-    (t.error_code, t.error_message.as_ref().map(|m| m.to_string()))
+    (
+        t.error_code,
+        t.error_message.as_ref().map(|m| m.to_string()),
+    )
 }
 
 async fn partition_count(s: &mut TcpStream, topic: &str) -> Option<usize> {
@@ -447,8 +463,13 @@ async fn oversized_partition_requests_are_refused_whole_with_policy_violation() 
         r.topics.push(t);
     }
     r.timeout_ms = 30_000;
-    let ResponseKind::CreateTopics(resp) =
-        call(&mut s, RequestKind::CreateTopics(r), ApiKey::CreateTopics, 5).await
+    let ResponseKind::CreateTopics(resp) = call(
+        &mut s,
+        RequestKind::CreateTopics(r),
+        ApiKey::CreateTopics,
+        5,
+    )
+    .await
     else {
         panic!("wrong response kind")
     };
@@ -485,11 +506,7 @@ async fn a_creation_that_fails_part_way_leaves_no_partition_directories() {
     std::fs::write(&blocker, b"in the way").unwrap();
 
     let (code, message) = create_topic(&mut s, &topic, 8).await;
-    assert_eq!(
-        code,
-        ResponseError::KafkaStorageError.code(),
-        "{message:?}"
-    );
+    assert_eq!(code, ResponseError::KafkaStorageError.code(), "{message:?}");
     assert_eq!(partition_count(&mut s, &topic).await, None);
     let left: Vec<String> = partition_dirs(dir.path(), &topic)
         .into_iter()
@@ -531,13 +548,13 @@ async fn orphan_partition_directories_are_removed_at_start_up() {
     }
     let logs = dir.path().join("logs");
     // What a crash in the middle of a creation or deletion leaves behind.
-    for orphan in [format!("{topic}-7"), "ghost-0".to_string(), "ghost-1".into()] {
+    for orphan in [
+        format!("{topic}-7"),
+        "ghost-0".to_string(),
+        "ghost-1".into(),
+    ] {
         std::fs::create_dir_all(logs.join(&orphan)).unwrap();
-        std::fs::write(
-            logs.join(&orphan).join("00000000000000000000.log"),
-            b"junk",
-        )
-        .unwrap();
+        std::fs::write(logs.join(&orphan).join("00000000000000000000.log"), b"junk").unwrap();
     }
     // Not a partition directory: left alone.
     std::fs::create_dir_all(logs.join("notes")).unwrap();

@@ -57,7 +57,10 @@ async fn retention_by_size_and_time_moves_the_log_start() {
     create_topic(
         addr,
         &by_size,
-        &[("internal.segment.bytes", "1024"), ("retention.bytes", "2048")],
+        &[
+            ("internal.segment.bytes", "1024"),
+            ("retention.bytes", "2048"),
+        ],
     )
     .await;
     produce_each(addr, &by_size, 60).await;

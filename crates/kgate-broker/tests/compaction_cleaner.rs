@@ -38,7 +38,10 @@ async fn create_compacted(addr: SocketAddr, name: &str, extra: &[(&str, &str)]) 
         .create()
         .unwrap();
     let mut topic = NewTopic::new(name, 1, TopicReplication::Fixed(1));
-    for (k, v) in [("cleanup.policy", "compact"), ("internal.segment.bytes", "100")] {
+    for (k, v) in [
+        ("cleanup.policy", "compact"),
+        ("internal.segment.bytes", "100"),
+    ] {
         if !extra.iter().any(|(e, _)| *e == k) {
             topic = topic.set(k, v);
         }

@@ -118,7 +118,8 @@ fn accept_loop_survives_running_out_of_file_descriptors() {
         drop(held.pop());
         let mut waiting = tokio::net::TcpStream::connect(addr).await.unwrap();
         send_frame(&mut waiting, &request).await;
-        let early = tokio::time::timeout(Duration::from_millis(800), read_frame(&mut waiting)).await;
+        let early =
+            tokio::time::timeout(Duration::from_millis(800), read_frame(&mut waiting)).await;
         assert!(
             early.is_err(),
             "no answer is possible while the broker has no descriptor to accept with"
@@ -132,7 +133,10 @@ fn accept_loop_survives_running_out_of_file_descriptors() {
         let answer = tokio::time::timeout(Duration::from_secs(10), read_frame(&mut waiting))
             .await
             .expect("the waiting connection is accepted once descriptors are free");
-        assert!(answer.is_some(), "the broker answers the waiting connection");
+        assert!(
+            answer.is_some(),
+            "the broker answers the waiting connection"
+        );
 
         // And new connections are accepted as usual.
         let mut after = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -144,7 +148,10 @@ fn accept_loop_survives_running_out_of_file_descriptors() {
 
     let text = logs.text();
     let warnings = text.matches("out of file descriptors").count();
-    assert_eq!(warnings, 1, "logged once per episode, not per attempt:\n{text}");
+    assert_eq!(
+        warnings, 1,
+        "logged once per episode, not per attempt:\n{text}"
+    );
     assert!(
         text.contains("accepts connections again"),
         "the recovery is logged:\n{text}"
@@ -154,19 +161,16 @@ fn accept_loop_survives_running_out_of_file_descriptors() {
 async fn create(s: &mut tokio::net::TcpStream, topic: &str, partitions: i32) -> (i16, String) {
     use kafka_protocol::messages::*;
     let mut t = create_topics_request::CreatableTopic::default();
-    t.name = TopicName(kafka_protocol::protocol::StrBytes::from_string(topic.into()));
+    t.name = TopicName(kafka_protocol::protocol::StrBytes::from_string(
+        topic.into(),
+    ));
     t.num_partitions = partitions;
     t.replication_factor = 1;
     let mut r = CreateTopicsRequest::default();
     r.topics = vec![t];
     r.timeout_ms = 30_000;
-    let ResponseKind::CreateTopics(resp) = support::wire::call(
-        s,
-        RequestKind::CreateTopics(r),
-        ApiKey::CreateTopics,
-        5,
-    )
-    .await
+    let ResponseKind::CreateTopics(resp) =
+        support::wire::call(s, RequestKind::CreateTopics(r), ApiKey::CreateTopics, 5).await
     else {
         panic!("wrong response kind")
     };

@@ -37,9 +37,7 @@ pub fn handle(state: &BrokerState, req: CreateTopicsRequest, version: i16) -> Cr
             .collect();
         let mut partitions = topic.num_partitions;
         let mut replication = topic.replication_factor;
-        let mut error = too_large
-            .as_ref()
-            .map(|e| (e.error, e.message.clone()));
+        let mut error = too_large.as_ref().map(|e| (e.error, e.message.clone()));
         if error.is_none() && !topic.assignments.is_empty() {
             // Manual assignment: every replica list must be exactly this broker.
             if partitions != -1 || replication != -1 {

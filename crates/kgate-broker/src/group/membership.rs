@@ -41,7 +41,9 @@ impl GroupTimeouts {
             max_session_timeout: duration_ms(s.max_session_timeout_ms),
             offsets_retention_ms: (s.offsets_retention_minutes as i64).saturating_mul(60_000),
             offsets_check_interval: Duration::from_millis(
-                u64::try_from(s.offsets_retention_check_interval_ms).unwrap_or(1).max(1),
+                u64::try_from(s.offsets_retention_check_interval_ms)
+                    .unwrap_or(1)
+                    .max(1),
             ),
         }
     }

@@ -170,7 +170,10 @@ impl Groups {
             self.outbox.push(JournalOp::DeleteGroup { group: id });
         }
         if expired > 0 {
-            tracing::info!(expired, "committed offsets expired (offsets.retention.minutes)");
+            tracing::info!(
+                expired,
+                "committed offsets expired (offsets.retention.minutes)"
+            );
         }
         expired
     }
@@ -826,7 +829,10 @@ mod tests {
             )
         };
         assert_eq!(commit(&mut groups, "g", 0, base_ms), vec![codes::NONE]);
-        assert_eq!(commit(&mut groups, "g", 1, base_ms + 30_000), vec![codes::NONE]);
+        assert_eq!(
+            commit(&mut groups, "g", 1, base_ms + 30_000),
+            vec![codes::NONE]
+        );
         groups.outbox.clear();
         // 59 s after the first commit: nothing has expired.
         assert_eq!(groups.expire_offsets(t0, base_ms + 59_000), 0);

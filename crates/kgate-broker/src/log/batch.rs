@@ -501,7 +501,12 @@ mod tests {
             let h2 = BatchHeader::parse(&out).unwrap();
             assert_eq!(h2.attributes & 0x07, to);
             assert_eq!(
-                (h2.producer_id, h2.producer_epoch, h2.base_sequence, h2.records_count),
+                (
+                    h2.producer_id,
+                    h2.producer_epoch,
+                    h2.base_sequence,
+                    h2.records_count
+                ),
                 (42, 3, 7, 20)
             );
             let mut back = Bytes::from(out);

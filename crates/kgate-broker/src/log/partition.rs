@@ -304,8 +304,8 @@ impl PartitionLog {
                     match self.config.compression {
                         // The topic's compression.type: recompress, as Kafka does.
                         Some(codec) if header.attributes & 0x07 != codec => {
-                            let recompressed = batch::recompress(original, header, codec)
-                                .map_err(|e| {
+                            let recompressed =
+                                batch::recompress(original, header, codec).map_err(|e| {
                                     AppendError::new(
                                         ResponseError::CorruptMessage,
                                         format!("cannot recompress a batch: {e}"),
