@@ -159,6 +159,31 @@ pub fn fit(version: i16, response: ResponseKind) -> ResponseKind {
             }
             ResponseKind::DescribeAcls(r)
         }
+        // Names a flexible member registered (protocol names, instance ids) that an
+        // older member's version cannot carry: that member is told the join failed.
+        ResponseKind::JoinGroup(mut r) => {
+            if !fits(&r, version) {
+                r.error_code = unknown;
+                r.generation_id = -1;
+                r.protocol_type = None;
+                r.protocol_name = None;
+                r.leader = StrBytes::default();
+                r.members.clear();
+                if r.member_id.len() > MAX_STRING {
+                    r.member_id = StrBytes::default();
+                }
+            }
+            ResponseKind::JoinGroup(r)
+        }
+        ResponseKind::SyncGroup(mut r) => {
+            if !fits(&r, version) {
+                r.error_code = unknown;
+                r.protocol_type = None;
+                r.protocol_name = None;
+                r.assignment = bytes::Bytes::new();
+            }
+            ResponseKind::SyncGroup(r)
+        }
         ResponseKind::ListGroups(mut r) => {
             if r.groups.iter().any(|g| !fits(g, version)) {
                 r.groups.clear();
@@ -209,5 +234,27 @@ mod tests {
         };
         assert_eq!(fixed.error_code, -1);
         assert!(fixed.resources.is_empty());
+    }
+
+    #[test]
+    fn a_join_answer_naming_a_long_instance_id_fails_that_join_only() {
+        use kafka_protocol::messages::JoinGroupResponse;
+        use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+        let mut member = JoinGroupResponseMember::default();
+        member.member_id = StrBytes::from_static_str("b-1");
+        member.group_instance_id = Some(StrBytes::from_string("i".repeat(40_000)));
+        let mut r = JoinGroupResponse::default();
+        r.member_id = StrBytes::from_static_str("a-1");
+        r.leader = StrBytes::from_static_str("a-1");
+        r.members.push(member);
+        let kind = ResponseKind::JoinGroup(r);
+        assert!(crate::codec::encode_response(ApiKey::JoinGroup, 9, 1, &kind).is_ok());
+        assert!(crate::codec::encode_response(ApiKey::JoinGroup, 5, 1, &kind).is_err());
+        let fixed = fit(5, kind);
+        assert!(crate::codec::encode_response(ApiKey::JoinGroup, 5, 1, &fixed).is_ok());
+        let ResponseKind::JoinGroup(fixed) = fixed else {
+            unreachable!()
+        };
+        assert_eq!((fixed.error_code, fixed.member_id.as_str()), (-1, "a-1"));
     }
 }
