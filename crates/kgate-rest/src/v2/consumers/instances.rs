@@ -45,6 +45,9 @@ pub struct ConsumerInstance {
     /// Held across a subscription change so the exclusivity check and the change are one
     /// step.
     pub mode: tokio::sync::Mutex<InstanceMode>,
+    /// Held by a records request until its response is written: a read that gives records
+    /// back (see `RecordChunks::give_back`) must do so before the next read starts.
+    pub reading: Arc<tokio::sync::Mutex<()>>,
     last_used: Mutex<Instant>,
     in_use: AtomicUsize,
 }
@@ -67,6 +70,7 @@ impl ConsumerInstance {
             request_timeout,
             fetch_min_bytes,
             mode: tokio::sync::Mutex::new(InstanceMode::Idle),
+            reading: Arc::new(tokio::sync::Mutex::new(())),
             last_used: Mutex::new(Instant::now()),
             in_use: AtomicUsize::new(0),
         }
@@ -109,6 +113,10 @@ struct Registry {
     instances: Mutex<HashMap<InstanceKey, Arc<ConsumerInstance>>>,
     idle_timeout: Duration,
     sweeper_started: AtomicBool,
+    /// `consumer.instances.max`.
+    max: usize,
+    /// Creations under way (see [`ConsumerInstances::reserve`]).
+    creating: AtomicUsize,
 }
 
 impl Registry {
@@ -121,6 +129,17 @@ impl Registry {
             .map(|(k, _)| k.clone())
             .collect();
         keys.iter().filter_map(|k| instances.remove(k)).collect()
+    }
+}
+
+/// A place taken for an instance being created (see [`ConsumerInstances::reserve`]).
+pub struct CreationSlot {
+    registry: Arc<Registry>,
+}
+
+impl Drop for CreationSlot {
+    fn drop(&mut self) {
+        self.registry.creating.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -138,6 +157,8 @@ impl ConsumerInstances {
                 instances: Mutex::new(HashMap::new()),
                 idle_timeout: config.consumer_instance_timeout,
                 sweeper_started: AtomicBool::new(false),
+                max: config.consumer_instances_max,
+                creating: AtomicUsize::new(0),
             }),
         }
     }
@@ -148,6 +169,31 @@ impl ConsumerInstances {
             .instances
             .lock()
             .contains_key(&(group.to_string(), id.to_string()))
+    }
+
+    /// How many instances exist.
+    pub fn len(&self) -> usize {
+        self.registry.instances.lock().len()
+    }
+
+    /// Whether no instance exists.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes a place for one more instance, or fails with 429 when the instances and
+    /// the creations under way reach `consumer.instances.max`. The place is given up
+    /// when the returned guard is dropped (once the instance is inserted, or not).
+    pub fn reserve(&self) -> Result<CreationSlot, RestError> {
+        let instances = self.registry.instances.lock();
+        let creating = self.registry.creating.load(Ordering::SeqCst);
+        if instances.len() + creating >= self.registry.max {
+            return Err(RestError::TooManyConsumerInstances(instances.len()));
+        }
+        self.registry.creating.fetch_add(1, Ordering::SeqCst);
+        Ok(CreationSlot {
+            registry: self.registry.clone(),
+        })
     }
 
     /// Adds an instance; when the name was taken meanwhile, hands the instance back.
