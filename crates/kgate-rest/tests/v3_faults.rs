@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kgate_kafka::native::acls::AclFilter;
 use kgate_testkit::kgate_rest::RestConfig;
-use kgate_testkit::{TestCluster, unique_name};
+use kgate_testkit::{TestCluster, concatenated_json, unique_name};
 use serde_json::{Value, json};
 
 async fn send(
@@ -62,9 +62,18 @@ async fn record_bodies_that_are_not_records_are_refused() {
         "{body}"
     );
     // Several records in one body: each bad one fails alone, the good one lands.
-    let (status, body) =
-        post(r#"[] {} {"value": {"type": "JSON", "data": 7}, "partition_id": "1"}"#).await;
-    assert_eq!(status, 200, "{body}");
+    let response = cluster
+        .http()
+        .post(format!("{}{path}", cluster.rest_url()))
+        .header("Content-Type", "application/json")
+        .body(r#"[] {} {"value": {"type": "JSON", "data": 7}, "partition_id": "1"}"#)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status().as_u16(), 200);
+    let reports = concatenated_json(&response.bytes().await.expect("reports"));
+    let codes: Vec<&Value> = reports.iter().map(|r| &r["error_code"]).collect();
+    assert_eq!(codes, [&json!(400), &json!(422), &json!(200)], "{reports:?}");
     let (status, body) =
         post(r#"{"value": {"type": "JSON", "data": 8}, "partition_id": "1"}"#).await;
     assert_eq!(status, 200, "{body}");
