@@ -122,7 +122,12 @@ async fn offsets_commit_forms_match_confluent() {
         cluster.produce(&topic, Some(0), None, Some(&[i])).await;
     }
     let group = unique_name("g");
-    let instance = consumer(&cluster, &group, json!({"auto.commit.enable": "false", "auto.offset.reset": "earliest"})).await;
+    let instance = consumer(
+        &cluster,
+        &group,
+        json!({"auto.commit.enable": "false", "auto.offset.reset": "earliest"}),
+    )
+    .await;
     let (status, body) = post(
         &cluster,
         &format!("{instance}/assignments"),

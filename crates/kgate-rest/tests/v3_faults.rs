@@ -73,7 +73,11 @@ async fn record_bodies_that_are_not_records_are_refused() {
     assert_eq!(response.status().as_u16(), 200);
     let reports = concatenated_json(&response.bytes().await.expect("reports"));
     let codes: Vec<&Value> = reports.iter().map(|r| &r["error_code"]).collect();
-    assert_eq!(codes, [&json!(400), &json!(422), &json!(200)], "{reports:?}");
+    assert_eq!(
+        codes,
+        [&json!(400), &json!(422), &json!(200)],
+        "{reports:?}"
+    );
     let (status, body) =
         post(r#"{"value": {"type": "JSON", "data": 8}, "partition_id": "1"}"#).await;
     assert_eq!(status, 200, "{body}");
