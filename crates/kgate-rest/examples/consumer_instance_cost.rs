@@ -102,6 +102,14 @@ async fn main() {
         r1 / 1024,
         per(r0, r1),
     );
+    // Which threads there are, by name (librdkafka's start with `rdk:`).
+    let mut names = std::collections::BTreeMap::<String, usize>::new();
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let name = name.trim().trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
+        *names.entry(name.to_string()).or_default() += 1;
+    }
+    println!("threads by name: {names:?}");
     for base in instances {
         let _ = http.delete(&base).send().await;
     }

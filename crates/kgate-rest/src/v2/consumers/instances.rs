@@ -13,6 +13,15 @@ use parking_lot::Mutex;
 use crate::RestConfig;
 use crate::error::RestError;
 
+/// File descriptors one instance holds, with some room: its librdkafka client was
+/// measured at 10 (a socket and wake-up pipes per broker thread; see
+/// docs/benchmarks.md).
+const FDS_PER_INSTANCE: u64 = 12;
+
+/// File descriptors kept for everything else (listeners, connections, the embedded
+/// broker's logs) when the instance limit is derived from the process's fd limit.
+const FDS_RESERVED: u64 = 1_024;
+
 /// Longest wait for one consumer to leave its group when it is deleted or expires.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -132,6 +141,36 @@ impl Registry {
     }
 }
 
+/// `configured`, or fewer when the process's open-file limit could not hold that many
+/// instances and still serve (the limit is read from /proc/self/limits; where it cannot
+/// be read, `configured` stands).
+fn instance_limit(configured: usize) -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).map(str::to_string))
+        })
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(soft) = soft else {
+        return configured;
+    };
+    let fits = usize::try_from(soft.saturating_sub(FDS_RESERVED) / FDS_PER_INSTANCE)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if fits < configured {
+        tracing::warn!(
+            configured,
+            limit = fits,
+            open_files = soft,
+            "consumer.instances.max lowered to what the open-file limit (ulimit -n) can hold; raise that limit to allow more"
+        );
+        return fits;
+    }
+    configured
+}
+
 /// A place taken for an instance being created (see [`ConsumerInstances::reserve`]).
 pub struct CreationSlot {
     registry: Arc<Registry>,
@@ -157,7 +196,7 @@ impl ConsumerInstances {
                 instances: Mutex::new(HashMap::new()),
                 idle_timeout: config.consumer_instance_timeout,
                 sweeper_started: AtomicBool::new(false),
-                max: config.consumer_instances_max,
+                max: instance_limit(config.consumer_instances_max),
                 creating: AtomicUsize::new(0),
             }),
         }
