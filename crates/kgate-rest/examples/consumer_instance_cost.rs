@@ -104,9 +104,15 @@ async fn main() {
     );
     // Which threads there are, by name (librdkafka's start with `rdk:`).
     let mut names = std::collections::BTreeMap::<String, usize>::new();
-    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        let name = name.trim().trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
+        let name = name
+            .trim()
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
         *names.entry(name.to_string()).or_default() += 1;
     }
     println!("threads by name: {names:?}");

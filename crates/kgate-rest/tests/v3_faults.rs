@@ -220,9 +220,7 @@ async fn internal_topics_are_refused_unless_allowed() {
         (
             reqwest::Method::POST,
             format!("{topic}/records:batch"),
-            Some(format!(
-                r#"{{"entries":[{{"id":"1","value":{{"type":"JSON","data":1}}}}]}}"#
-            )),
+            Some(r#"{"entries":[{"id":"1","value":{"type":"JSON","data":1}}]}"#.to_string()),
         ),
         (reqwest::Method::DELETE, topic.clone(), None),
         (
