@@ -15,6 +15,7 @@ pub mod native;
 mod producer;
 pub mod raw;
 mod record_stream;
+pub mod validate;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -313,6 +314,7 @@ impl Kafka {
         replication_factor: i32,
         configs: &BTreeMap<String, String>,
     ) -> Result<(), KafkaError> {
+        validate::check_topic_name(name)?;
         let r = admin::create_topic(
             &self.inner.admin,
             REQUEST_TIMEOUT,

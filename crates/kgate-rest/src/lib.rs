@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod json;
 pub mod negotiation;
 pub mod state;
 pub mod v2;
@@ -51,7 +52,23 @@ pub struct RestConfig {
     pub schema_registry_ssl_certificate_location: Option<std::path::PathBuf>,
     /// `schema.registry.ssl.key.location`: PEM private key of that certificate.
     pub schema_registry_ssl_key_location: Option<std::path::PathBuf>,
+    /// `consumer.instances.max`: most v2 consumer instances this process holds at once;
+    /// a create beyond it answers 429.
+    pub consumer_instances_max: usize,
+    /// `internal.topics`: topics REST clients may not produce to, delete, create, grow or
+    /// reconfigure (a name ending in `*` is a prefix).
+    pub internal_topics: Vec<String>,
+    /// `internal.topics.writable`: lets REST clients do all that to them after all.
+    pub internal_topics_writable: bool,
 }
+
+/// The default `internal.topics`: the Schema Registry's and Kafka's own. The faces that
+/// keep state in other topics (Connect, WebSocket) add theirs to the configured list.
+pub const DEFAULT_INTERNAL_TOPICS: &[&str] =
+    &["_schemas", "__consumer_offsets", "__transaction_state"];
+
+/// The default `consumer.instances.max`.
+pub const DEFAULT_CONSUMER_INSTANCES_MAX: usize = 1_000;
 
 impl Default for RestConfig {
     fn default() -> Self {
@@ -70,6 +87,12 @@ impl Default for RestConfig {
             schema_registry_ssl_ca_location: None,
             schema_registry_ssl_certificate_location: None,
             schema_registry_ssl_key_location: None,
+            consumer_instances_max: DEFAULT_CONSUMER_INSTANCES_MAX,
+            internal_topics: DEFAULT_INTERNAL_TOPICS
+                .iter()
+                .map(|t| t.to_string())
+                .collect(),
+            internal_topics_writable: false,
         }
     }
 }
@@ -84,7 +107,17 @@ pub fn router(state: AppState) -> Router {
         router = router.merge(v3::router());
     }
     let router = router
-        .fallback(|| async { RestError::NotFound })
+        .fallback(|uri: axum::http::Uri| async move {
+            // Confluent's server does not match a path with an empty segment either;
+            // say why, since the doubled slash is easy to miss. (A trailing slash is
+            // trimmed before routing, as Confluent's router tolerates it.)
+            if uri.path().contains("//") {
+                return RestError::NotFoundPath(
+                    "HTTP 404 Not Found: the path has an empty segment (//)".to_string(),
+                );
+            }
+            RestError::NotFound
+        })
         .method_not_allowed_fallback(|| async { RestError::MethodNotAllowed });
     let max_body = state.config.max_request_body_bytes;
     kgate_http::with_common_layers(router, max_body).with_state(state)

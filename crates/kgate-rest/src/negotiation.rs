@@ -143,6 +143,11 @@ fn matches_range(pattern: &str, offer: &str) -> bool {
     if let Some(prefix) = pattern.strip_suffix("/*") {
         return offer.split('/').next() == Some(prefix);
     }
+    // `*/json` is no standard range, but clients send it meaning "any JSON": it matches
+    // the offers whose subtype is `json` (`application/json`), as servers commonly read it.
+    if let Some(subtype) = pattern.strip_prefix("*/") {
+        return offer.split_once('/').is_some_and(|(_, s)| s == subtype);
+    }
     pattern == offer
 }
 
@@ -235,6 +240,14 @@ mod tests {
         ));
         assert!(matches!(
             negotiate(&accept("application/json; q=0"), V2_RESPONSE_TYPES),
+            Err(RestError::NotAcceptable)
+        ));
+        assert_eq!(
+            negotiate(&accept("*/json"), V2_RESPONSE_TYPES).unwrap(),
+            "application/json"
+        );
+        assert!(matches!(
+            negotiate(&accept("*/xml"), V2_RESPONSE_TYPES),
             Err(RestError::NotAcceptable)
         ));
     }

@@ -231,11 +231,11 @@ async fn bad_requests_get_clear_4xx_and_write_nothing() {
             422,
         ),
         (
-            "records not a list",
+            "records not a list (a mapping error: 400, as Confluent answers it)",
             Some(BINARY),
             json!({"records": 5}).to_string(),
-            422,
-            422,
+            400,
+            400,
         ),
         (
             "empty records",

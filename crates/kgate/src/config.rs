@@ -240,6 +240,12 @@ const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
     ("consumer.request.timeout.ms", Some("1000")),
     ("consumer.request.max.bytes", Some("67108864")),
     ("consumer.iterator.timeout.ms", Some("1000")),
+    ("consumer.instances.max", Some("1000")),
+    (
+        "internal.topics",
+        Some("_schemas,__consumer_offsets,__transaction_state"),
+    ),
+    ("internal.topics.writable", Some("false")),
     ("max.request.body.bytes", Some("67108864")),
     ("shutdown.graceful.ms", Some("10000")),
     ("data.dir", Some("./kgate-data")),
@@ -723,6 +729,16 @@ fn build(merged: BTreeMap<String, Entry>) -> Result<Config, ConfigError> {
         .map(PathBuf::from),
         schema_registry_ssl_key_location: optional("schema.registry.ssl.key.location")
             .map(PathBuf::from),
+        consumer_instances_max: usize::try_from(number("consumer.instances.max")?)
+            .map_err(|_| bad("consumer.instances.max", "too large"))?,
+        internal_topics: value_of("internal.topics")
+            .0
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect(),
+        internal_topics_writable: boolean("internal.topics.writable")?,
         ..RestConfig::default()
     };
 
