@@ -152,34 +152,41 @@ pub async fn serve(config: &Config, kafka: Kafka, shutdown: Shutdown) -> Result<
 
     // Wait for the shutdown signal or for the first face to stop on its own.
     let mut failure = None;
+    let mut finished = None;
     {
         let watched = futures::future::select_all(running.iter_mut().map(|r| &mut r.task));
         tokio::select! {
+            biased;
             () = faces_shutdown.clone().wait() => {}
             (ended, index, _) = watched => {
+                finished = Some(index);
                 let name = running[index].name;
                 let address = running[index].address;
-                let error = match ended {
-                    Ok(Ok(())) => KgateError::Face {
+                failure = match ended {
+                    // A face that finished its shutdown before this task saw the signal.
+                    Ok(Ok(())) if faces_shutdown.is_requested() => None,
+                    Ok(Ok(())) => Some(KgateError::Face {
                         name,
                         address,
                         source: std::io::Error::other("stopped unexpectedly"),
-                    },
-                    Ok(Err(source)) => KgateError::Face { name, address, source },
-                    Err(join) => KgateError::FaceTask { name, message: join.to_string() },
+                    }),
+                    Ok(Err(source)) => Some(KgateError::Face { name, address, source }),
+                    Err(join) => Some(KgateError::FaceTask { name, message: join.to_string() }),
                 };
-                tracing::error!(error = %error, "a face stopped; stopping kgate");
-                failure = Some((index, error));
+                if let Some(error) = &failure {
+                    tracing::error!(error = %error, "a face stopped; stopping kgate");
+                }
             }
         }
     }
     stop_all.stop();
-    if let Some((index, _)) = &failure {
-        running.remove(*index);
+    // The face that ended has been awaited already.
+    if let Some(index) = finished {
+        running.remove(index);
     }
     let stopped = stop_running(running, config).await;
     match failure {
-        Some((_, error)) => Err(error),
+        Some(error) => Err(error),
         None => stopped,
     }
 }
