@@ -6,7 +6,7 @@
 //! Kafka consumer in the client layer, found again by group and instance id.
 
 mod instances;
-mod records;
+pub(crate) mod records;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use instances::ConsumerInstances;
-use instances::{ConsumerInstance, InstanceMode};
+pub(crate) use instances::{ConsumerInstance, InstanceMode};
 
 use crate::error::{RestError, parse_json};
 use crate::negotiation::Negotiated;
@@ -115,13 +115,14 @@ fn required_body<T: serde::de::DeserializeOwned>(
         .ok_or_else(|| RestError::Unprocessable("Request body is empty. Data is required.".into()))
 }
 
-/// The body of `POST /consumers/{group}`.
+/// The body of `POST /consumers/{group}` (v1's is the same).
 #[derive(Debug, Default, Deserialize)]
-struct CreateConsumerRequest {
+pub(crate) struct CreateConsumerRequest {
     name: Option<String>,
     /// The older name of `name`, still accepted by Confluent's proxy.
     id: Option<String>,
-    format: Option<String>,
+    /// The embedded format's name; `None` means binary.
+    pub(crate) format: Option<String>,
     #[serde(rename = "auto.offset.reset")]
     auto_offset_reset: Option<Value>,
     #[serde(rename = "auto.commit.enable")]
@@ -132,9 +133,9 @@ struct CreateConsumerRequest {
     request_timeout_ms: Option<Value>,
 }
 
-/// The answer to `POST /consumers/{group}`.
+/// The answer to `POST /consumers/{group}` (v1's is the same).
 #[derive(Debug, Serialize)]
-struct CreateConsumerResponse {
+pub(crate) struct CreateConsumerResponse {
     instance_id: String,
     base_uri: String,
 }
@@ -298,7 +299,20 @@ async fn create(
 ) -> Result<Response, RestError> {
     let accept = negotiate(&headers, &metadata_response_types())?;
     let request: CreateConsumerRequest = json_body(&headers, body)?.unwrap_or_default();
-    let settings = instance_settings(&request, state.schema_formats.is_some())?;
+    let response = create_instance(&state, group, &request, &headers, &uri).await?;
+    Ok(Negotiated(accept, response).into_response())
+}
+
+/// Creates the instance `request` describes in `group` and registers it; what v1 and v2
+/// creation share once each has read its request.
+pub(crate) async fn create_instance(
+    state: &AppState,
+    group: String,
+    request: &CreateConsumerRequest,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<CreateConsumerResponse, RestError> {
+    let settings = instance_settings(request, state.schema_formats.is_some())?;
     let id = match request
         .name
         .as_deref()
@@ -347,11 +361,10 @@ async fn create(
         return Err(RestError::ConsumerAlreadyExists);
     }
     tracing::info!(%group, instance = %id, format = %settings.format, "consumer instance created");
-    let response = CreateConsumerResponse {
-        base_uri: base_uri(&state, &headers, &uri, &group, &id),
+    Ok(CreateConsumerResponse {
+        base_uri: base_uri(state, headers, uri, &group, &id),
         instance_id: id,
-    };
-    Ok(Negotiated(accept, response).into_response())
+    })
 }
 
 /// A fresh instance id, unique across processes: `rest-consumer-[<id>-]<uuid>`.
