@@ -172,8 +172,6 @@ fn reader_overrides() -> std::collections::BTreeMap<String, String> {
         ("enable.auto.offset.store", "false"),
         ("enable.partition.eof", "false"),
         ("auto.offset.reset", "error"),
-        // A read wants a few records, not librdkafka's default of megabytes queued ahead.
-        ("queued.max.messages.kbytes", "4096"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -265,4 +263,35 @@ fn read_blocking(
         }
     }
     Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KafkaConfig;
+
+    #[tokio::test]
+    async fn at_most_size_readers_are_out_and_a_returned_one_is_reused() {
+        // Clients connect lazily: no cluster is needed to hand readers out.
+        let kafka = Kafka::connect(KafkaConfig {
+            bootstrap_servers: "127.0.0.1:1".into(),
+            ..KafkaConfig::default()
+        })
+        .await
+        .expect("client layer");
+        let pool = PartitionReaders::new(kafka, 1, Duration::from_millis(50));
+        assert_eq!(pool.size(), 1);
+        let first = pool.acquire().await.expect("a free reader");
+        let started = Instant::now();
+        assert!(pool.acquire().await.is_none(), "the only reader is out");
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        drop(first);
+        assert!(pool.acquire().await.is_some(), "the reader came back");
+        // A size of 0 still leaves one reader.
+        assert_eq!(
+            PartitionReaders::new(pool.kafka.clone(), 0, Duration::ZERO).size(),
+            1
+        );
+        pool.close().await;
+    }
 }

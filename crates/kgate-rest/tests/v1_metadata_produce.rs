@@ -19,6 +19,9 @@ const JSON_V1: &str = "application/vnd.kafka.json.v1+json";
 const AVRO_V1: &str = "application/vnd.kafka.avro.v1+json";
 const WAIT: Duration = Duration::from_secs(30);
 
+/// An entry of a produce answer, with the key and value its record was sent with.
+type Expected<'a> = (&'a Value, Option<&'a [u8]>, &'a [u8]);
+
 /// Sends a request and returns status, content type and JSON body (null when empty).
 async fn call(
     cluster: &TestCluster,
@@ -216,7 +219,11 @@ async fn metadata_answers_in_v1_shapes_and_types() {
     );
     // A path no API has is the common 404 (v1 only answers the paths it has).
     let (status, _, body) = get_v1(&cluster, "/no/such/path").await;
-    assert_eq!((status, body["error_code"].clone()), (404, json!(404)), "{body}");
+    assert_eq!(
+        (status, body["error_code"].clone()),
+        (404, json!(404)),
+        "{body}"
+    );
     cluster.stop().await;
 }
 
@@ -321,7 +328,7 @@ async fn binary_and_json_records_land_where_the_answer_says() {
 
     let landed = cluster.consume_all(&topic, 8, WAIT).await;
     assert_eq!(landed.len(), 8);
-    let expected: Vec<(&Value, Option<&[u8]>, &[u8])> = vec![
+    let expected: [Expected; 8] = [
         (&offsets[0], Some(b"key"), b"confluent"),
         (&offsets[1], None, b"kafka"),
         (&offsets[2], None, b"logs"),
