@@ -12,6 +12,7 @@ mod context;
 mod error;
 mod metadata;
 pub mod native;
+pub mod partition_reader;
 mod producer;
 pub mod raw;
 mod record_stream;

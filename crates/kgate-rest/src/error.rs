@@ -155,6 +155,26 @@ pub enum RestError {
     /// names it (404, error code 404).
     #[error("{0}")]
     ResourceNotFound(String),
+    /// A v1 consumer instance asked for a topic beside the one it subscribed to (409,
+    /// error code 40901).
+    #[error(
+        "Consumer cannot subscribe to the specified target because it has already subscribed to other topics."
+    )]
+    ConsumerAlreadySubscribed,
+    /// The partition has no leader at the moment (404, error code 40404).
+    #[error("Leader not available for partition {partition} of topic {topic}.")]
+    LeaderNotAvailable {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+    /// No partition reader became free within `simpleconsumer.pool.timeout.ms` (503,
+    /// error code 50301).
+    #[error(
+        "No SimpleConsumer is available at the time in the pool. The request can be retried. You can increase the pool size or the pool timeout to avoid this error in the future."
+    )]
+    NoPartitionReaderAvailable,
     /// A Kafka failure, mapped to 40101/40301/40401/40402/50002/50003.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
@@ -175,9 +195,11 @@ impl ErrorEnvelope for RestError {
             | RestError::TopicNotFound(_)
             | RestError::PartitionNotFound { .. }
             | RestError::PartitionNotANumber { .. }
+            | RestError::LeaderNotAvailable { .. }
             | RestError::ConsumerInstanceNotFound => StatusCode::NOT_FOUND,
             RestError::InternalTopic(_) => StatusCode::FORBIDDEN,
             RestError::TooManyConsumerInstances(_) => StatusCode::TOO_MANY_REQUESTS,
+            RestError::NoPartitionReaderAvailable => StatusCode::SERVICE_UNAVAILABLE,
             RestError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             RestError::BadRequest(_) | RestError::ConfluentServerOnly(_) => StatusCode::BAD_REQUEST,
             RestError::Unprocessable(_)
@@ -195,9 +217,9 @@ impl ErrorEnvelope for RestError {
                 StatusCode::NOT_ACCEPTABLE
             }
             RestError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            RestError::ConsumerAlreadyExists | RestError::IllegalSubscriptionState => {
-                StatusCode::CONFLICT
-            }
+            RestError::ConsumerAlreadyExists
+            | RestError::IllegalSubscriptionState
+            | RestError::ConsumerAlreadySubscribed => StatusCode::CONFLICT,
             RestError::Kafka(e) => match e {
                 KafkaError::TopicNotFound(_) | KafkaError::PartitionNotFound { .. } => {
                     StatusCode::NOT_FOUND
@@ -220,7 +242,10 @@ impl ErrorEnvelope for RestError {
             RestError::TooManyConsumerInstances(_) => 42901,
             RestError::UndecodableRecord { .. } => 42206,
             RestError::ConsumerInstanceNotFound => 40403,
+            RestError::LeaderNotAvailable { .. } => 40404,
             RestError::ConsumerFormatMismatch => 40601,
+            RestError::ConsumerAlreadySubscribed => 40901,
+            RestError::NoPartitionReaderAvailable => 50301,
             RestError::ConsumerAlreadyExists => 40902,
             RestError::IllegalSubscriptionState => 40903,
             RestError::MissingKeySchema => 42201,

@@ -6,6 +6,7 @@ pub mod error;
 pub mod json;
 pub mod negotiation;
 pub mod state;
+pub mod v1;
 pub mod v2;
 pub mod v3;
 
@@ -26,6 +27,8 @@ pub struct RestConfig {
     /// `advertised.listeners` / `host.name`: base of consumer `base_uri`s; `None` uses the
     /// request's Host header.
     pub advertised_base_uri: Option<String>,
+    /// `api.v1.enable`.
+    pub api_v1_enable: bool,
     /// `api.v2.enable`.
     pub api_v2_enable: bool,
     /// `api.v3.enable`.
@@ -38,6 +41,12 @@ pub struct RestConfig {
     pub consumer_request_max_bytes: u64,
     /// `consumer.iterator.timeout.ms`.
     pub consumer_iterator_timeout: Duration,
+    /// `simpleconsumer.pool.size.max`: most partition readers serving v1's
+    /// per-partition reads at once.
+    pub simpleconsumer_pool_size_max: usize,
+    /// `simpleconsumer.pool.timeout.ms`: how long a per-partition read waits for a free
+    /// reader before it answers 503 (50301).
+    pub simpleconsumer_pool_timeout: Duration,
     /// Largest request body accepted, in bytes (`max.request.size`-like limit).
     pub max_request_body_bytes: usize,
     /// `schema.registry.url`: the registry the avro, protobuf and jsonschema formats use;
@@ -75,12 +84,15 @@ impl Default for RestConfig {
         Self {
             id: String::new(),
             advertised_base_uri: None,
+            api_v1_enable: true,
             api_v2_enable: true,
             api_v3_enable: true,
             consumer_instance_timeout: Duration::from_millis(300_000),
             consumer_request_timeout: Duration::from_millis(1_000),
             consumer_request_max_bytes: 67_108_864,
             consumer_iterator_timeout: Duration::from_millis(1_000),
+            simpleconsumer_pool_size_max: 25,
+            simpleconsumer_pool_timeout: Duration::from_millis(1_000),
             max_request_body_bytes: 67_108_864,
             schema_registry_url: None,
             schema_registry_basic_auth_user_info: None,
@@ -106,7 +118,7 @@ pub fn router(state: AppState) -> Router {
     if state.config.api_v3_enable {
         router = router.merge(v3::router());
     }
-    let router = router
+    let mut router = router
         .fallback(|uri: axum::http::Uri| async move {
             // Confluent's server does not match a path with an empty segment either;
             // say why, since the doubled slash is easy to miss. (A trailing slash is
@@ -119,6 +131,10 @@ pub fn router(state: AppState) -> Router {
             RestError::NotFound
         })
         .method_not_allowed_fallback(|| async { RestError::MethodNotAllowed });
+    if state.config.api_v1_enable {
+        // v1 shares its paths with v2: requests are told apart by their content types.
+        router = v1::beside(router, state.clone());
+    }
     let max_body = state.config.max_request_body_bytes;
     kgate_http::with_common_layers(router, max_body).with_state(state)
 }
@@ -144,7 +160,9 @@ pub async fn serve_state(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let consumers = state.consumers.clone();
+    let readers = state.partition_readers.clone();
     let served = kgate_http::serve(listener, router(state), shutdown).await;
     consumers.close_all().await;
+    readers.close().await;
     served
 }

@@ -16,6 +16,64 @@ pub const V2_JSON: &str = "application/vnd.kafka.v2+json";
 /// preferred first.
 pub const V2_RESPONSE_TYPES: &[&str] = &[V2_JSON, "application/vnd.kafka+json", "application/json"];
 
+/// The v1 metadata response type.
+pub const V1_JSON: &str = "application/vnd.kafka.v1+json";
+
+/// The v1 binary records type.
+pub const V1_BINARY: &str = "application/vnd.kafka.binary.v1+json";
+
+/// The v1 JSON records type.
+pub const V1_JSON_RECORDS: &str = "application/vnd.kafka.json.v1+json";
+
+/// The v1 avro records type.
+pub const V1_AVRO: &str = "application/vnd.kafka.avro.v1+json";
+
+/// Response types a v1 endpoint without embedded records can answer with, most preferred
+/// first; the records types come last, as Confluent's proxy offers them there at a low
+/// weight for clients that send one type with every request.
+pub const V1_RESPONSE_TYPES: &[&str] = &[
+    V1_JSON,
+    "application/vnd.kafka+json",
+    "application/json",
+    V1_BINARY,
+    V1_JSON_RECORDS,
+    V1_AVRO,
+];
+
+/// The API version a request names: its Content-Type's when that names one, else that
+/// of the versioned Kafka type its Accept header weighs highest (the first listed among
+/// equals); `None` when neither names a version.
+pub fn requested_version(headers: &HeaderMap) -> Option<u32> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_media_type);
+    if let Some(version) = content_type.and_then(|t| t.version) {
+        return Some(version);
+    }
+    let mut best: Option<(f32, u32)> = None;
+    let ranges = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|a| a.split(','));
+    for range in ranges {
+        let Some(version) = parse_media_type(range).and_then(|t| t.version) else {
+            continue;
+        };
+        let q = range
+            .split(';')
+            .skip(1)
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .map_or(1.0, |(_, v)| v.trim().parse().unwrap_or(0.0));
+        if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, version));
+        }
+    }
+    best.map(|(_, version)| version)
+}
+
 /// A request or response media type, as far as the REST Proxy cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KafkaMediaType {
@@ -210,6 +268,31 @@ mod tests {
         assert!(parse_media_type("application/vnd.kafka.xml.v2+json").is_none());
         assert!(parse_media_type("application/vnd.kafkax+json").is_none());
         assert!(parse_media_type("application/vnd.kafka.v2+xml").is_none());
+    }
+
+    #[test]
+    fn the_requested_version_comes_from_content_type_then_accept() {
+        let mut h = accept("application/vnd.kafka.v1+json, application/vnd.kafka+json");
+        assert_eq!(requested_version(&h), Some(1));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/vnd.kafka.binary.v2+json"),
+        );
+        assert_eq!(requested_version(&h), Some(2));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        assert_eq!(requested_version(&h), Some(1));
+        let h =
+            accept("application/vnd.kafka.v2+json; q=0.9, application/vnd.kafka.v1+json; q=0.5");
+        assert_eq!(requested_version(&h), Some(2));
+        let h = accept("application/vnd.kafka.binary.v1+json, application/vnd.kafka.v2+json");
+        assert_eq!(requested_version(&h), Some(1));
+        let h = accept("application/vnd.kafka.v1+json; q=0, application/json");
+        assert_eq!(requested_version(&h), None);
+        assert_eq!(requested_version(&accept("*/*")), None);
+        assert_eq!(requested_version(&HeaderMap::new()), None);
     }
 
     #[test]

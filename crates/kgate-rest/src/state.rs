@@ -8,6 +8,7 @@ use kgate_formats::registry::{HttpSchemaRegistry, RegistryClientConfig};
 use kgate_formats::serializer::SchemaFormats;
 use kgate_formats::{EmbeddedFormat, FormatError};
 use kgate_kafka::Kafka;
+use kgate_kafka::partition_reader::PartitionReaders;
 
 use crate::RestError;
 
@@ -26,6 +27,8 @@ pub struct AppState {
     pub consumers: Arc<ConsumerInstances>,
     /// The avro, protobuf and jsonschema formats, when a Schema Registry is configured.
     pub schema_formats: Option<Arc<SchemaFormats>>,
+    /// The readers serving v1's per-partition reads.
+    pub partition_readers: Arc<PartitionReaders>,
 }
 
 impl AppState {
@@ -42,8 +45,14 @@ impl AppState {
             }
             None => None,
         };
+        let partition_readers = Arc::new(PartitionReaders::new(
+            kafka.clone(),
+            config.simpleconsumer_pool_size_max,
+            config.simpleconsumer_pool_timeout,
+        ));
         Ok(Self {
             kafka,
+            partition_readers,
             config: Arc::new(config),
             consumers,
             schema_formats,

@@ -6,7 +6,7 @@
 //! Kafka consumer in the client layer, found again by group and instance id.
 
 mod instances;
-mod records;
+pub(crate) mod records;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use instances::ConsumerInstances;
-use instances::{ConsumerInstance, InstanceMode};
+pub(crate) use instances::{ConsumerInstance, InstanceMode};
 
 use crate::error::{RestError, parse_json};
 use crate::negotiation::Negotiated;
@@ -115,13 +115,14 @@ fn required_body<T: serde::de::DeserializeOwned>(
         .ok_or_else(|| RestError::Unprocessable("Request body is empty. Data is required.".into()))
 }
 
-/// The body of `POST /consumers/{group}`.
+/// The body of `POST /consumers/{group}` (v1's is the same).
 #[derive(Debug, Default, Deserialize)]
-struct CreateConsumerRequest {
+pub(crate) struct CreateConsumerRequest {
     name: Option<String>,
     /// The older name of `name`, still accepted by Confluent's proxy.
     id: Option<String>,
-    format: Option<String>,
+    /// The embedded format's name; `None` means binary.
+    pub(crate) format: Option<String>,
     #[serde(rename = "auto.offset.reset")]
     auto_offset_reset: Option<Value>,
     #[serde(rename = "auto.commit.enable")]
@@ -132,9 +133,9 @@ struct CreateConsumerRequest {
     request_timeout_ms: Option<Value>,
 }
 
-/// The answer to `POST /consumers/{group}`.
+/// The answer to `POST /consumers/{group}` (v1's is the same).
 #[derive(Debug, Serialize)]
-struct CreateConsumerResponse {
+pub(crate) struct CreateConsumerResponse {
     instance_id: String,
     base_uri: String,
 }
@@ -278,10 +279,23 @@ async fn create(
     // Checked before anything is created, so a Host that cannot be answered leaves no
     // instance behind.
     let base = state.base_url(&headers, &uri)?;
+    let request: CreateConsumerRequest = json_body(&headers, body)?.unwrap_or_default();
+    let response = create_instance(&state, group, &request, &base).await?;
+    Ok(Negotiated(accept, response).into_response())
+}
+
+/// Creates the instance `request` describes in `group` and registers it; what v1 and v2
+/// creation share once each has read its request. `base` is the base of its `base_uri`
+/// ([`AppState::base_url`]).
+pub(crate) async fn create_instance(
+    state: &AppState,
+    group: String,
+    request: &CreateConsumerRequest,
+    base: &str,
+) -> Result<CreateConsumerResponse, RestError> {
     kgate_kafka::validate::check_protocol_string("consumer group name", &group)
         .map_err(|e| RestError::InvalidConsumerConfig(e.to_string()))?;
-    let request: CreateConsumerRequest = json_body(&headers, body)?.unwrap_or_default();
-    let settings = instance_settings(&request, state.schema_formats.is_some())?;
+    let settings = instance_settings(request, state.schema_formats.is_some())?;
     let id = match request
         .name
         .as_deref()
@@ -333,15 +347,14 @@ async fn create(
         return Err(RestError::ConsumerAlreadyExists);
     }
     tracing::info!(%group, instance = %id, format = %settings.format, "consumer instance created");
-    let response = CreateConsumerResponse {
+    Ok(CreateConsumerResponse {
         base_uri: format!(
             "{base}/consumers/{}/instances/{}",
             encode_segment(&group),
             encode_segment(&id)
         ),
         instance_id: id,
-    };
-    Ok(Negotiated(accept, response).into_response())
+    })
 }
 
 /// A fresh instance id, unique across processes: `rest-consumer-[<id>-]<uuid>`.

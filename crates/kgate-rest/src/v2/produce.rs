@@ -120,7 +120,7 @@ pub async fn to_partition(
 }
 
 /// The key and value schema ids a produce request used.
-type SchemaIds = (Option<i32>, Option<i32>);
+pub(crate) type SchemaIds = (Option<i32>, Option<i32>);
 
 /// Reads and validates the body, converting every record to bytes before anything is
 /// sent, so a bad record fails the request instead of half of it landing.
@@ -132,7 +132,18 @@ async fn parse_request(
 ) -> Result<(Vec<ProduceRecord>, SchemaIds), RestError> {
     let LimitedBody(body) = body?;
     let format = request_media_type(headers)?.format_or_binary();
-    let request: ProduceRequest = parse_json(&body)?;
+    parse_records(state, topic, format, &body).await
+}
+
+/// Parses a produce body in `format` and converts every record to bytes; what v1 and v2
+/// share once each has told the format from its own content types.
+pub(crate) async fn parse_records(
+    state: &AppState,
+    topic: &str,
+    format: EmbeddedFormat,
+    body: &[u8],
+) -> Result<(Vec<ProduceRecord>, SchemaIds), RestError> {
+    let request: ProduceRequest = parse_json(body)?;
     if request.records.is_empty() {
         return Err(RestError::Unprocessable(
             "records may not be empty".to_string(),
@@ -266,7 +277,8 @@ fn convert(
     })
 }
 
-async fn produce(
+/// Sends converted records (all to `partition` when given) and shapes the answer.
+pub(crate) async fn produce(
     state: &AppState,
     topic: &str,
     mut records: Vec<ProduceRecord>,

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::KgateError;
 use crate::shutdown::Shutdown;
 
-/// The REST Proxy API v2 and v3.
+/// The REST Proxy API v1, v2 and v3.
 pub struct Rest;
 
 impl Face for Rest {

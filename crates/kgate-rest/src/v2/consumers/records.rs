@@ -239,18 +239,18 @@ impl RecordsEncoder {
     }
 }
 
-/// One record of a records response.
+/// One record of a records response (v1 takes its fields but headers).
 #[derive(Debug, Serialize)]
-struct RecordResponse {
-    topic: String,
-    key: Value,
-    value: Value,
-    partition: i32,
-    offset: i64,
+pub(crate) struct RecordResponse {
+    pub(crate) topic: String,
+    pub(crate) key: Value,
+    pub(crate) value: Value,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
     /// The record's timestamp (milliseconds since the epoch), which Confluent's proxy
     /// leaves out; clients ignore fields they do not know.
     #[serde(skip_serializing_if = "Option::is_none")]
-    timestamp: Option<i64>,
+    pub(crate) timestamp: Option<i64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     headers: Vec<HeaderResponse>,
 }
@@ -264,7 +264,7 @@ struct HeaderResponse {
 }
 
 /// Shapes one record; `schemas` decodes the schema-registry formats.
-async fn record_response(
+pub(crate) async fn record_response(
     format: EmbeddedFormat,
     schemas: Option<&SchemaFormats>,
     record: &ConsumedRecord,
