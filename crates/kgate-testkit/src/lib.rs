@@ -20,8 +20,10 @@
 #![warn(missing_docs)]
 
 mod peer;
+mod reassign;
 
 pub use peer::{ApacheNodes, Peer, apache_bootstrap, peer, skip_unless_embedded};
+pub use reassign::reassign_partition;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
