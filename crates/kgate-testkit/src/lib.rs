@@ -622,6 +622,44 @@ impl Drop for TestCluster {
     }
 }
 
+/// An embedded broker alone on 127.0.0.1:0, whatever the run's peer: the fidelity tests
+/// run the same scenarios on it and on Apache Kafka.
+pub struct EmbeddedBroker {
+    broker: Option<Broker>,
+    bootstrap: String,
+    _dir: tempfile::TempDir,
+}
+
+impl EmbeddedBroker {
+    /// Starts a broker with default settings on a fresh data directory.
+    pub async fn start() -> EmbeddedBroker {
+        let dir = tempfile::tempdir().expect("create a temporary data directory");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the broker listener");
+        let broker = Broker::start(listener, BrokerConfig::new(dir.path().join("broker")))
+            .await
+            .expect("start the embedded broker");
+        EmbeddedBroker {
+            bootstrap: broker.local_addr().to_string(),
+            broker: Some(broker),
+            _dir: dir,
+        }
+    }
+
+    /// The broker's `host:port`.
+    pub fn bootstrap(&self) -> String {
+        self.bootstrap.clone()
+    }
+
+    /// Shuts the broker down.
+    pub async fn stop(mut self) {
+        if let Some(broker) = self.broker.take() {
+            broker.shutdown().await.expect("broker shutdown");
+        }
+    }
+}
+
 /// A Schema Registry server on 127.0.0.1:0, with its own Kafka client layer.
 pub struct RegistryServer {
     addr: SocketAddr,
