@@ -194,6 +194,14 @@ def create_topic(broker, name, partitions=1):
         wait_until(lambda: name in admin.list_topics(), message="topic %s listed" % name)
     finally:
         admin.close()
+    # On a cluster of several brokers a new topic reaches each broker's metadata a moment
+    # later: a test that goes on through kgate waits until kgate's REST Proxy sees it.
+    rest_url = getattr(broker, "rest_url", None)
+    if rest_url:
+        wait_until(
+            lambda: http("GET", "%s/topics/%s" % (rest_url, name)).status == 200,
+            message="topic %s seen by kgate" % name,
+        )
 
 
 def read_partition(broker, topic, partition, count, timeout=30):

@@ -186,6 +186,7 @@ def test_offsets_by_timestamp(broker, topic_name):
         consumer.close()
 
 
+@pytest.mark.embedded_only("one node: expects replication factor 3 to be refused")
 def test_topic_create_add_partitions_delete(broker, topic_name):
     admin = admin_for(broker)
     try:
