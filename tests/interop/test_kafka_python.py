@@ -84,6 +84,7 @@ def test_idempotent_producer(broker, topic_name):
     assert sum(len(o) for o in by_partition.values()) == 300
 
 
+@pytest.mark.embedded_only("drives two members from one thread: on Apache Kafka a member blocked in its JoinGroup waits for the other to rejoin, up to the rebalance timeout")
 def test_consumer_group_rebalances_when_a_member_leaves(broker, topic_name):
     create_topic(broker, topic_name, partitions=4)
     group = "group-" + topic_name

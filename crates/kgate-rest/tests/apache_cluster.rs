@@ -841,12 +841,15 @@ async fn broker_configs_per_broker_and_cluster_wide() {
     let path = format!("/v3/clusters/{cid}/broker-configs/{NAME}");
     let (status, body) = call(&cluster, "PUT", &path, Some(json!({ "value": ALL }))).await;
     assert_eq!(status, 204, "{body}");
-    let (status, body) = get(&cluster, &path).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        (body["value"].clone(), body["source"].clone()),
-        (json!(ALL), json!("DYNAMIC_DEFAULT_BROKER_CONFIG"))
-    );
+    // The broker asked may learn the change a moment later.
+    eventually("the cluster-wide value", || async {
+        let (status, body) = get(&cluster, &path).await;
+        (status == 200
+            && (body["value"].clone(), body["source"].clone())
+                == (json!(ALL), json!("DYNAMIC_DEFAULT_BROKER_CONFIG")))
+            .then_some(())
+    })
+    .await;
     for b in others {
         eventually(
             &format!("broker {b} following the cluster-wide value"),

@@ -689,11 +689,45 @@ impl RegistryServer {
                 let _ = stop_rx.await;
             },
         ));
-        RegistryServer {
+        let mut registry = RegistryServer {
             addr,
             kafka,
             stop: Some(stop_tx),
             server: Some(server),
+        };
+        registry.wait_until_serving().await;
+        registry
+    }
+
+    /// Waits until the registry answers a request (it answers once its topic is read),
+    /// so that a registry that failed to start fails the test with its own error rather
+    /// than a reset connection later.
+    async fn wait_until_serving(&mut self) {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("build the HTTP client");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if http.get(format!("{}/", self.url())).send().await.is_ok() {
+                return;
+            }
+            if let Some(server) = &self.server
+                && server.is_finished()
+                && let Some(server) = self.server.take()
+            {
+                match server.await {
+                    Ok(Ok(())) => panic!("the registry stopped at start-up"),
+                    Ok(Err(e)) => panic!("the registry failed to start: {e}"),
+                    Err(e) => panic!("the registry task failed at start-up: {e}"),
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the registry at {} did not answer within 120 s",
+                self.url()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
