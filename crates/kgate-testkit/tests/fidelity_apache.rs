@@ -9,7 +9,7 @@
 //! Observations leave out what legitimately differs between any two clusters: broker ids,
 //! leaders, cluster ids, timings. Topics are created with replication factor 1 on both.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -473,12 +473,21 @@ fn member(bootstrap: &str, group: &str, topic: &str) -> BaseConsumer {
 }
 
 /// Polls every member until their assignments add up to `partitions` with each holding
-/// one of `sizes` (sorted); returns each member's partitions.
-fn settle(members: &[&BaseConsumer], partitions: usize, sizes: &[usize]) -> Vec<Vec<i32>> {
+/// one of `sizes` (sorted); returns each member's partitions. Records polled meanwhile go
+/// into `read` as (partition, offset).
+fn settle(
+    members: &[&BaseConsumer],
+    partitions: usize,
+    sizes: &[usize],
+    read: &mut BTreeSet<(i32, i64)>,
+) -> Vec<Vec<i32>> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         for m in members {
-            let _ = m.poll(Duration::from_millis(50));
+            if let Some(r) = m.poll(Duration::from_millis(50)) {
+                let r = r.expect("consume");
+                read.insert((r.partition(), r.offset()));
+            }
         }
         let assigned: Vec<Vec<i32>> = members
             .iter()
@@ -531,19 +540,23 @@ async fn group_of_several_members_rebalances_and_commits() {
                 let a = member(&bootstrap, &group, &topic);
                 let b = member(&bootstrap, &group, &topic);
                 let c = member(&bootstrap, &group, &topic);
-                let three = settle(&[&a, &b, &c], 6, &[2, 2, 2]);
+                let mut read = BTreeSet::new();
+                let three = settle(&[&a, &b, &c], 6, &[2, 2, 2], &mut read);
                 // Range: each member holds two neighbouring partitions.
                 let mut ranges: Vec<Vec<i32>> = three.clone();
                 ranges.sort();
                 // Each member reads and commits what it holds.
-                let mut read = 0;
                 let deadline = Instant::now() + TIMEOUT;
-                while read < 60 {
-                    assert!(Instant::now() < deadline, "read {read} of 60");
+                while read.len() < 60 {
+                    assert!(
+                        Instant::now() < deadline,
+                        "read {} of 60: {read:?}; assignments {three:?}",
+                        read.len()
+                    );
                     for m in [&a, &b, &c] {
                         if let Some(r) = m.poll(Duration::from_millis(50)) {
-                            r.expect("consume");
-                            read += 1;
+                            let r = r.expect("consume");
+                            read.insert((r.partition(), r.offset()));
                         }
                     }
                 }
@@ -552,7 +565,7 @@ async fn group_of_several_members_rebalances_and_commits() {
                 }
                 // One member leaves: the two others take its partitions.
                 drop(c);
-                let two = settle(&[&a, &b], 6, &[3, 3]);
+                let two = settle(&[&a, &b], 6, &[3, 3], &mut read);
                 let mut halves = two.clone();
                 halves.sort();
                 let mut tpl = TopicPartitionList::new();
