@@ -589,10 +589,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = broker_defs![
         Long,
         ReadOnly
     ),
-    ("log.retention.hours", Some("168"), Int, ClusterWide),
-    ("log.retention.minutes", None, Int, ClusterWide),
+    // Kafka changes retention and roll at run time only in ms: the hours and minutes
+    // synonyms are start-up settings ("Cannot update these configs dynamically").
+    ("log.retention.hours", Some("168"), Int, ReadOnly),
+    ("log.retention.minutes", None, Int, ReadOnly),
     ("log.retention.ms", None, Long, ClusterWide),
-    ("log.roll.hours", Some("168"), Int, ClusterWide),
+    ("log.roll.hours", Some("168"), Int, ReadOnly),
     ("log.roll.ms", None, Long, ClusterWide),
     ("log.segment.bytes", Some("1073741824"), Int, ClusterWide),
     (

@@ -93,7 +93,7 @@ async fn broker_configs_altered_by_the_admin_client_apply_and_survive_a_restart(
         .alter_configs(
             &[AlterConfig::new(ResourceSpecifier::Broker(1))
                 .set("message.max.bytes", "2000")
-                .set("log.retention.hours", "2")],
+                .set("log.retention.ms", "7200000")],
             &AdminOptions::new(),
         )
         .await
@@ -416,8 +416,12 @@ async fn incremental_broker_configs_at_both_levels_with_synonyms_and_validation(
         ])
     );
 
-    // Segment roll given in hours is reported in ms on the topic.
+    // As in Kafka, segment roll and retention change at run time in ms only: the hours
+    // synonyms are start-up settings.
     let (code, message) = alter(&mut s, "", &[("log.roll.hours", SET, Some("2"))], false).await;
+    assert_ne!(code, 0, "{message}");
+    assert!(message.contains("log.roll.hours"), "{message}");
+    let (code, message) = alter(&mut s, "", &[("log.roll.ms", SET, Some("7200000"))], false).await;
     assert_eq!(code, 0, "{message}");
     assert_eq!(
         describe(&mut s, TOPIC, &topic, "segment.ms").await,
@@ -425,7 +429,7 @@ async fn incremental_broker_configs_at_both_levels_with_synonyms_and_validation(
             Some("7200000".into()),
             DYNAMIC_DEFAULT,
             syn(&[
-                ("log.roll.hours", "2", DYNAMIC_DEFAULT),
+                ("log.roll.ms", "7200000", DYNAMIC_DEFAULT),
                 ("log.roll.hours", "168", DEFAULT),
             ])
         )
@@ -447,7 +451,7 @@ async fn incremental_broker_configs_at_both_levels_with_synonyms_and_validation(
         .collect();
     assert_eq!(
         names,
-        ["log.cleanup.policy", "log.retention.ms", "log.roll.hours"]
+        ["log.cleanup.policy", "log.retention.ms", "log.roll.ms"]
     );
 
     // DELETE removes a level's value; the next level applies again.
@@ -464,7 +468,7 @@ async fn incremental_broker_configs_at_both_levels_with_synonyms_and_validation(
         &[
             ("log.retention.ms", DELETE, None),
             ("log.cleanup.policy", DELETE, None),
-            ("log.roll.hours", DELETE, None),
+            ("log.roll.ms", DELETE, None),
         ],
         false,
     )

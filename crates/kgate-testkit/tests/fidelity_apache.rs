@@ -420,9 +420,6 @@ async fn offsets_by_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known difference (issue 16): the embedded broker does not delay a new group's first \
-            rebalance by group.initial.rebalance.delay.ms, so two members that join together \
-            get 3/0 partitions at first, where Apache Kafka gives them 2/1"]
 async fn group_members_that_join_together_share_partitions_at_once() {
     compare(
         "the first assignment of two members joining together",
@@ -728,9 +725,6 @@ async fn admin_calls_and_their_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known difference (issue 16): the embedded broker accepts a session timeout outside \
-            group.min.session.timeout.ms..group.max.session.timeout.ms (6 s..30 min), which \
-            Apache Kafka refuses with INVALID_SESSION_TIMEOUT"]
 async fn session_timeouts_outside_the_brokers_bounds_are_refused() {
     compare(
         "joining with a session timeout out of bounds",
@@ -817,8 +811,6 @@ async fn broker_defaults_reported_by_describe_configs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known difference: by default Apache Kafka reports log.retention.ms with no value \
-            (log.retention.hours=168 applies), the embedded broker reports 604800000"]
 async fn log_retention_ms_unset_by_default() {
     compare("log.retention.ms by default", |bootstrap| {
         broker_config_values(bootstrap, &["log.retention.ms"])

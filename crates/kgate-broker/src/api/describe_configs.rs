@@ -154,7 +154,6 @@ fn topic_entries(state: &BrokerState, name: &str) -> Result<Vec<Entry>, (Respons
 /// The broker's configs: for this broker (`per_broker`) every listed config with its
 /// effective value; for the cluster-wide resource "" only the dynamic defaults set.
 fn broker_entries(state: &BrokerState, per_broker: bool) -> Vec<Entry> {
-    let settings = state.topics.settings();
     let levels = state.topics.config_levels();
     BROKER_CONFIGS
         .iter()
@@ -173,10 +172,14 @@ fn broker_entries(state: &BrokerState, per_broker: bool) -> Vec<Entry> {
                 Some((_, v, source)) => (Some(v.clone()), *source),
                 None => (None, Source::Default),
             };
-            match def.name {
-                "log.retention.ms" => value = Some(settings.log.retention_ms.to_string()),
-                "log.roll.ms" => value = Some(settings.log.segment_ms.to_string()),
-                _ => {}
+            if matches!(def.name, "log.retention.ms" | "log.roll.ms") {
+                // As Kafka reports them: a value only where this very key is set; when
+                // only its hours synonym is (by default), the value is null and the
+                // synonyms say what applies.
+                value = synonyms
+                    .iter()
+                    .find(|(name, _, _)| name == def.name)
+                    .map(|(_, v, _)| v.clone());
             }
             Entry {
                 name: def.name.to_string(),
