@@ -6,6 +6,7 @@
 
 mod registry;
 mod rest;
+mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,7 +22,7 @@ use crate::shutdown::Shutdown;
 
 /// Every face, in the order they are bound, announced and started. A face that needs
 /// what another makes known (the REST Proxy needs the registry's URL) comes after it.
-const FACES: &[&dyn Face] = &[&registry::Registry, &rest::Rest];
+const FACES: &[&dyn Face] = &[&registry::Registry, &rest::Rest, &ws::Ws];
 
 /// A listener a face wants: what it serves and the configuration key that placed it.
 pub struct Wanted {
@@ -67,6 +68,10 @@ pub type Serving = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
 
 /// One face of kgate.
 pub trait Face: Sync {
+    /// Checks the face's own settings before anything is bound.
+    fn check(&self, _config: &Config) -> Result<(), KgateError> {
+        Ok(())
+    }
     /// The listeners it wants; none when it is switched off.
     fn listeners(&self, config: &Config) -> Vec<Wanted>;
     /// Called once every face's listeners are bound, before any face starts, so a face
@@ -99,6 +104,9 @@ pub async fn serve(config: &Config, kafka: Kafka, shutdown: Shutdown) -> Result<
         registry_url: config.rest.schema_registry_url.clone(),
     };
 
+    for face in FACES {
+        face.check(config)?;
+    }
     let mut bound = Vec::new();
     for face in FACES {
         let mut listeners = Vec::new();
