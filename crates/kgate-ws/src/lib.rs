@@ -78,7 +78,7 @@ impl WsState {
         let forget = sessions.clone();
         tokio::spawn(async move {
             loop {
-                match forget.forget_own_sockets().await {
+                match forget.start().await {
                     Ok(()) => return,
                     Err(WsError::Unavailable(_)) => continue,
                     Err(e) => {

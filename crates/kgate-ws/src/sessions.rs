@@ -202,6 +202,9 @@ pub struct Sessions {
     server_id: String,
     /// One change at a time from this instance, so it never races itself.
     changes: tokio::sync::Mutex<()>,
+    /// Set once the state has been read and this instance's old sockets removed: no
+    /// socket joins before that, or the clean-up would remove it too.
+    started: tokio::sync::OnceCell<()>,
 }
 
 impl Sessions {
@@ -216,6 +219,7 @@ impl Sessions {
             topic: StateTopic::spawn(kafka, topic, replication_factor),
             server_id,
             changes: tokio::sync::Mutex::new(()),
+            started: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -238,7 +242,7 @@ impl Sessions {
         instance_id: &str,
         max_connections: u32,
     ) -> Result<Result<(), Refusal>, WsError> {
-        self.topic.ready(READY_WAIT).await?;
+        self.start().await?;
         let _one = self.changes.lock().await;
         for _ in 0..ATTEMPTS {
             let mut session = self.get(id).unwrap_or_else(|| Session {
@@ -278,7 +282,7 @@ impl Sessions {
 
     /// Removes the socket `instance_id` (of this instance) from the session `id`.
     pub async fn leave(&self, id: &str, instance_id: &str) -> Result<(), WsError> {
-        self.topic.ready(READY_WAIT).await?;
+        self.start().await?;
         let _one = self.changes.lock().await;
         for _ in 0..ATTEMPTS {
             let Some(mut session) = self.get(id) else {
@@ -308,9 +312,16 @@ impl Sessions {
         )))
     }
 
-    /// Removes every socket this instance left behind when it stopped without closing
-    /// them (called once the state has been read at start-up).
-    pub async fn forget_own_sockets(&self) -> Result<(), WsError> {
+    /// Waits until the state has been read, and removes (once) every socket this
+    /// instance left behind when it last stopped without closing them.
+    pub async fn start(&self) -> Result<(), WsError> {
+        self.started
+            .get_or_try_init(|| self.forget_own_sockets())
+            .await
+            .map(|_| ())
+    }
+
+    async fn forget_own_sockets(&self) -> Result<(), WsError> {
         self.topic.ready(READY_WAIT).await?;
         let _one = self.changes.lock().await;
         let stale: Vec<Session> = self.topic.read(|s| {
