@@ -9,13 +9,38 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::Producer;
 
-use crate::context::TracingContext;
+use crate::context::{log_client_error, log_librdkafka};
 use crate::error::KafkaError;
 use crate::record_stream::{DeliveryQueue, StreamProducer, create_producer};
 use crate::{Kafka, REQUEST_TIMEOUT};
 
+/// How long one try of a look at a topic waits.
+const LOOK_TRY: Duration = Duration::from_millis(500);
+
 /// How long a transaction may take to commit or abort before it fails.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client context that remembers a refused login (and logs like the others).
+#[derive(Default)]
+struct AuthWatch {
+    refused: parking_lot::Mutex<Option<String>>,
+}
+
+impl rdkafka::ClientContext for AuthWatch {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        log_librdkafka(level, fac, log_message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::Authentication) {
+            *self.refused.lock() = Some(reason.to_string());
+        } else {
+            log_client_error(&error, reason);
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for AuthWatch {}
 
 /// A producer owned by one connection, created with that connection's settings.
 pub struct OwnProducer {
@@ -72,13 +97,27 @@ impl Kafka {
         let config = self.consumer_config(&layer);
         let topic = topic.to_string();
         tokio::task::spawn_blocking(move || {
-            let client: BaseConsumer<TracingContext> =
-                config
-                    .create_with_context(TracingContext)
-                    .map_err(|e| KafkaError::from_rdkafka(e, "creating a client"))?;
-            let md = client
-                .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
-                .map_err(|e| KafkaError::from_rdkafka(e, &topic))?;
+            let client: BaseConsumer<AuthWatch> = config
+                .create_with_context(AuthWatch::default())
+                .map_err(|e| KafkaError::from_rdkafka(e, "creating a client"))?;
+            // Short tries: a refused login shows in a request's error only as a broken
+            // connection, and the client's error callback (served by a poll) tells what
+            // it was, so each try looks there before the next.
+            let started = std::time::Instant::now();
+            let md = loop {
+                match client.fetch_metadata(Some(&topic), LOOK_TRY) {
+                    Ok(md) => break md,
+                    Err(e) => {
+                        let _ = client.poll(Duration::from_millis(10));
+                        if let Some(reason) = client.context().refused.lock().take() {
+                            return Err(KafkaError::Authentication(reason));
+                        }
+                        if started.elapsed() >= REQUEST_TIMEOUT {
+                            return Err(KafkaError::from_rdkafka(e, &topic));
+                        }
+                    }
+                }
+            };
             let found = md
                 .topics()
                 .iter()
