@@ -33,6 +33,8 @@ const MAX_TRANSACTION_RECORDS: usize = 1000;
 pub const CLOSE_NORMAL: u16 = 1000;
 /// Close code: the server is going away (shutdown).
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code: a frame too large to process.
+pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code: an internal error (e.g. Kafka refused the socket's records).
 pub const CLOSE_INTERNAL_ERROR: u16 = 1011;
 
@@ -254,6 +256,8 @@ enum End {
     Shutdown,
     /// Kafka failed in a way the socket cannot go on from.
     Failed(String),
+    /// The client sent a frame larger than `ws.max.frame.bytes`.
+    TooBig,
 }
 
 impl InSocket {
@@ -270,6 +274,10 @@ impl InSocket {
             End::Client => (CLOSE_NORMAL, String::new()),
             End::Shutdown => (CLOSE_GOING_AWAY, "kgate is shutting down".to_string()),
             End::Failed(reason) => (CLOSE_INTERNAL_ERROR, reason.clone()),
+            End::TooBig => (
+                CLOSE_TOO_BIG,
+                "The frame is larger than the proxy accepts (ws.max.frame.bytes)".to_string(),
+            ),
         };
         let _ = sink
             .send(Message::Close(Some(CloseFrame {
@@ -320,6 +328,10 @@ impl InSocket {
                         Some(Ok(Message::Text(text))) => self.take_frame(text.as_bytes()).await,
                         Some(Ok(Message::Binary(bytes))) => self.take_frame(&bytes).await,
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Err(e)) if too_big(&e) => {
+                            reading = false;
+                            end = End::TooBig;
+                        }
                         Some(Ok(Message::Close(_))) | None | Some(Err(_)) => reading = false,
                     }
                     self.answer_failed_front(&mut out);
@@ -360,6 +372,7 @@ impl InSocket {
                 Some(Ok(Message::Text(t))) => t.as_bytes().to_vec(),
                 Some(Ok(Message::Binary(b))) => b.to_vec(),
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Err(e)) if too_big(&e) => break End::TooBig,
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break End::Client,
             };
             if let Err(e) = producer.begin_transaction().await {
@@ -516,6 +529,13 @@ async fn send_all(sink: &mut Sink, out: &mut Vec<String>) -> bool {
         }
     }
     sink.flush().await.is_ok()
+}
+
+/// Whether a socket failed on a frame over the size limit.
+fn too_big(e: &axum::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|t| matches!(t, tungstenite::Error::Capacity(_)))
 }
 
 /// A close reason fits in a control frame (123 bytes).

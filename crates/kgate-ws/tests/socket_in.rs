@@ -405,3 +405,74 @@ async fn read_committed(bootstrap: &str, topic: &str, count: usize) -> Vec<Strin
     .await
     .expect("reader")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_what_was_taken_and_closes_with_1001() {
+    let cluster = TestCluster::start().await;
+    let server = WsServer::start(
+        cluster.kafka().clone(),
+        config(&[("max.frame.bytes", "4096")]),
+    )
+    .await;
+    let topic = unique_name("ws-in-shutdown");
+    cluster.create_topic(&topic, 1).await;
+
+    // A frame over ws.max.frame.bytes closes the socket with 1009.
+    let url = format!("{}/socket/in?clientId=big&topic={topic}", server.ws);
+    let mut socket = connect(&url).await;
+    send_json(
+        &mut socket,
+        &frame(None, (json!("x".repeat(8000)), "string"), "big"),
+    )
+    .await;
+    match next_frame(&mut socket, FRAME_WAIT).await {
+        Some(Frame::Closed(code, _)) => assert_eq!(code, 1009),
+        other => panic!("expected a close, got {other:?}"),
+    }
+
+    let url = format!("{}/socket/in?clientId=s&topic={topic}", server.ws);
+    let mut producing = connect(&url).await;
+    let out = format!("{}/socket/out?clientId=s&topic={topic}", server.ws);
+    let mut consuming = connect(&out).await;
+    for i in 0..500 {
+        send_json(
+            &mut producing,
+            &frame(None, (json!(i.to_string()), "string"), &i.to_string()),
+        )
+        .await;
+    }
+    let stopping = tokio::spawn(server.stop());
+    // Every record the proxy took is answered before the close; none is lost.
+    let mut answered = 0;
+    loop {
+        match next_frame(&mut producing, FRAME_WAIT).await {
+            Some(Frame::Json(r)) => {
+                assert_eq!(r["clientMessageId"], json!(answered.to_string()), "{r}");
+                answered += 1;
+            }
+            Some(Frame::Closed(code, reason)) => {
+                assert_eq!(code, 1001, "{reason}");
+                break;
+            }
+            None => panic!("no close"),
+        }
+    }
+    let closed = loop {
+        match next_frame(&mut consuming, FRAME_WAIT).await {
+            Some(Frame::Json(_)) => continue,
+            Some(Frame::Closed(code, _)) => break code,
+            None => panic!("the consumer socket was not closed"),
+        }
+    };
+    assert_eq!(closed, 1001);
+    stopping.await.expect("server stopped");
+    let landed = cluster
+        .consume_all(&topic, answered, Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        landed.len(),
+        answered,
+        "every answered record landed, and only those"
+    );
+    cluster.stop().await;
+}
