@@ -27,7 +27,8 @@ async fn every_format_type_lands_as_the_java_serializers_write_it() {
     cluster.create_topic(&topic, 3).await;
 
     // (keyType, valType, key, value, expected key bytes, expected value bytes)
-    let cases: Vec<(&str, &str, Value, Value, Vec<u8>, Vec<u8>)> = vec![
+    type Case = (&'static str, &'static str, Value, Value, Vec<u8>, Vec<u8>);
+    let cases: Vec<Case> = vec![
         (
             "string",
             "string",

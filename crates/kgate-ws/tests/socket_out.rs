@@ -57,7 +57,9 @@ async fn frames_carry_every_format_type_headers_and_the_message_id() {
     let cluster = TestCluster::start().await;
     let server = WsServer::start(cluster.kafka().clone(), config(&[])).await;
     let producer = cluster.producer();
-    let cases: Vec<(&str, &str, Vec<u8>, Vec<u8>, Value, Value)> = vec![
+    // (keyType, valType, key bytes, value bytes, key in the frame, value in the frame)
+    type Case = (&'static str, &'static str, Vec<u8>, Vec<u8>, Value, Value);
+    let cases: Vec<Case> = vec![
         (
             "string",
             "json",
@@ -454,4 +456,92 @@ fn rss_bytes() -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolation_level_and_offset_reset_strategy() {
+    use rdkafka::producer::{FutureProducer, Producer};
+    let cluster = TestCluster::start().await;
+    let server = WsServer::start(cluster.kafka().clone(), config(&[])).await;
+    let topic = unique_name("ws-out-isolation");
+    cluster.create_topic(&topic, 1).await;
+    let producer = cluster.producer();
+    produce(&producer, &topic, 0, None, Some(b"before"), None).await;
+
+    // latest: only what is produced after the socket joined.
+    let url = format!(
+        "{}/socket/out?clientId=l&groupId=latest&topic={topic}&offsetResetStrategy=latest",
+        server.ws
+    );
+    let mut latest = connect(&url).await;
+    nothing_more(&mut latest, Duration::from_secs(2)).await;
+
+    // A transaction left open: read_uncommitted sees its record, read_committed does not.
+    let bootstrap = cluster.bootstrap();
+    let transactional: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("transactional.id", unique_name("txn"))
+        .create()
+        .expect("transactional producer");
+    let t = transactional.clone();
+    tokio::task::spawn_blocking(move || {
+        t.init_transactions(Duration::from_secs(30)).expect("init");
+        t.begin_transaction().expect("begin");
+    })
+    .await
+    .expect("transaction");
+    produce(&transactional, &topic, 0, None, Some(b"open"), None).await;
+    let committed = format!(
+        "{}/socket/out?clientId=c&groupId=rc&topic={topic}&isolationLevel=read_committed",
+        server.ws
+    );
+    let uncommitted = format!(
+        "{}/socket/out?clientId=u&groupId=ru&topic={topic}&isolationLevel=read_uncommitted",
+        server.ws
+    );
+    let mut rc = connect(&committed).await;
+    let mut ru = connect(&uncommitted).await;
+    assert_eq!(next_json(&mut ru).await["value"]["value"], json!("before"));
+    assert_eq!(next_json(&mut ru).await["value"]["value"], json!("open"));
+    assert_eq!(next_json(&mut rc).await["value"]["value"], json!("before"));
+    nothing_more(&mut rc, Duration::from_secs(2)).await;
+    assert_eq!(
+        next_json(&mut latest).await["value"]["value"],
+        json!("open")
+    );
+    let t = transactional.clone();
+    tokio::task::spawn_blocking(move || {
+        t.commit_transaction(Duration::from_secs(30))
+            .expect("commit")
+    })
+    .await
+    .expect("commit");
+    assert_eq!(next_json(&mut rc).await["value"]["value"], json!("open"));
+    for s in [latest, rc, ru] {
+        close(s).await;
+    }
+    server.stop().await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_cluster_is_503_before_the_upgrade() {
+    let mut cluster = TestCluster::start().await;
+    let server = WsServer::start(cluster.kafka().clone(), config(&[])).await;
+    let topic = unique_name("ws-out-down");
+    cluster.create_topic(&topic, 1).await;
+    // The session state is read once Kafka is up.
+    let url = format!("{}/socket/out?clientId=a&topic={topic}", server.ws);
+    close(connect(&url).await).await;
+    cluster.stop_broker().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for url in [
+        format!("{}/socket/out?clientId=b&topic={topic}", server.ws),
+        format!("{}/socket/in?clientId=b&topic={topic}", server.ws),
+    ] {
+        let (status, body) = refused(&url).await;
+        assert_eq!(status, 503, "{url}: {body}");
+        assert!(body["message"].is_string(), "{body}");
+    }
+    server.stop().await;
 }
