@@ -26,7 +26,6 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -258,36 +257,70 @@ async fn main() {
     }
 }
 
+/// Counts delivery reports, so the native producer pays no future per record.
+#[derive(Default)]
+struct Counted {
+    delivered: std::sync::atomic::AtomicUsize,
+    failed: std::sync::atomic::AtomicUsize,
+}
+
+impl rdkafka::ClientContext for Counted {}
+
+impl rdkafka::producer::ProducerContext for Counted {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &rdkafka::producer::DeliveryResult<'_>, _: ()) {
+        use std::sync::atomic::Ordering;
+        match result {
+            Ok(_) => self.delivered.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
 async fn native_in(bootstrap: &str, value: &str, records: usize) -> Row {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .create()
-        .expect("producer");
-    let started = Instant::now();
-    let mut pending = futures::stream::FuturesOrdered::new();
-    for _ in 0..records {
-        pending.push_back(
-            producer
-                .send_result(FutureRecord::<(), str>::to("native-in").payload(value))
-                .expect("queue"),
-        );
-        // Keep librdkafka's queue within its limits.
-        while pending.len() >= 50_000 {
-            let _ = pending.next().await;
+    use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+    use std::sync::atomic::Ordering;
+    let bootstrap = bootstrap.to_string();
+    let value = value.to_string();
+    tokio::task::spawn_blocking(move || {
+        let producer: ThreadedProducer<Counted> = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .create_with_context(Counted::default())
+            .expect("producer");
+        let started = Instant::now();
+        for _ in 0..records {
+            let mut record = BaseRecord::<(), str>::to("native-in").payload(value.as_str());
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        record = back;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
         }
-    }
-    while let Some(done) = pending.next().await {
-        done.expect("delivery").expect("delivered");
-    }
-    Row {
-        name: "native-in",
-        records,
-        seconds: started.elapsed().as_secs_f64(),
-        gateway_cpu: None,
-    }
+        producer.flush(Duration::from_secs(120)).expect("flush");
+        let context = producer.context();
+        assert_eq!(
+            context.failed.load(Ordering::Relaxed),
+            0,
+            "native deliveries failed"
+        );
+        assert_eq!(context.delivered.load(Ordering::Relaxed), records);
+        Row {
+            name: "native-in",
+            records,
+            seconds: started.elapsed().as_secs_f64(),
+            gateway_cpu: None,
+        }
+    })
+    .await
+    .expect("native producer")
 }
 
 async fn ws_in(ws: &str, value: &str, records: usize, sockets: usize) -> Row {
