@@ -252,6 +252,8 @@ class Kgate(_Process):
         sets = [
             "listeners=http://127.0.0.1:0",
             "schema.registry.listeners=http://127.0.0.1:0",
+            "ws.listeners=http://127.0.0.1:0",
+            "ws.admin.listeners=http://127.0.0.1:0",
             "data.dir=%s" % self.data_dir,
             *self.extra_sets,
         ]

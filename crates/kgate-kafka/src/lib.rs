@@ -17,6 +17,7 @@ mod producer;
 pub mod raw;
 mod record_stream;
 pub mod validate;
+mod ws_clients;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub use error::KafkaError;
 pub use metadata::{BrokerMetadata, ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use producer::{ProduceRecord, RecordPosition, RecordRef};
 pub use record_stream::{Delivered, DeliveryQueue, PendingDelivery, SendError};
+pub use ws_clients::OwnProducer;
 
 /// How long a single metadata, offsets or admin request may take before it fails.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

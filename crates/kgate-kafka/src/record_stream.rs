@@ -158,7 +158,7 @@ impl ProducerContext for StreamContext {
 }
 
 impl DeliveryQueue {
-    fn new(producer: Arc<StreamProducer>) -> Self {
+    pub(crate) fn new(producer: Arc<StreamProducer>) -> Self {
         DeliveryQueue {
             producer,
             shared: Arc::new(Shared {

@@ -6,6 +6,7 @@
 
 mod registry;
 mod rest;
+mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,7 +22,7 @@ use crate::shutdown::Shutdown;
 
 /// Every face, in the order they are bound, announced and started. A face that needs
 /// what another makes known (the REST Proxy needs the registry's URL) comes after it.
-const FACES: &[&dyn Face] = &[&registry::Registry, &rest::Rest];
+const FACES: &[&dyn Face] = &[&registry::Registry, &rest::Rest, &ws::Ws];
 
 /// A listener a face wants: what it serves and the configuration key that placed it.
 pub struct Wanted {
@@ -59,6 +60,9 @@ pub struct Context<'a> {
     /// The Schema Registry the formats use: `schema.registry.url`, else the built-in
     /// registry's once it is bound.
     pub registry_url: Option<String>,
+    /// Topics a face keeps its own state in (the WebSocket proxy's, Connect's): REST
+    /// clients may not write them, as with `internal.topics`.
+    pub internal_topics: Vec<String>,
 }
 
 /// A face's serving future: ends when shutdown has been asked for and its in-flight work
@@ -71,7 +75,7 @@ pub trait Face: Sync {
     /// settings here, so a bad one stops start-up before anything is bound or started.
     fn listeners(&self, config: &Config) -> Result<Vec<Wanted>, KgateError>;
     /// Called once every face's listeners are bound, before any face starts, so a face
-    /// can make its addresses known to the others.
+    /// can make its addresses and state topics known to the others.
     fn bound(&self, _context: &mut Context<'_>, _listeners: &[Bound]) {}
     /// Starts serving on `listeners` (in the order [`Face::listeners`] gave) until
     /// `shutdown`.
@@ -106,6 +110,7 @@ pub async fn serve(config: &Config, kafka: Kafka, shutdown: Shutdown) -> Result<
         config,
         kafka,
         registry_url: config.rest.schema_registry_url.clone(),
+        internal_topics: Vec::new(),
     };
 
     let mut bound = Vec::new();

@@ -25,6 +25,11 @@ impl Face for Rest {
     ) -> Result<Serving, KgateError> {
         let mut rest_config = context.config.rest.clone();
         rest_config.schema_registry_url = context.registry_url.clone();
+        for topic in &context.internal_topics {
+            if !rest_config.internal_topics.contains(topic) {
+                rest_config.internal_topics.push(topic.clone());
+            }
+        }
         let registry_url = rest_config.schema_registry_url.clone().unwrap_or_default();
         let state = kgate_rest::AppState::new(context.kafka.clone(), rest_config).map_err(|e| {
             KgateError::BadArgument {

@@ -55,6 +55,9 @@ impl Kgate {
         // The built-in Schema Registry would otherwise take port 8081, which tests running
         // side by side cannot share.
         command.env("KGATE_SCHEMA_REGISTRY_LISTENERS", "http://127.0.0.1:0");
+        // So would the WebSocket proxy's 8078 and 9078.
+        command.env("KGATE_WS_LISTENERS", "http://127.0.0.1:0");
+        command.env("KGATE_WS_ADMIN_LISTENERS", "http://127.0.0.1:0");
         for (key, value) in env {
             command.env(key, value);
         }
