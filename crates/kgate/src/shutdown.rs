@@ -33,6 +33,11 @@ impl Shutdown {
         Ok(Shutdown { receiver })
     }
 
+    /// Whether shutdown has been asked for.
+    pub fn is_requested(&self) -> bool {
+        *self.receiver.borrow()
+    }
+
     /// Completes once shutdown has been asked for.
     pub async fn wait(mut self) {
         // An error means the sender is gone, which only happens if the signal task

@@ -137,7 +137,9 @@ impl ConnState {
         if self.is_finished() || self.in_flight() > 0 {
             return None;
         }
-        let at = |millis: u64| self.epoch + Duration::from_millis(millis);
+        // Times are kept in whole milliseconds, rounded down: a millisecond more keeps
+        // every deadline from coming early.
+        let at = |millis: u64| self.epoch + Duration::from_millis(millis + 1);
         match self.head_started.load(Ordering::Relaxed) {
             0 => {
                 let idle_since = at(self.idle_since.load(Ordering::Relaxed));

@@ -150,16 +150,12 @@ pub async fn serve(config: &Config, kafka: Kafka, shutdown: Shutdown) -> Result<
             (ended, index, _) = watched => {
                 let name = running[index].name;
                 let address = running[index].address;
-                let error = match ended {
-                    Ok(Ok(())) => KgateError::Face {
-                        name,
-                        address,
-                        source: std::io::Error::other("stopped unexpectedly"),
-                    },
-                    Ok(Err(source)) => KgateError::Face { name, address, source },
-                    Err(join) => KgateError::FaceTask { name, message: join.to_string() },
-                };
-                tracing::error!(error = %error, "a face stopped; stopping kgate");
+                // A face that saw the shutdown before this loop did stopped normally.
+                let normal = matches!(ended, Ok(Ok(()))) && faces_shutdown.is_requested();
+                let error = (!normal).then(|| face_error(ended, name, address));
+                if let Some(error) = &error {
+                    tracing::error!(error = %error, "a face stopped; stopping kgate");
+                }
                 failure = Some((index, error));
             }
         }
@@ -170,8 +166,32 @@ pub async fn serve(config: &Config, kafka: Kafka, shutdown: Shutdown) -> Result<
     }
     let stopped = stop_running(running, config).await;
     match failure {
-        Some((_, error)) => Err(error),
-        None => stopped,
+        Some((_, Some(error))) => Err(error),
+        _ => stopped,
+    }
+}
+
+/// The error of a face whose task ended before kgate asked it to stop.
+fn face_error(
+    ended: Result<std::io::Result<()>, tokio::task::JoinError>,
+    name: &'static str,
+    address: SocketAddr,
+) -> KgateError {
+    match ended {
+        Ok(Ok(())) => KgateError::Face {
+            name,
+            address,
+            source: std::io::Error::other("stopped unexpectedly"),
+        },
+        Ok(Err(source)) => KgateError::Face {
+            name,
+            address,
+            source,
+        },
+        Err(join) => KgateError::FaceTask {
+            name,
+            message: join.to_string(),
+        },
     }
 }
 

@@ -37,7 +37,11 @@ impl Face for Registry {
         Ok(Box::pin(kgate_registry::serve(
             super::single(listeners),
             context.kafka.clone(),
-            kgate_registry::RegistryConfig::default(),
+            // One body limit for every face: `max.request.body.bytes`.
+            kgate_registry::RegistryConfig {
+                max_body_bytes: context.config.rest.max_request_body_bytes,
+                ..kgate_registry::RegistryConfig::default()
+            },
             shutdown.wait(),
         )))
     }
