@@ -410,3 +410,65 @@ async fn shutdown_closes_idle_connections_and_lets_requests_finish() {
     assert!(answer.ends_with("done"), "{answer}");
     stopping.await.expect("stopped");
 }
+
+#[tokio::test]
+async fn an_upgraded_connection_is_left_to_its_new_protocol() {
+    // Short timeouts and a limit of two: none of them may touch an upgraded connection
+    // (a WebSocket), which has no HTTP requests any more.
+    let server = Server::start(ServeConfig {
+        idle_timeout: Some(Duration::from_millis(200)),
+        header_timeout: Some(Duration::from_millis(200)),
+        connection_limit: Some(2),
+        ..relaxed()
+    })
+    .await;
+    let mut upgraded = TcpStream::connect(server.addr).await.expect("connect");
+    upgraded
+        .write_all(
+            b"GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n",
+        )
+        .await
+        .expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(
+            Duration::from_secs(20),
+            tokio::io::AsyncReadExt::read(&mut upgraded, &mut byte),
+        )
+        .await
+        .expect("the 101 in time")
+        .expect("read");
+        assert_eq!(n, 1, "closed during the handshake: {head:?}");
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+
+    // Other connections come and go, past the limit, while the upgraded one is quiet for
+    // longer than the idle and header timeouts.
+    for _ in 0..5 {
+        let ok = reqwest::Client::new()
+            .get(format!("{}/ok", server.base))
+            .send()
+            .await
+            .expect("GET /ok");
+        assert_eq!(ok.status().as_u16(), 200);
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    upgraded.write_all(b"still here").await.expect("write");
+    let mut echo = [0u8; 10];
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::io::AsyncReadExt::read_exact(&mut upgraded, &mut echo),
+    )
+    .await
+    .expect("the echo in time")
+    .expect("the upgraded connection is open");
+    assert_eq!(&echo, b"still here");
+    drop(upgraded);
+    server.stop().await;
+}

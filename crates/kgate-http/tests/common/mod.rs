@@ -43,6 +43,35 @@ async fn echo_len(body: Result<LimitedBody, HttpError>) -> Result<String, HttpEr
     body.map(|LimitedBody(b)| b.len().to_string())
 }
 
+/// Switches the connection to a byte echo, as a WebSocket handshake switches it to
+/// WebSocket frames.
+async fn upgrade_to_echo(mut request: axum::extract::Request) -> axum::response::Response {
+    let upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else {
+            return;
+        };
+        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+        let mut buf = [0u8; 1024];
+        loop {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if io.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    axum::response::Response::builder()
+        .status(101)
+        .header("connection", "upgrade")
+        .header("upgrade", "echo")
+        .body(axum::body::Body::empty())
+        .unwrap_or_default()
+}
+
 impl Server {
     /// Starts the test router with `config`.
     pub async fn start(config: ServeConfig) -> Server {
@@ -81,6 +110,7 @@ impl Server {
                     }
                 }),
             )
+            .route("/upgrade", get(upgrade_to_echo))
             .route(
                 "/panic",
                 get(|| async {
