@@ -10,29 +10,57 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 /// reserves memory for them: a garbage length would otherwise reserve gigabytes.
 const MAX_IMPLAUSIBLE_COUNT: i64 = 1 << 24;
 
+/// What a [`GuardedBuf`] does with a 32-bit value too large to be the length of what
+/// follows (more than [`MAX_IMPLAUSIBLE_COUNT`] and more than the bytes left).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Suspicious {
+    /// Refuse it: the decode fails.
+    Refuse,
+    /// Hand the decoder `bytes left + 1` instead and note where it was read. If it was an
+    /// array, string or bytes length the decode still fails (every element takes at
+    /// least one byte), but only after reserving memory for at most the bytes left;
+    /// if the decode succeeds, every noted value was a plain field.
+    Clamp,
+}
+
 /// A request frame's body as a buffer that refuses implausible collection lengths.
 ///
 /// The generated decoders reserve `Vec::with_capacity(n)` for an array of `n` elements
 /// read from the wire before reading any element; an allocation failure aborts the
-/// process, so lengths that cannot fit in the remaining bytes are rejected here.
-/// Leading 32-bit fields that legitimately hold large values (timeouts, byte limits)
-/// are exempted per API.
+/// process, so lengths that cannot fit in the remaining bytes are never handed over as
+/// they are. A length and a plain 32-bit field (a partition index, a timeout) look the
+/// same to a buffer, so [`decode_body`] decodes in up to two passes: the first clamps
+/// suspicious values (see [`Suspicious::Clamp`]); when it succeeds with some clamped,
+/// they were fields, and the second pass reads them as they are.
+/// Leading 32-bit fields that routinely hold large values (timeouts, byte limits) are
+/// exempted per API, which spares most requests the second pass.
 pub struct GuardedBuf {
     inner: Bytes,
+    /// The body's length, to locate reads by their offset.
+    total: usize,
     exempt_i32: u32,
     count_limit: i64,
     varint_value: u64,
     varint_shift: u32,
+    on_suspicious: Suspicious,
+    /// Offsets of the suspicious values clamped so far (Clamp mode).
+    clamped: Vec<usize>,
+    /// Offsets of values known to be plain fields, read as they are.
+    fields: Vec<usize>,
 }
 
 impl GuardedBuf {
     fn new(inner: Bytes, exempt_i32: u32, count_limit: i64) -> Self {
         Self {
+            total: inner.len(),
             inner,
             exempt_i32,
             count_limit,
             varint_value: 0,
             varint_shift: 0,
+            on_suspicious: Suspicious::Refuse,
+            clamped: Vec::new(),
+            fields: Vec::new(),
         }
     }
 }
@@ -55,6 +83,7 @@ impl Buf for GuardedBuf {
         self.inner.advance(cnt)
     }
     fn try_get_i32(&mut self) -> Result<i32, bytes::TryGetError> {
+        let at = self.total - self.inner.remaining();
         let v = self.inner.try_get_i32()?;
         if self.exempt_i32 > 0 {
             self.exempt_i32 -= 1;
@@ -62,14 +91,24 @@ impl Buf for GuardedBuf {
         }
         let left = self.inner.remaining();
         if v as i64 > self.count_limit && v as i64 > left as i64 {
-            return Err(refuse(v as usize, left));
+            if self.fields.binary_search(&at).is_ok() {
+                return Ok(v);
+            }
+            return match self.on_suspicious {
+                Suspicious::Refuse => Err(refuse(v as usize, left)),
+                Suspicious::Clamp => {
+                    self.clamped.push(at);
+                    Ok(i32::try_from(left + 1).unwrap_or(i32::MAX))
+                }
+            };
         }
         Ok(v)
     }
     fn try_get_u8(&mut self) -> Result<u8, bytes::TryGetError> {
         // Unsigned varints (compact lengths and tag counts) are read a byte at a time;
         // follow them so a multi-byte length larger than what is left can be refused on
-        // its last byte, before the decoder reserves memory for it.
+        // its last byte, before the decoder reserves memory for it. (Unsigned varints
+        // are only ever lengths, counts and tags, never plain fields.)
         let b = self.inner.try_get_u8()?;
         if b & 0x80 == 0 && self.varint_shift == 0 {
             return Ok(b);
@@ -181,16 +220,29 @@ pub fn decode_body(raw: &RawRequest) -> Result<RequestKind, String> {
         ApiKey::Fetch => MAX_IMPLAUSIBLE_COUNT << 2,
         _ => MAX_IMPLAUSIBLE_COUNT,
     };
-    let mut buf = GuardedBuf::new(
-        raw.body.clone(),
-        exempt_leading_i32(raw.api_key, raw.api_version),
-        limit,
-    );
+    let exempt = exempt_leading_i32(raw.api_key, raw.api_version);
+    let mut buf = GuardedBuf::new(raw.body.clone(), exempt, limit);
+    buf.on_suspicious = Suspicious::Clamp;
+    let request = decode_kind(raw, &mut buf)?;
+    if buf.clamped.is_empty() {
+        return Ok(request);
+    }
+    // The clamped values were plain fields (a clamped length cannot decode): read them
+    // again as they are. Field values never change how the rest is laid out, so the
+    // second pass reads the same fields at the same offsets.
+    let mut fields = std::mem::take(&mut buf.clamped);
+    fields.sort_unstable();
+    let mut buf = GuardedBuf::new(raw.body.clone(), exempt, limit);
+    buf.fields = fields;
+    decode_kind(raw, &mut buf)
+}
+
+fn decode_kind(raw: &RawRequest, buf: &mut GuardedBuf) -> Result<RequestKind, String> {
     macro_rules! kinds {
         ($($key:ident => $ty:ident),* $(,)?) => {
             match raw.api_key {
                 $(ApiKey::$key => catch(|| {
-                    kafka_protocol::messages::$ty::decode(&mut buf, raw.api_version)
+                    kafka_protocol::messages::$ty::decode(buf, raw.api_version)
                         .map(RequestKind::$key)
                 }),)*
                 other => Err(format!("{other:?} requests are not decoded by this broker")),

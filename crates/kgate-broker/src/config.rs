@@ -16,12 +16,23 @@ pub struct Settings {
     pub num_partitions: i32,
     /// `delete.topic.enable`.
     pub delete_topic_enable: bool,
+    /// `max.partitions.per.request` (kgate's own): the most partitions one CreateTopics
+    /// or CreatePartitions request may add.
+    pub max_partitions_per_request: i32,
+    /// `max.broker.partitions` (the name KIP-578 proposed): the most partitions the
+    /// broker holds.
+    pub max_broker_partitions: i32,
     /// `socket.request.max.bytes`: the largest request frame accepted.
     pub max_request_bytes: usize,
+    /// `socket.send.buffer.bytes`: SO_SNDBUF of accepted connections; -1 keeps the
+    /// operating system's (auto-tuned) size, kgate's default.
+    pub socket_send_buffer_bytes: i32,
+    /// `socket.receive.buffer.bytes`: SO_RCVBUF likewise.
+    pub socket_receive_buffer_bytes: i32,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
-    /// `log.flush.interval.messages`: 1 means fsync after every append.
-    pub flush_every_append: bool,
+    /// The group coordinator's settings.
+    pub group: GroupSettings,
     /// Defaults for every topic's log (`log.segment.bytes`, `log.retention.ms`, ...).
     pub log: LogDefaults,
     /// The properties in force: the static ones under any dynamic broker configs.
@@ -55,6 +66,21 @@ pub struct LogDefaults {
     pub max_compaction_lag_ms: i64,
     /// `log.roll.ms` (or `log.roll.hours`): the default of `segment.ms`.
     pub segment_ms: i64,
+    /// `min.insync.replicas`: an acks=all write needs this many replicas in sync, and a
+    /// single node has one.
+    pub min_insync_replicas: i32,
+    /// `log.flush.interval.messages`: the default of `flush.messages`.
+    pub flush_messages: i64,
+    /// `log.flush.interval.ms`: the default of `flush.ms`.
+    pub flush_ms: i64,
+    /// `log.message.timestamp.before.max.ms`: the default of
+    /// `message.timestamp.before.max.ms`.
+    pub timestamp_before_max_ms: i64,
+    /// `log.message.timestamp.after.max.ms`: the default of
+    /// `message.timestamp.after.max.ms`.
+    pub timestamp_after_max_ms: i64,
+    /// `compression.type`: the default of the topic setting of the same name.
+    pub compression_type: String,
 }
 
 fn bad(key: &str, message: impl Into<String>) -> BrokerError {
@@ -65,83 +91,50 @@ fn bad(key: &str, message: impl Into<String>) -> BrokerError {
 }
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, BrokerError> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(bad(key, format!("expected true or false, got `{v}`"))),
-    }
+    crate::config_defs::check(key, v, crate::config_defs::Rule::Bool).map_err(|m| bad(key, m))?;
+    Ok(boolean(v))
 }
 
-fn parse_ratio(key: &str, v: &str) -> Result<f64, BrokerError> {
-    match v.trim().parse::<f64>() {
-        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
-        _ => Err(bad(
-            key,
-            format!("expected a number between 0 and 1, got `{v}`"),
-        )),
-    }
+/// A value refused, in the words of Kafka's ConfigException.
+fn refused(key: &str, value: &str, why: &str) -> BrokerError {
+    bad(key, crate::config_defs::invalid(key, value, why))
 }
 
-fn parse_int(key: &str, v: &str, min: i64) -> Result<i64, BrokerError> {
-    let n: i64 = v
-        .trim()
-        .parse()
-        .map_err(|_| bad(key, format!("expected an integer, got `{v}`")))?;
-    if n < min {
-        return Err(bad(key, format!("must be at least {min}, got {n}")));
-    }
-    Ok(n)
+/// A value that passed its [`crate::config_defs`] rule, as a number.
+fn int(v: &str) -> i64 {
+    v.trim().parse().unwrap_or_default()
 }
 
-/// Keys accepted for compatibility with common Kafka broker configurations, whose value
-/// must be an integer but which change nothing on a single node.
-const ACCEPTED_INTEGER_KEYS: &[&str] = &[
-    "broker.id",
-    "node.id",
-    "num.network.threads",
-    "num.io.threads",
-    "num.recovery.threads.per.data.dir",
-    "group.initial.rebalance.delay.ms",
-    "group.min.session.timeout.ms",
-    "group.max.session.timeout.ms",
-    "offsets.retention.minutes",
-    "transactional.id.expiration.ms",
-    "producer.id.expiration.ms",
-    "transaction.max.timeout.ms",
-    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
-    "transaction.remove.expired.transaction.cleanup.interval.ms",
-    "log.cleaner.backoff.ms",
-    "log.cleaner.threads",
-    "log.cleaner.dedupe.buffer.size",
-    "log.cleaner.io.buffer.size",
-    "log.segment.delete.delay.ms",
-    "log.index.size.max.bytes",
-    "log.message.timestamp.before.max.ms",
-    "log.message.timestamp.after.max.ms",
-    "log.flush.interval.ms",
-    "socket.send.buffer.bytes",
-    "socket.receive.buffer.bytes",
-];
+/// A value that passed its rule, as a boolean.
+fn boolean(v: &str) -> bool {
+    v.trim().eq_ignore_ascii_case("true")
+}
 
-/// Replication settings: on one broker only 1 is possible.
+/// Replication settings: Kafka accepts any positive value, but on one broker only 1 can
+/// ever be met, so a start-up property asking for more is refused at once rather than
+/// failing every topic creation (or transaction) later.
 const REPLICATION_KEYS: &[&str] = &[
     "default.replication.factor",
     "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
-    "min.insync.replicas",
 ];
 
 impl Settings {
-    /// Validates `properties`; an unknown key or a bad value names the key.
+    /// Validates `properties` with Kafka's rules (see [`crate::config_defs`]); an unknown
+    /// key or a bad value names the key.
     pub fn from_properties(properties: &BTreeMap<String, String>) -> Result<Self, BrokerError> {
         let mut s = Settings {
             auto_create_topics: true,
             num_partitions: 1,
             delete_topic_enable: true,
+            max_partitions_per_request: 10_000,
+            max_broker_partitions: i32::MAX,
             max_request_bytes: 104_857_600,
+            socket_send_buffer_bytes: -1,
+            socket_receive_buffer_bytes: -1,
             retention_check_interval_ms: 300_000,
-            flush_every_append: false,
+            group: GroupSettings::default(),
             log: LogDefaults {
                 segment_bytes: 1_073_741_824,
                 retention_ms: 7 * 24 * 3_600_000,
@@ -155,6 +148,12 @@ impl Settings {
                 min_compaction_lag_ms: 0,
                 max_compaction_lag_ms: i64::MAX,
                 segment_ms: 7 * 24 * 3_600_000,
+                min_insync_replicas: 1,
+                flush_messages: i64::MAX,
+                flush_ms: i64::MAX,
+                timestamp_before_max_ms: i64::MAX,
+                timestamp_after_max_ms: i64::MAX,
+                compression_type: "producer".to_string(),
             },
             explicit: properties.clone(),
         };
@@ -166,88 +165,65 @@ impl Settings {
         let mut roll_ms = None;
         for (key, v) in properties {
             let k = key.as_str();
+            match crate::config_defs::broker_rule(k) {
+                Some(rule) => crate::config_defs::check(k, v, rule).map_err(|m| bad(k, m))?,
+                None if is_security_key(k) => continue,
+                None => return Err(bad(k, format!("Unknown broker config name: {k}"))),
+            }
             match k {
-                "auto.create.topics.enable" => s.auto_create_topics = parse_bool(k, v)?,
-                "delete.topic.enable" => s.delete_topic_enable = parse_bool(k, v)?,
-                "num.partitions" => {
-                    s.num_partitions = parse_int(k, v, 1)?
-                        .try_into()
-                        .map_err(|_| bad(k, "too large"))?
-                }
-                "socket.request.max.bytes" => {
-                    s.max_request_bytes = parse_int(k, v, 1024)? as usize;
-                }
-                "log.retention.check.interval.ms" => {
-                    s.retention_check_interval_ms = parse_int(k, v, 1)? as u64
-                }
-                "log.flush.interval.messages" => {
-                    s.flush_every_append = parse_int(k, v, 1)? == 1;
-                }
-                "log.segment.bytes" => {
-                    let n = parse_int(k, v, 14)?;
-                    if n > i32::MAX as i64 {
-                        return Err(bad(k, "must fit in a 32-bit integer, as in Kafka"));
-                    }
-                    s.log.segment_bytes = n as u64
-                }
-                "log.retention.ms" => retention_ms = Some(parse_int(k, v, -1)?),
-                "log.retention.minutes" => retention_minutes = Some(parse_int(k, v, -1)?),
-                "log.retention.hours" => retention_hours = Some(parse_int(k, v, -1)?),
-                "log.retention.bytes" => s.log.retention_bytes = parse_int(k, v, -1)?,
-                "log.roll.ms" => roll_ms = Some(parse_int(k, v, 1)?),
-                "log.roll.hours" => roll_hours = Some(parse_int(k, v, 1)?),
-                "log.index.interval.bytes" => {
-                    s.log.index_interval_bytes = parse_int(k, v, 0)?.min(u32::MAX as i64) as u32
-                }
-                "message.max.bytes" => {
-                    s.log.max_message_bytes = parse_int(k, v, 0)?.min(i32::MAX as i64) as i32
-                }
+                "auto.create.topics.enable" => s.auto_create_topics = boolean(v),
+                "delete.topic.enable" => s.delete_topic_enable = boolean(v),
+                "num.partitions" => s.num_partitions = int(v) as i32,
+                "max.partitions.per.request" => s.max_partitions_per_request = int(v) as i32,
+                "max.broker.partitions" => s.max_broker_partitions = int(v) as i32,
+                "socket.request.max.bytes" => s.max_request_bytes = int(v) as usize,
+                "socket.send.buffer.bytes" => s.socket_send_buffer_bytes = int(v) as i32,
+                "socket.receive.buffer.bytes" => s.socket_receive_buffer_bytes = int(v) as i32,
+                "log.retention.check.interval.ms" => s.retention_check_interval_ms = int(v) as u64,
+                "log.flush.interval.messages" => s.log.flush_messages = int(v),
+                "log.flush.interval.ms" => s.log.flush_ms = int(v),
+                "log.message.timestamp.before.max.ms" => s.log.timestamp_before_max_ms = int(v),
+                "log.message.timestamp.after.max.ms" => s.log.timestamp_after_max_ms = int(v),
+                "log.segment.bytes" => s.log.segment_bytes = int(v) as u64,
+                "log.retention.ms" => retention_ms = Some(int(v)),
+                "log.retention.minutes" => retention_minutes = Some(int(v)),
+                "log.retention.hours" => retention_hours = Some(int(v)),
+                "log.retention.bytes" => s.log.retention_bytes = int(v),
+                "log.roll.ms" => roll_ms = Some(int(v)),
+                "log.roll.hours" => roll_hours = Some(int(v)),
+                "log.index.interval.bytes" => s.log.index_interval_bytes = int(v) as u32,
+                "message.max.bytes" => s.log.max_message_bytes = int(v) as i32,
+                "min.insync.replicas" => s.log.min_insync_replicas = int(v) as i32,
                 "log.cleanup.policy" => {
-                    s.log.cleanup_policy =
-                        crate::log::config::check_cleanup_policy(k, v).map_err(|m| bad(k, m))?
+                    s.log.cleanup_policy = crate::config_defs::list_items(v).join(",")
                 }
-                "log.message.timestamp.type" => {
-                    s.log.timestamp_type =
-                        crate::log::config::check_timestamp_type(v).map_err(|m| bad(k, m))?
-                }
-                "log.cleaner.delete.retention.ms" => {
-                    s.log.delete_retention_ms = parse_int(k, v, 0)?
-                }
-                "log.cleaner.min.compaction.lag.ms" => {
-                    s.log.min_compaction_lag_ms = parse_int(k, v, 0)?
-                }
-                "log.cleaner.max.compaction.lag.ms" => {
-                    s.log.max_compaction_lag_ms = parse_int(k, v, 1)?
-                }
+                "log.message.timestamp.type" => s.log.timestamp_type = v.trim().to_string(),
+                "compression.type" => s.log.compression_type = v.trim().to_string(),
+                "log.cleaner.delete.retention.ms" => s.log.delete_retention_ms = int(v),
+                "log.cleaner.min.compaction.lag.ms" => s.log.min_compaction_lag_ms = int(v),
+                "log.cleaner.max.compaction.lag.ms" => s.log.max_compaction_lag_ms = int(v),
                 "log.cleaner.min.cleanable.ratio" => {
-                    s.log.min_cleanable_ratio = parse_ratio(k, v)?;
+                    s.log.min_cleanable_ratio = v.trim().parse().unwrap_or(0.5)
                 }
-                "log.cleaner.io.max.bytes.per.second" | "log.cleaner.io.buffer.load.factor" => {
-                    match v.trim().parse::<f64>() {
-                        Ok(x) if x > 0.0 => {}
-                        _ => return Err(bad(k, format!("expected a positive number, got `{v}`"))),
-                    }
+                "group.initial.rebalance.delay.ms" => {
+                    s.group.initial_rebalance_delay_ms = int(v) as i32
                 }
-                "compression.type" => {
-                    crate::log::config::validate_topic_config("compression.type", v)
-                        .map_err(|m| bad(k, m))?;
+                "group.min.session.timeout.ms" => s.group.min_session_timeout_ms = int(v) as i32,
+                "group.max.session.timeout.ms" => s.group.max_session_timeout_ms = int(v) as i32,
+                "offsets.retention.minutes" => s.group.offsets_retention_minutes = int(v) as i32,
+                "offsets.retention.check.interval.ms" => {
+                    s.group.offsets_retention_check_interval_ms = int(v)
                 }
-                "log.preallocate" | "unclean.leader.election.enable" => {
-                    parse_bool(k, v)?;
+                _ if REPLICATION_KEYS.contains(&k) && int(v) != 1 => {
+                    return Err(refused(
+                        k,
+                        v,
+                        "this is a single-node broker, so the only possible value is 1",
+                    ));
                 }
-                _ if REPLICATION_KEYS.contains(&k) => {
-                    if parse_int(k, v, 1)? != 1 {
-                        return Err(bad(
-                            k,
-                            "this is a single-node broker, so the only possible value is 1",
-                        ));
-                    }
-                }
-                _ if ACCEPTED_INTEGER_KEYS.contains(&k) => {
-                    parse_int(k, v, -1)?;
-                }
-                _ if is_security_key(k) => {}
-                _ => return Err(bad(k, "unknown broker configuration key")),
+                // Accepted for compatibility with Kafka configurations; they change
+                // nothing here (README: the embedded broker's configs).
+                _ => {}
             }
         }
         if let Some(ms) = retention_ms
@@ -260,6 +236,37 @@ impl Settings {
             s.log.segment_ms = ms;
         }
         Ok(s)
+    }
+}
+
+/// The group coordinator's settings (Kafka's classic group configs).
+#[derive(Debug, Clone, Copy)]
+pub struct GroupSettings {
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty
+    /// group waits for more members (and again, up to the rebalance timeout, while more
+    /// keep coming).
+    pub initial_rebalance_delay_ms: i32,
+    /// `group.min.session.timeout.ms`: the shortest session timeout a member may ask for.
+    pub min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`: the longest.
+    pub max_session_timeout_ms: i32,
+    /// `offsets.retention.minutes`: how long the committed offsets of an empty group
+    /// (counted from when it became empty, or from the commit) are kept.
+    pub offsets_retention_minutes: i32,
+    /// `offsets.retention.check.interval.ms`: how often expired offsets are looked for.
+    pub offsets_retention_check_interval_ms: i64,
+}
+
+impl Default for GroupSettings {
+    /// Kafka's defaults.
+    fn default() -> Self {
+        Self {
+            initial_rebalance_delay_ms: 3_000,
+            min_session_timeout_ms: 6_000,
+            max_session_timeout_ms: 1_800_000,
+            offsets_retention_minutes: 10_080,
+            offsets_retention_check_interval_ms: 600_000,
+        }
     }
 }
 
@@ -472,7 +479,10 @@ macro_rules! broker_defs {
 pub const BROKER_CONFIGS: &[BrokerConfigDef] = broker_defs![
     ("auto.create.topics.enable", Some("true"), Boolean, ReadOnly),
     ("broker.id", None, Int, ReadOnly),
+    ("compression.gzip.level", Some("-1"), Int, ClusterWide),
+    ("compression.lz4.level", Some("9"), Int, ClusterWide),
     ("compression.type", Some("producer"), String, ClusterWide),
+    ("compression.zstd.level", Some("3"), Int, ClusterWide),
     ("default.replication.factor", Some("1"), Int, ReadOnly),
     ("delete.topic.enable", Some("true"), Boolean, ReadOnly),
     (
@@ -591,6 +601,8 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = broker_defs![
         Long,
         ClusterWide
     ),
+    ("max.broker.partitions", Some("2147483647"), Int, ReadOnly),
+    ("max.partitions.per.request", Some("10000"), Int, ReadOnly),
     ("message.max.bytes", Some("1048588"), Int, ClusterWide),
     ("min.insync.replicas", Some("1"), Int, ClusterWide),
     ("node.id", None, Int, ReadOnly),
@@ -602,6 +614,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = broker_defs![
         Some("2"),
         Int,
         ClusterWide
+    ),
+    (
+        "offsets.retention.check.interval.ms",
+        Some("600000"),
+        Long,
+        ReadOnly
     ),
     ("offsets.retention.minutes", Some("10080"), Int, ReadOnly),
     (
@@ -622,9 +640,10 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = broker_defs![
         List,
         PerBroker
     ),
-    ("socket.receive.buffer.bytes", Some("102400"), Int, ReadOnly),
+    // Kafka's default is 102400; kgate's is -1 (the system's auto-tuned size).
+    ("socket.receive.buffer.bytes", Some("-1"), Int, ReadOnly),
     ("socket.request.max.bytes", Some("104857600"), Int, ReadOnly),
-    ("socket.send.buffer.bytes", Some("102400"), Int, ReadOnly),
+    ("socket.send.buffer.bytes", Some("-1"), Int, ReadOnly),
     ("ssl.certificate.location", None, String, PerBroker),
     ("ssl.key.location", None, String, PerBroker),
     (

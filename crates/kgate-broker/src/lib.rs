@@ -22,9 +22,12 @@ mod acl;
 mod api;
 mod codec;
 mod config;
+mod config_defs;
 mod context;
+mod fds;
 mod group;
 mod log;
+mod oversize;
 mod sasl;
 mod server;
 mod state;
@@ -215,6 +218,7 @@ impl Broker {
                 port: port as i32,
             },
             lookup,
+            &settings.group,
         )?;
         let state = Arc::new(BrokerState {
             topics: topics.clone(),
@@ -228,6 +232,7 @@ impl Broker {
             api_versions: supported_apis(),
             listener_security: parking_lot::RwLock::new(listener_security),
             config_change: parking_lot::Mutex::new(()),
+            topic_changes: tokio::sync::Semaphore::new(1),
         });
         let security = Arc::new(server::Security {
             users: sasl::UserStore::open(

@@ -53,15 +53,23 @@ pub async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
+    let mut trouble = AcceptTrouble::default();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    trouble.recovered();
                     tracing::debug!(%peer, "connection accepted");
                     let state = state.clone();
                     let shutdown = shutdown.clone();
                     let security = security.clone();
                     let info = info.clone();
+                    let settings = state.topics.settings();
+                    set_buffer_sizes(
+                        &stream,
+                        settings.socket_send_buffer_bytes,
+                        settings.socket_receive_buffer_bytes,
+                    );
                     connections.spawn(async move {
                         let _ = stream.set_nodelay(true);
                         let conn = Connection {
@@ -99,9 +107,15 @@ pub async fn accept_loop(
                     });
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    // Out of file descriptors and the like: the connection waits in the
+                    // kernel's backlog, so back off (instead of spinning on an accept
+                    // that fails at once) and take it when descriptors are free again.
+                    trouble.failed(&e);
+                    tokio::select! {
+                        _ = tokio::time::sleep(trouble.backoff()) => {}
+                        _ = shutdown.changed() => break,
+                    }
+                    continue;
                 }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -117,6 +131,77 @@ pub async fn accept_loop(
         tokio::select! {
             next = connections.join_next() => if next.is_none() { break },
             _ = &mut deadline => { connections.abort_all(); break }
+        }
+    }
+}
+
+/// Applies `socket.send.buffer.bytes` and `socket.receive.buffer.bytes` (-1 leaves the
+/// system's size).
+fn set_buffer_sizes(stream: &tokio::net::TcpStream, send: i32, receive: i32) {
+    use std::os::fd::AsRawFd;
+    for (option, size) in [(libc::SO_SNDBUF, send), (libc::SO_RCVBUF, receive)] {
+        if size < 0 {
+            continue;
+        }
+        // SAFETY: the descriptor is the open socket `stream` owns, and the option value
+        // is a c_int of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&size as *const i32).cast(),
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "cannot set a socket buffer size");
+        }
+    }
+}
+
+/// Failed accepts in a row: logged once when they start and once when they end, so a
+/// process out of file descriptors is neither silent nor flooding its log.
+#[derive(Default)]
+struct AcceptTrouble {
+    failures: u32,
+}
+
+impl AcceptTrouble {
+    /// The first backoff; it doubles up to [`Self::MAX_BACKOFF`].
+    const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(10);
+    /// The longest wait between attempts: short, so service resumes soon after
+    /// descriptors are released.
+    const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_millis(500);
+
+    fn failed(&mut self, e: &std::io::Error) {
+        self.failures = self.failures.saturating_add(1);
+        if self.failures > 1 {
+            return;
+        }
+        let fds = matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE));
+        if fds {
+            tracing::warn!(
+                error = %e,
+                "the broker is out of file descriptors: new connections wait until some are released (raise the limit with `ulimit -n`)"
+            );
+        } else {
+            tracing::warn!(error = %e, "accepting a connection failed; retrying");
+        }
+    }
+
+    fn backoff(&self) -> std::time::Duration {
+        let doublings = self.failures.saturating_sub(1).min(6);
+        (Self::FIRST_BACKOFF * 2u32.pow(doublings)).min(Self::MAX_BACKOFF)
+    }
+
+    fn recovered(&mut self) {
+        if self.failures > 0 {
+            tracing::info!(
+                failed_attempts = self.failures,
+                "the broker accepts connections again"
+            );
+            self.failures = 0;
         }
     }
 }
@@ -507,14 +592,61 @@ impl Connection {
     }
 }
 
+/// Encodes a response; one holding a string its version cannot carry is fitted to the
+/// version (see `oversize`) rather than costing the client its connection.
 fn encode(
     key: ApiKey,
     version: i16,
     correlation_id: i32,
     resp: &ResponseKind,
 ) -> Result<Vec<Bytes>, String> {
-    codec::encode_response(key, version, correlation_id, resp).map_err(|e| {
-        tracing::error!("bug: cannot encode {key:?} v{version} response: {e}");
+    let first = match codec::encode_response(key, version, correlation_id, resp) {
+        Ok(frame) => return Ok(frame),
+        Err(e) => e,
+    };
+    let fitted = crate::oversize::fit(version, resp.clone());
+    codec::encode_response(key, version, correlation_id, &fitted).map_err(|e| {
+        tracing::error!("bug: cannot encode {key:?} v{version} response: {first}; fitted: {e}");
         format!("response encoding failed: {e}")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn configured_socket_buffer_sizes_are_applied() {
+        use std::os::fd::AsRawFd;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let get = |option| {
+            let mut value: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: reads an int option of an open socket into `value`.
+            let rc = unsafe {
+                libc::getsockopt(
+                    stream.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    option,
+                    (&mut value as *mut libc::c_int).cast(),
+                    &mut len,
+                )
+            };
+            assert_eq!(rc, 0);
+            value
+        };
+        super::set_buffer_sizes(&stream, 50_000, 70_000);
+        // Linux reports twice the size asked for (its bookkeeping overhead).
+        assert!(
+            (50_000..=100_000).contains(&get(libc::SO_SNDBUF)),
+            "{}",
+            get(libc::SO_SNDBUF)
+        );
+        assert!(
+            (70_000..=140_000).contains(&get(libc::SO_RCVBUF)),
+            "{}",
+            get(libc::SO_RCVBUF)
+        );
+    }
 }

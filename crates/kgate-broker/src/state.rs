@@ -37,6 +37,8 @@ pub struct BrokerState {
     pub listener_security: RwLock<ListenerSecurity>,
     /// Serialises dynamic broker config changes (settings and listener security).
     pub config_change: Mutex<()>,
+    /// Lets one topic creation, growth or deletion at a time onto the blocking pool.
+    pub topic_changes: tokio::sync::Semaphore,
 }
 
 /// The listener security that per-broker dynamic configs change while the broker runs:

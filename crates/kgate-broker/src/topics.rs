@@ -77,8 +77,10 @@ impl TopicError {
     /// A broker configuration value refused: INVALID_CONFIG naming the key.
     pub(crate) fn invalid_config(e: crate::BrokerError) -> Self {
         let message = match e {
+            // Kafka's messages name the config already.
+            crate::BrokerError::Config { key, message } if message.contains(&key) => message,
             crate::BrokerError::Config { key, message } => {
-                format!("invalid value for `{key}`: {message}")
+                format!("Invalid value for configuration {key}: {message}")
             }
             other => other.to_string(),
         };
@@ -162,10 +164,10 @@ impl TopicRegistry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => TopicsFile::default(),
             Err(e) => return Err(e.into()),
         };
+        let recorded = data_dir.join("topics.json").exists();
         let mut topics = HashMap::new();
         for record in file.topics {
-            let config =
-                LogConfig::resolve(&settings.log, settings.flush_every_append, &record.configs);
+            let config = LogConfig::resolve(&settings.log, &record.configs);
             let mut logs = Vec::with_capacity(record.partitions.max(0) as usize);
             for p in 0..record.partitions {
                 let log =
@@ -182,6 +184,7 @@ impl TopicRegistry {
                 }),
             );
         }
+        remove_orphans(data_dir, &topics, recorded);
         Ok(TopicRegistry {
             data_dir: data_dir.to_path_buf(),
             settings: RwLock::new(Arc::new(settings)),
@@ -231,11 +234,7 @@ impl TopicRegistry {
     fn reresolve_all(&self) {
         let settings = self.settings();
         for topic in self.all() {
-            let config = LogConfig::resolve(
-                &settings.log,
-                settings.flush_every_append,
-                &topic.configs.read(),
-            );
+            let config = LogConfig::resolve(&settings.log, &topic.configs.read());
             for log in topic.partitions.read().iter() {
                 log.lock().set_config(config.clone());
             }
@@ -317,14 +316,23 @@ impl TopicRegistry {
                 ),
             ));
         }
-        for (k, v) in configs {
-            crate::log::config::validate_topic_config(k, v)
-                .map_err(|m| TopicError::new(E::InvalidConfig, m))?;
-        }
+        crate::log::config::validate_topic_configs(configs, &self.settings().log)
+            .map_err(|m| TopicError::new(E::InvalidConfig, m))?;
+        self.check_capacity(partitions as i64)?;
         Ok(partitions)
     }
 
-    /// Creates a topic (`partitions` -1 means `num.partitions`).
+    /// The partitions a creation of `partitions` (-1 for `num.partitions`) adds.
+    pub fn resolved_partitions(&self, partitions: i32) -> i32 {
+        if partitions == -1 {
+            self.settings().num_partitions
+        } else {
+            partitions
+        }
+    }
+
+    /// Creates a topic (`partitions` -1 means `num.partitions`). A creation that fails
+    /// part-way leaves nothing behind: no topic and no partition directory.
     pub fn create(
         &self,
         name: &str,
@@ -335,15 +343,8 @@ impl TopicRegistry {
         let _guard = self.change.lock();
         let partitions = self.validate_create(name, partitions, replication_factor, &configs)?;
         let settings = self.settings();
-        let config = LogConfig::resolve(&settings.log, settings.flush_every_append, &configs);
-        let mut logs = Vec::with_capacity(partitions as usize);
-        for p in 0..partitions {
-            let dir = partition_dir(&self.data_dir, name, p);
-            // Leftovers of an earlier topic with the same name must not reappear.
-            let _ = std::fs::remove_dir_all(&dir);
-            let log = PartitionLog::open(&dir, config.clone()).map_err(storage)?;
-            logs.push(Arc::new(Mutex::new(log)));
-        }
+        let config = LogConfig::resolve(&settings.log, &configs);
+        let logs = self.open_new_partitions(name, 0..partitions, &config)?;
         let topic = Arc::new(Topic {
             name: name.to_string(),
             id: Uuid::new_v4(),
@@ -351,9 +352,94 @@ impl TopicRegistry {
             partitions: RwLock::new(logs),
         });
         self.topics.write().insert(name.to_string(), topic.clone());
-        self.save().map_err(storage)?;
+        if let Err(e) = self.save() {
+            self.topics.write().remove(name);
+            topic.partitions.write().clear();
+            remove_partition_dirs(&self.data_dir, name, 0..partitions);
+            return Err(storage(e));
+        }
         tracing::info!(topic = name, partitions, "created topic");
         Ok(topic)
+    }
+
+    /// Opens fresh logs for partitions `range` of `name`; if one fails, the ones opened
+    /// are closed and every directory of the range removed.
+    fn open_new_partitions(
+        &self,
+        name: &str,
+        range: std::ops::Range<i32>,
+        config: &LogConfig,
+    ) -> Result<Vec<SharedLog>, TopicError> {
+        let mut logs = Vec::with_capacity(range.len());
+        for p in range.clone() {
+            let dir = partition_dir(&self.data_dir, name, p);
+            // Leftovers of an earlier topic with the same name must not reappear.
+            let _ = std::fs::remove_dir_all(&dir);
+            match PartitionLog::open(&dir, config.clone()) {
+                Ok(log) => logs.push(Arc::new(Mutex::new(log))),
+                Err(e) => {
+                    drop(logs);
+                    remove_partition_dirs(&self.data_dir, name, range.start..p + 1);
+                    tracing::warn!(topic = name, partition = p, error = %e, "partition could not be created; the partitions created before it were removed");
+                    return Err(storage(e));
+                }
+            }
+        }
+        Ok(logs)
+    }
+
+    /// Refuses, as POLICY_VIOLATION, a request that would add more than
+    /// `max.partitions.per.request` partitions (Apache Kafka's controller refuses such
+    /// requests too, past 10,000 records in one operation).
+    pub fn check_request_size(&self, new_partitions: i64) -> Result<(), TopicError> {
+        let limit = self.settings().max_partitions_per_request;
+        if new_partitions > limit as i64 {
+            return Err(TopicError::new(
+                kafka_protocol::ResponseError::PolicyViolation,
+                format!(
+                    "Unable to perform excessively large batch operation: the request adds {new_partitions} partitions, more than max.partitions.per.request ({limit})"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses, as POLICY_VIOLATION, `new_partitions` more partitions when the broker
+    /// would then hold more than `max.broker.partitions`, or when their files would not
+    /// leave enough of the process's file descriptors for connections.
+    fn check_capacity(&self, new_partitions: i64) -> Result<(), TopicError> {
+        use kafka_protocol::ResponseError as E;
+        let limit = self.settings().max_broker_partitions as i64;
+        let held: i64 = self
+            .topics
+            .read()
+            .values()
+            .map(|t| t.partition_count() as i64)
+            .sum();
+        if held + new_partitions > limit {
+            return Err(TopicError::new(
+                E::PolicyViolation,
+                format!(
+                    "the broker holds {held} partitions; {new_partitions} more would exceed max.broker.partitions ({limit})"
+                ),
+            ));
+        }
+        if let Some(fds) = crate::fds::Descriptors::now() {
+            let needed = new_partitions.saturating_mul(FDS_PER_PARTITION);
+            let spare = fds.spare();
+            if needed > spare {
+                return Err(TopicError::new(
+                    E::PolicyViolation,
+                    format!(
+                        "{new_partitions} new partitions need about {needed} file descriptors, but only {spare} of the process's limit of {} can be spared ({} are open, {} kept for connections); raise the limit (ulimit -n) or create fewer partitions",
+                        fds.limit,
+                        fds.open,
+                        fds.reserve()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Deletes a topic and its data.
@@ -399,24 +485,19 @@ impl TopicRegistry {
                 ),
             ));
         }
+        self.check_capacity(count as i64 - current as i64)?;
         if validate_only {
             return Ok(());
         }
         let settings = self.settings();
-        let config = LogConfig::resolve(
-            &settings.log,
-            settings.flush_every_append,
-            &topic.configs.read(),
-        );
-        let mut new_logs = Vec::new();
-        for p in current..count {
-            let dir = partition_dir(&self.data_dir, name, p);
-            let _ = std::fs::remove_dir_all(&dir);
-            let log = PartitionLog::open(&dir, config.clone()).map_err(storage)?;
-            new_logs.push(Arc::new(Mutex::new(log)));
-        }
+        let config = LogConfig::resolve(&settings.log, &topic.configs.read());
+        let new_logs = self.open_new_partitions(name, current..count, &config)?;
         topic.partitions.write().extend(new_logs);
-        self.save().map_err(storage)?;
+        if let Err(e) = self.save() {
+            topic.partitions.write().truncate(current as usize);
+            remove_partition_dirs(&self.data_dir, name, current..count);
+            return Err(storage(e));
+        }
         tracing::info!(topic = name, partitions = count, "added partitions");
         Ok(())
     }
@@ -437,15 +518,13 @@ impl TopicRegistry {
                 format!("topic `{name}` does not exist"),
             ));
         };
-        for (k, v) in &configs {
-            crate::log::config::validate_topic_config(k, v)
-                .map_err(|m| TopicError::new(E::InvalidConfig, m))?;
-        }
+        crate::log::config::validate_topic_configs(&configs, &self.settings().log)
+            .map_err(|m| TopicError::new(E::InvalidConfig, m))?;
         if validate_only {
             return Ok(());
         }
         let settings = self.settings();
-        let config = LogConfig::resolve(&settings.log, settings.flush_every_append, &configs);
+        let config = LogConfig::resolve(&settings.log, &configs);
         *topic.configs.write() = configs;
         for log in topic.partitions.read().iter() {
             log.lock().set_config(config.clone());
@@ -504,6 +583,76 @@ fn load_levels(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// File descriptors a new partition holds: its segment's log, offset index and time
+/// index.
+const FDS_PER_PARTITION: i64 = 3;
+
+fn remove_partition_dirs(data_dir: &Path, topic: &str, range: std::ops::Range<i32>) {
+    for p in range {
+        let dir = partition_dir(data_dir, topic, p);
+        if let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a partition directory");
+        }
+    }
+}
+
+/// Removes the partition directories no topic owns (what a creation or deletion
+/// interrupted by a crash leaves). Without a `topics.json` at all nothing is removed:
+/// the directories are then more likely a damaged data directory than leftovers.
+fn remove_orphans(data_dir: &Path, topics: &HashMap<String, Arc<Topic>>, recorded: bool) {
+    let Ok(entries) = std::fs::read_dir(logs_dir(data_dir)) else {
+        return;
+    };
+    let mut orphans = Vec::new();
+    for entry in entries.flatten() {
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some((topic, partition)) = name.rsplit_once('-') else {
+            continue;
+        };
+        let Ok(partition) = partition.parse::<i32>() else {
+            continue;
+        };
+        if validate_topic_name(topic).is_err() {
+            continue;
+        }
+        let owned = topics
+            .get(topic)
+            .is_some_and(|t| (0..t.partition_count()).contains(&partition));
+        if !owned {
+            orphans.push(entry.path());
+        }
+    }
+    if orphans.is_empty() {
+        return;
+    }
+    if !recorded {
+        tracing::warn!(
+            count = orphans.len(),
+            "partition directories found but no topics.json: leaving them untouched"
+        );
+        return;
+    }
+    let mut removed = 0usize;
+    for dir in &orphans {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => removed += 1,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove an orphan partition directory")
+            }
+        }
+    }
+    tracing::warn!(
+        removed,
+        "removed partition directories that belong to no topic (left by an interrupted creation or deletion)"
+    );
 }
 
 fn storage(e: std::io::Error) -> TopicError {

@@ -307,10 +307,19 @@ async fn admin_creates_grows_and_deletes_topics() {
 async fn restart_keeps_data_topics_and_cluster_id() {
     let dir = tempfile::tempdir().unwrap();
     let topic = unique("restart");
-    let broker = start_in(dir.path(), &[("log.segment.bytes", "4096")]).await;
+    let broker = start_in(dir.path(), &[]).await;
     let addr = broker.local_addr();
     let cluster_id = broker.cluster_id().to_string();
-    create_topic(addr, &topic, 2).await;
+    // Small segments through Kafka's internal override (segment.bytes is at least 1 MiB).
+    let created = admin(addr)
+        .create_topics(
+            &[NewTopic::new(&topic, 2, TopicReplication::Fixed(1))
+                .set("internal.segment.bytes", "4096")],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    created[0].as_ref().unwrap();
     {
         let producer = producer(
             addr,
@@ -350,7 +359,7 @@ async fn restart_keeps_data_topics_and_cluster_id() {
         .count();
     assert!(logs > 1, "small segment.bytes rolled segments ({logs})");
 
-    let broker = start_in(dir.path(), &[("log.segment.bytes", "4096")]).await;
+    let broker = start_in(dir.path(), &[]).await;
     assert_eq!(broker.cluster_id(), cluster_id);
     let addr = broker.local_addr();
     let t = topic.clone();
@@ -473,6 +482,93 @@ async fn large_fetches_return_every_byte_in_order() {
         assert_eq!(m.offset(), i as i64);
         let expected: Vec<u8> = (0..1024u32).map(|j| ((i * 31 + j) % 251) as u8).collect();
         assert_eq!(m.payload(), Some(&expected[..]), "record {i}");
+    }
+    broker.shutdown().await.unwrap();
+}
+
+/// The compression codec of every batch stored in partition 0 of `topic`, read with a
+/// raw Fetch.
+async fn stored_codecs(addr: std::net::SocketAddr, topic: &str) -> Vec<i16> {
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut p = fetch_request::FetchPartition::default();
+    p.partition = 0;
+    p.partition_max_bytes = 1 << 20;
+    let mut t = fetch_request::FetchTopic::default();
+    t.topic = TopicName(StrBytes::from_string(topic.to_string()));
+    t.partitions = vec![p];
+    let mut r = FetchRequest::default();
+    r.replica_id = BrokerId(-1);
+    r.max_wait_ms = 10;
+    r.max_bytes = 1 << 20;
+    r.topics = vec![t];
+    let ResponseKind::Fetch(resp) =
+        support::wire::call(&mut s, RequestKind::Fetch(r), ApiKey::Fetch, 11).await
+    else {
+        panic!("wrong response kind")
+    };
+    let records = resp.responses[0].partitions[0].records.clone().unwrap();
+    let mut codecs = Vec::new();
+    let mut at = 0;
+    while at + 61 <= records.len() {
+        let len = i32::from_be_bytes(records[at + 8..at + 12].try_into().unwrap()) as usize;
+        let attributes = i16::from_be_bytes(records[at + 21..at + 23].try_into().unwrap());
+        codecs.push(attributes & 0x07);
+        at += 12 + len;
+    }
+    codecs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topics_compression_type_recompresses_what_producers_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_in(dir.path(), &[]).await;
+    let addr = broker.local_addr();
+    for (setting, codec) in [("zstd", 4i16), ("uncompressed", 0), ("gzip", 1)] {
+        let topic = unique(&format!("recompress-{setting}"));
+        let created = admin(addr)
+            .create_topics(
+                &[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))
+                    .set("compression.type", setting)],
+                &AdminOptions::new(),
+            )
+            .await
+            .unwrap();
+        created[0].as_ref().unwrap();
+        // Producers with other codecs (idempotent, so sequences must survive too).
+        for producer_codec in ["none", "lz4", "snappy", "gzip"] {
+            let producer = producer(
+                addr,
+                &[
+                    ("compression.codec", producer_codec),
+                    ("enable.idempotence", "true"),
+                ],
+            );
+            for i in 0..3 {
+                producer
+                    .send(
+                        FutureRecord::<(), _>::to(&topic)
+                            .payload(&format!("{producer_codec}-{i}-{}", "z".repeat(100))),
+                        Duration::from_secs(10),
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+        let codecs = stored_codecs(addr, &topic).await;
+        assert_eq!(codecs.len(), 12, "{setting}: one batch per send");
+        assert!(
+            codecs.iter().all(|c| *c == codec),
+            "{setting}: stored as {codecs:?}"
+        );
+        let t = topic.clone();
+        let messages = tokio::task::spawn_blocking(move || read_messages(addr, &t, 1, 12))
+            .await
+            .unwrap();
+        let values: Vec<String> = messages.iter().map(text).collect();
+        assert_eq!(values[0], format!("none-0-{}", "z".repeat(100)));
+        assert_eq!(values[11], format!("gzip-2-{}", "z".repeat(100)));
     }
     broker.shutdown().await.unwrap();
 }

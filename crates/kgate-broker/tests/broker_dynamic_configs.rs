@@ -307,7 +307,7 @@ async fn incremental_broker_configs_at_both_levels_with_synonyms_and_validation(
         ("", vec![("auto.create.topics.enable", SET, Some("false"))]),
         ("1", vec![("no.such.config", SET, Some("1"))]),
         ("", vec![("log.retention.ms", SET, Some("soon"))]),
-        ("1", vec![("min.insync.replicas", SET, Some("2"))]),
+        ("1", vec![("num.io.threads", SET, Some("0"))]),
         ("1", vec![("log.segment.bytes", SET, Some("1"))]),
         ("1", vec![("message.max.bytes", APPEND, Some("1"))]),
     ] {
@@ -628,5 +628,325 @@ async fn per_broker_listener_security_applies_to_new_connections_and_survives_a_
     let (broker, sasl, tls) = open(start_in(&data, &props).await).await;
     assert_eq!(tls_metadata(tls).map_err(|e| e.to_string()), Ok(1));
     assert_eq!(handshake(sasl, "SCRAM-SHA-256").await, 0);
+    broker.shutdown().await.unwrap();
+}
+
+/// CreateTopics of one topic with `configs` over the wire: (error, message).
+async fn create_with(s: &mut TcpStream, name: &str, configs: &[(&str, &str)]) -> (i16, String) {
+    let mut t = create_topics_request::CreatableTopic::default();
+    t.name = TopicName(StrBytes::from_string(name.to_string()));
+    t.num_partitions = 1;
+    t.replication_factor = 1;
+    t.configs = configs
+        .iter()
+        .map(|(k, v)| {
+            let mut c = create_topics_request::CreatableTopicConfig::default();
+            c.name = StrBytes::from_string(k.to_string());
+            c.value = Some(StrBytes::from_string(v.to_string()));
+            c
+        })
+        .collect();
+    let mut r = CreateTopicsRequest::default();
+    r.topics = vec![t];
+    r.timeout_ms = 10_000;
+    let ResponseKind::CreateTopics(resp) =
+        call(s, RequestKind::CreateTopics(r), ApiKey::CreateTopics, 5).await
+    else {
+        panic!("wrong response kind")
+    };
+    let t = &resp.topics[0];
+    (
+        t.error_code,
+        t.error_message.as_deref().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configs_are_validated_as_kafka_validates_them_no_more_strictly() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_in(dir.path(), &[]).await;
+    let addr = broker.local_addr();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let invalid = ResponseError::InvalidConfig.code();
+
+    // Broker configs: Kafka's ranges and enums, with Kafka's messages.
+    for (name, ops, message) in [
+        (
+            "1",
+            vec![("num.io.threads", SET, Some("0"))],
+            "Invalid value 0 for configuration num.io.threads: Value must be at least 1",
+        ),
+        (
+            "",
+            vec![("num.network.threads", SET, Some("-1"))],
+            "Invalid value -1 for configuration num.network.threads: Value must be at least 1",
+        ),
+        (
+            "",
+            vec![("log.cleaner.min.cleanable.ratio", SET, Some("1.5"))],
+            "Invalid value 1.5 for configuration log.cleaner.min.cleanable.ratio: Value must be no more than 1",
+        ),
+        (
+            "1",
+            vec![("log.message.timestamp.type", SET, Some("Whenever"))],
+            "Invalid value Whenever for configuration log.message.timestamp.type: String must be one of: CreateTime, LogAppendTime",
+        ),
+        (
+            "1",
+            vec![("log.cleanup.policy", SET, Some("compact,forever"))],
+            "Invalid value forever for configuration log.cleanup.policy: String must be one of: compact, delete",
+        ),
+        (
+            "1",
+            vec![("log.segment.bytes", SET, Some("1024"))],
+            "Invalid value 1024 for configuration log.segment.bytes: Value must be at least 1048576",
+        ),
+        (
+            "1",
+            vec![("message.max.bytes", SET, Some("big"))],
+            "Invalid value big for configuration message.max.bytes: Not a number of type INT",
+        ),
+    ] {
+        let (code, got) = alter(&mut s, name, &ops, false).await;
+        assert_eq!((code, got.as_str()), (invalid, message), "{ops:?}");
+    }
+    // What Kafka accepts is accepted: values its validators allow.
+    for ops in [
+        vec![("log.retention.ms", SET, Some("-5"))],
+        vec![("log.cleaner.io.max.bytes.per.second", SET, Some("0"))],
+        vec![("log.cleaner.threads", SET, Some("0"))],
+        vec![("num.io.threads", SET, Some("1"))],
+        vec![("log.cleanup.policy", SET, Some(""))],
+        vec![("min.insync.replicas", SET, Some("2"))],
+    ] {
+        let (code, message) = alter(&mut s, "", &ops, true).await;
+        assert_eq!(code, 0, "{ops:?}: {message}");
+    }
+
+    // Topic configs at creation: Kafka 4's rules and messages.
+    for (configs, message) in [
+        (
+            vec![("segment.bytes", "1024")],
+            "Invalid value 1024 for configuration segment.bytes: Value must be at least 1048576",
+        ),
+        (
+            vec![("retention.ms", "-2")],
+            "Invalid value -2 for configuration retention.ms: Value must be at least -1",
+        ),
+        (
+            vec![("flush.messages", "0")],
+            "Invalid value 0 for configuration flush.messages: Value must be at least 1",
+        ),
+        (
+            vec![("compression.lz4.level", "18")],
+            "Invalid value 18 for configuration compression.lz4.level: Value must be no more than 17",
+        ),
+        (
+            vec![
+                ("min.compaction.lag.ms", "10"),
+                ("max.compaction.lag.ms", "5"),
+            ],
+            "conflict topic config setting min.compaction.lag.ms (10) > max.compaction.lag.ms (5)",
+        ),
+        (
+            vec![("remote.storage.enable", "true")],
+            "Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage.",
+        ),
+        (
+            vec![("no.such.config", "1")],
+            "Unknown topic config name: no.such.config",
+        ),
+    ] {
+        let (code, got) = create_with(&mut s, &unique("refused"), &configs).await;
+        assert_eq!((code, got.as_str()), (invalid, message), "{configs:?}");
+    }
+    let accepted = unique("accepted");
+    let (code, message) = create_with(
+        &mut s,
+        &accepted,
+        &[
+            ("retention.bytes", "-7"),
+            ("compression.zstd.level", "-5"),
+            ("compression.gzip.level", "-1"),
+            ("min.insync.replicas", "3"),
+            ("cleanup.policy", "compact, delete"),
+            ("leader.replication.throttled.replicas", "0:1"),
+            ("preallocate", "TRUE"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{message}");
+
+    // Topic alterations use the same rules.
+    let mut r = IncrementalAlterConfigsRequest::default();
+    r.resources = vec![alter_configs_resource(
+        TOPIC,
+        &accepted,
+        &[("segment.index.bytes", SET, Some("3"))],
+    )];
+    let ResponseKind::IncrementalAlterConfigs(resp) = call(
+        &mut s,
+        RequestKind::IncrementalAlterConfigs(r),
+        ApiKey::IncrementalAlterConfigs,
+        1,
+    )
+    .await
+    else {
+        panic!("wrong response kind")
+    };
+    assert_eq!(resp.responses[0].error_code, invalid);
+    assert_eq!(
+        resp.responses[0].error_message.as_deref(),
+        Some("Invalid value 3 for configuration segment.index.bytes: Value must be at least 4")
+    );
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_insync_replicas_above_one_refuses_acks_all_as_a_single_kafka_broker_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_in(dir.path(), &[]).await;
+    let addr = broker.local_addr();
+    let topic = unique("min-isr");
+    create_topic(addr, &topic, &[("min.insync.replicas", "2")]).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let raw = |acks: i16, value: &'static str| {
+        let mut p = produce_request::PartitionProduceData::default();
+        p.index = 0;
+        p.records = Some(support::wire::batch(&[value], None));
+        let mut t = produce_request::TopicProduceData::default();
+        t.name = TopicName(StrBytes::from_string(topic.clone()));
+        t.partition_data = vec![p];
+        let mut r = ProduceRequest::default();
+        r.acks = acks;
+        r.timeout_ms = 10_000;
+        r.topic_data = vec![t];
+        RequestKind::Produce(r)
+    };
+    let produced = |resp: ResponseKind| {
+        let ResponseKind::Produce(r) = resp else {
+            panic!("wrong response kind")
+        };
+        let p = &r.responses[0].partition_responses[0];
+        (
+            p.error_code,
+            p.error_message.as_deref().unwrap_or_default().to_string(),
+        )
+    };
+    let (code, message) = produced(call(&mut s, raw(-1, "refused"), ApiKey::Produce, 8).await);
+    assert_eq!(code, ResponseError::NotEnoughReplicas.code(), "{message}");
+    assert!(message.contains("min.isr requirement of 2"), "{message}");
+    // acks=1 is not bound by min.insync.replicas.
+    let (code, _) = produced(call(&mut s, raw(1, "kept"), ApiKey::Produce, 8).await);
+    assert_eq!(code, 0);
+    // librdkafka retries NOT_ENOUGH_REPLICAS until its message timeout, as with Kafka.
+    let all = producer(addr, &[("acks", "all"), ("message.timeout.ms", "2000")]);
+    let err = all
+        .send(
+            FutureRecord::<(), _>::to(&topic).payload("refused"),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .expect_err("acks=all needs 2 in-sync replicas");
+    assert!(
+        matches!(
+            err.0,
+            KafkaError::MessageProduction(
+                RDKafkaErrorCode::NotEnoughReplicas | RDKafkaErrorCode::MessageTimedOut
+            )
+        ),
+        "{:?}",
+        err.0
+    );
+    // Back to 1: acks=all writes again.
+    admin(addr)
+        .alter_configs(
+            &[AlterConfig::new(ResourceSpecifier::Topic(&topic)).set("min.insync.replicas", "1")],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    all.send(
+        FutureRecord::<(), _>::to(&topic).payload("now"),
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let t = topic.clone();
+    let values: Vec<String> = tokio::task::spawn_blocking(move || read_messages(addr, &t, 1, 2))
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| String::from_utf8_lossy(rdkafka::Message::payload(m).unwrap()).into_owned())
+        .collect();
+    assert_eq!(values, vec!["kept", "now"]);
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamps_outside_the_topics_bounds_are_refused_with_create_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_in(dir.path(), &[]).await;
+    let addr = broker.local_addr();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let bounded = unique("ts-bounded");
+    let (code, message) = create_with(
+        &mut s,
+        &bounded,
+        &[
+            ("message.timestamp.before.max.ms", "3600000"),
+            ("message.timestamp.after.max.ms", "3600000"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{message}");
+    let unbounded = unique("ts-free");
+    assert_eq!(create_with(&mut s, &unbounded, &[]).await.0, 0);
+    let appended = unique("ts-append-time");
+    let (code, _) = create_with(
+        &mut s,
+        &appended,
+        &[
+            ("message.timestamp.type", "LogAppendTime"),
+            ("message.timestamp.before.max.ms", "3600000"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0);
+
+    // support::wire::batch stamps its records in November 2023: far more than an hour ago.
+    let produce = |topic: &str| {
+        let mut p = produce_request::PartitionProduceData::default();
+        p.index = 0;
+        p.records = Some(support::wire::batch(&["old"], None));
+        let mut t = produce_request::TopicProduceData::default();
+        t.name = TopicName(StrBytes::from_string(topic.to_string()));
+        t.partition_data = vec![p];
+        let mut r = ProduceRequest::default();
+        r.acks = -1;
+        r.timeout_ms = 10_000;
+        r.topic_data = vec![t];
+        RequestKind::Produce(r)
+    };
+    for (topic, expected) in [
+        (&bounded, ResponseError::InvalidTimestamp.code()),
+        (&unbounded, 0),
+        (&appended, 0),
+    ] {
+        let ResponseKind::Produce(r) = call(&mut s, produce(topic), ApiKey::Produce, 8).await
+        else {
+            panic!("wrong response kind")
+        };
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, expected, "{topic}: {:?}", p.error_message);
+    }
+    // A record stamped now is within the bounds.
+    producer(addr, &[])
+        .send(
+            FutureRecord::<(), _>::to(&bounded).payload("now"),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
     broker.shutdown().await.unwrap();
 }

@@ -57,7 +57,10 @@ async fn retention_by_size_and_time_moves_the_log_start() {
     create_topic(
         addr,
         &by_size,
-        &[("segment.bytes", "1024"), ("retention.bytes", "2048")],
+        &[
+            ("internal.segment.bytes", "1024"),
+            ("retention.bytes", "2048"),
+        ],
     )
     .await;
     produce_each(addr, &by_size, 60).await;
@@ -207,7 +210,7 @@ async fn delete_records_moves_the_log_start_and_survives_restart() {
     let topic = unique("delete-records");
     let broker = start_in(dir.path(), &[]).await;
     let addr = broker.local_addr();
-    create_topic(addr, &topic, &[("segment.bytes", "1024")]).await;
+    create_topic(addr, &topic, &[("internal.segment.bytes", "1024")]).await;
     produce_each(addr, &topic, 30).await;
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", addr.to_string())

@@ -38,7 +38,10 @@ async fn create_compacted(addr: SocketAddr, name: &str, extra: &[(&str, &str)]) 
         .create()
         .unwrap();
     let mut topic = NewTopic::new(name, 1, TopicReplication::Fixed(1));
-    for (k, v) in [("cleanup.policy", "compact"), ("segment.bytes", "100")] {
+    for (k, v) in [
+        ("cleanup.policy", "compact"),
+        ("internal.segment.bytes", "100"),
+    ] {
         if !extra.iter().any(|(e, _)| *e == k) {
             topic = topic.set(k, v);
         }
@@ -734,7 +737,7 @@ async fn small_cleaned_segments_are_merged_up_to_segment_bytes() {
     let addr = broker.local_addr();
     let topic = unique("compact-merge");
     // Two batches per segment: 40 updates make 20 segments.
-    create_compacted(addr, &topic, &[("segment.bytes", "200")]).await;
+    create_compacted(addr, &topic, &[("internal.segment.bytes", "200")]).await;
     let producer = plain_producer(addr);
     for i in 0..40 {
         produce(&producer, &topic, "m", Some(&format!("{i:02}"))).await;
@@ -769,7 +772,7 @@ async fn segment_ms_rolls_a_quiet_compacted_log_so_it_gets_cleaned() {
     create_compacted(
         addr,
         &topic,
-        &[("segment.bytes", "1048576"), ("segment.ms", "500")],
+        &[("internal.segment.bytes", "1048576"), ("segment.ms", "500")],
     )
     .await;
     let producer = plain_producer(addr);

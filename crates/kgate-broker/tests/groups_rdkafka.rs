@@ -621,7 +621,8 @@ async fn member_id(stream: &mut tokio::net::TcpStream, group: &str) -> String {
 async fn a_member_that_stops_heartbeating_is_removed_after_its_session_timeout() {
     use kafka_protocol::messages::{HeartbeatRequest, SyncGroupRequest};
     let dir = tempfile::tempdir().unwrap();
-    let broker = start_in(dir.path(), &[]).await;
+    // A 1 s session, below Kafka's default minimum of 6 s.
+    let broker = start_in(dir.path(), &[("group.min.session.timeout.ms", "1000")]).await;
     let addr = broker.local_addr();
     let group = unique("g-silent");
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -678,5 +679,116 @@ async fn a_member_that_stops_heartbeating_is_removed_after_its_session_timeout()
         panic!("wrong response kind")
     };
     assert_eq!(resp.error_code, 25, "UNKNOWN_MEMBER_ID");
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_started_together_share_the_first_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    // Kafka's default: the first rebalance of a new group waits 3 s for more members.
+    let broker = start_in(dir.path(), &[("group.initial.rebalance.delay.ms", "3000")]).await;
+    let addr = broker.local_addr();
+    let topic = unique("together");
+    create_topic(addr, &topic, 3).await;
+    let group = unique("together-group");
+    let t = topic.clone();
+    let (most, last, assigns) = blocking(move || {
+        let a = group_consumer(addr, &group, "a", None);
+        let b = group_consumer(addr, &group, "b", None);
+        a.subscribe(&[&t]).unwrap();
+        b.subscribe(&[&t]).unwrap();
+        let sizes = || (assigned(&a, &t).len(), assigned(&b, &t).len());
+        // The most partitions each consumer ever held.
+        let mut most = (0, 0);
+        let start = Instant::now();
+        loop {
+            for c in [&a, &b] {
+                let _ = c.poll(Duration::from_millis(20));
+            }
+            let now = sizes();
+            most = (most.0.max(now.0), most.1.max(now.1));
+            if now.0 > 0 && now.1 > 0 {
+                break;
+            }
+            assert!(start.elapsed() < DEADLINE, "no assignment: {now:?}");
+        }
+        let assigns = (
+            a.context().assigns.load(Ordering::SeqCst),
+            b.context().assigns.load(Ordering::SeqCst),
+        );
+        (most, sizes(), assigns)
+    })
+    .await;
+    // One generation for both: 2/1 from the start; a first generation of one member
+    // would have given it all 3 and taken them back in a second rebalance.
+    assert_eq!(last.0 + last.1, 3);
+    assert!(most.0 <= 2 && most.1 <= 2, "never 3/0: {most:?}");
+    assert_eq!(assigns, (1, 1), "one rebalance each");
+    broker.shutdown().await.unwrap();
+}
+
+/// A raw JoinGroup v5 with `session_timeout_ms`; returns its error code.
+async fn join_with_session(addr: SocketAddr, group: &str, session_timeout_ms: i32) -> i16 {
+    use kafka_protocol::messages::{JoinGroupRequest, join_group_request};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut r = JoinGroupRequest::default();
+    r.group_id = GroupId(StrBytes::from_string(group.to_string()));
+    r.session_timeout_ms = session_timeout_ms;
+    r.rebalance_timeout_ms = 10_000;
+    r.protocol_type = StrBytes::from_static_str("consumer");
+    let mut p = join_group_request::JoinGroupRequestProtocol::default();
+    p.name = StrBytes::from_static_str("range");
+    r.protocols = vec![p];
+    let ResponseKind::JoinGroup(resp) =
+        support::wire::call(&mut s, RequestKind::JoinGroup(r), ApiKey::JoinGroup, 5).await
+    else {
+        panic!("wrong response kind")
+    };
+    resp.error_code
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_timeouts_are_bounded_by_the_group_configs() {
+    let invalid = kafka_protocol::ResponseError::InvalidSessionTimeout.code();
+    let required = kafka_protocol::ResponseError::MemberIdRequired.code();
+    // Kafka's defaults: 6 s to 30 min.
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_in(dir.path(), &[]).await;
+    let addr = broker.local_addr();
+    assert_eq!(join_with_session(addr, "bounds", 5_999).await, invalid);
+    assert_eq!(join_with_session(addr, "bounds", 1_800_001).await, invalid);
+    assert_eq!(join_with_session(addr, "bounds", 6_000).await, required);
+    assert_eq!(join_with_session(addr, "bounds", 1_800_000).await, required);
+    broker.shutdown().await.unwrap();
+    // Configured bounds.
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_in(
+        dir.path(),
+        &[
+            ("group.min.session.timeout.ms", "1000"),
+            ("group.max.session.timeout.ms", "60000"),
+        ],
+    )
+    .await;
+    let addr = broker.local_addr();
+    assert_eq!(join_with_session(addr, "bounds", 1_000).await, required);
+    assert_eq!(join_with_session(addr, "bounds", 60_001).await, invalid);
+    // librdkafka sees the refusal as a fatal consumer error.
+    let group = unique("short-session");
+    let t = unique("short-session-topic");
+    create_topic(addr, &t, 1).await;
+    let refused = blocking(move || {
+        let c = group_consumer_with(addr, &group, "c", None, &[("session.timeout.ms", "70000")]);
+        c.subscribe(&[&t]).unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(Err(e)) = c.poll(Duration::from_millis(100)) {
+                return e.rdkafka_error_code();
+            }
+            assert!(start.elapsed() < DEADLINE, "no error");
+        }
+    })
+    .await;
+    assert_eq!(refused, Some(RDKafkaErrorCode::InvalidSessionTimeout));
     broker.shutdown().await.unwrap();
 }

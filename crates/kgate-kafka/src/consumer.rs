@@ -192,6 +192,9 @@ enum Command {
     Read(ReadLimits, ChunkSender),
     Commit(Option<Vec<PartitionOffset>>, Reply<Vec<PartitionOffset>>),
     Committed(Vec<TopicPartition>, Reply<Vec<PartitionOffset>>),
+    /// Records a read handed over that its reader did not deliver, given back in their
+    /// order, with the epoch of that read.
+    Unread(u64, Vec<ConsumedRecord>),
     Close(Reply<()>),
 }
 
@@ -199,16 +202,26 @@ enum Command {
 struct ReadChunk {
     records: Vec<ConsumedRecord>,
     last: bool,
+    /// The worker's epoch when the records were handed over (see [`Worker::epoch`]).
+    epoch: u64,
 }
 
 type ChunkSender = tokio::sync::mpsc::Sender<Result<ReadChunk, KafkaError>>;
 
 /// The records of one read, handed over in chunks while the consumer's thread is still
 /// polling the next ones, so a large read is encoded as it is read and never held whole.
+///
+/// Records the reader could not deliver go back with [`RecordChunks::give_back`]; when
+/// the reader is dropped before the read ended, the chunks handed over but not taken go
+/// back by themselves, so nothing polled is skipped.
 pub struct RecordChunks {
     chunks: tokio::sync::mpsc::Receiver<Result<ReadChunk, KafkaError>>,
     /// The consumer's thread, woken when a chunk is taken and there is room for another.
     worker: Thread,
+    /// Where given-back records are sent.
+    commands: mpsc::Sender<Command>,
+    /// The epoch of the chunks received.
+    epoch: Option<u64>,
     done: bool,
 }
 
@@ -222,6 +235,7 @@ impl RecordChunks {
             match received {
                 Some(Ok(chunk)) => {
                     self.done = chunk.last;
+                    self.epoch = Some(chunk.epoch);
                     if !chunk.records.is_empty() {
                         return Some(Ok(chunk.records));
                     }
@@ -242,6 +256,37 @@ impl RecordChunks {
     /// Whether the read has ended: [`next`](Self::next) has nothing more to give.
     pub fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// Ends the read and hands `records` (taken from this read, in order, not delivered
+    /// to the client), followed by every chunk not taken yet, back to the consumer: its
+    /// next read starts with them, and an empty commit, the stored offsets and the
+    /// positions of their partitions go back to the first of them.
+    pub fn give_back(&mut self, mut records: Vec<ConsumedRecord>) {
+        self.done = true;
+        // No chunk can be added once closed; the consumer's thread keeps the one it was
+        // handing over, in front of what it still holds.
+        self.chunks.close();
+        self.worker.unpark();
+        while let Ok(message) = self.chunks.try_recv() {
+            if let Ok(chunk) = message {
+                self.epoch = Some(chunk.epoch);
+                records.extend(chunk.records);
+            }
+        }
+        if let (false, Some(epoch)) = (records.is_empty(), self.epoch) {
+            // A closed consumer has nothing left to give back to.
+            let _ = self.commands.send(Command::Unread(epoch, records));
+            self.worker.unpark();
+        }
+    }
+}
+
+impl Drop for RecordChunks {
+    fn drop(&mut self) {
+        if !self.done {
+            self.give_back(Vec::new());
+        }
     }
 }
 
@@ -264,6 +309,8 @@ impl Kafka {
         &self,
         settings: ConsumerSettings,
     ) -> Result<ConsumerHandle, KafkaError> {
+        crate::validate::check_protocol_string("consumer group name", &settings.group_id)?;
+        crate::validate::check_protocol_string("client id", &settings.client_id)?;
         let mut layer = settings.overrides;
         layer.insert("group.id".to_string(), settings.group_id.clone());
         if !settings.client_id.is_empty() {
@@ -299,7 +346,7 @@ impl Kafka {
         let interrupt = Arc::new(AtomicBool::new(false));
         let thread_interrupt = interrupt.clone();
         let thread = std::thread::Builder::new()
-            .name(format!("kgate-consumer-{}", settings.group_id))
+            .name(thread_name(&settings.group_id))
             .spawn(move || {
                 // Marks the handle closed however the thread ends, a panic included.
                 let _closed = ClosedOnExit(thread_closed);
@@ -348,6 +395,12 @@ impl ConsumerHandle {
 
     /// Subscribes to topics or a pattern, replacing any subscription or assignment.
     pub async fn subscribe(&self, subscription: Subscription) -> Result<(), KafkaError> {
+        match &subscription {
+            Subscription::Topics(topics) => check_topics(topics.iter().map(String::as_str))?,
+            Subscription::Pattern(pattern) => {
+                crate::validate::check_protocol_string("topic pattern", pattern)?
+            }
+        }
         self.call(|r| Command::Subscribe(subscription, r)).await
     }
 
@@ -358,6 +411,7 @@ impl ConsumerHandle {
 
     /// Reads these partitions without group management, replacing any subscription.
     pub async fn assign(&self, partitions: Vec<TopicPartition>) -> Result<(), KafkaError> {
+        check_topics(partitions.iter().map(|tp| tp.topic.as_str()))?;
         self.call(|r| Command::Assign(partitions, r)).await
     }
 
@@ -369,6 +423,7 @@ impl ConsumerHandle {
     /// Moves the next read of each partition. A subscribed partition not assigned yet is
     /// moved when the group assigns it.
     pub async fn seek(&self, targets: Vec<(TopicPartition, SeekTarget)>) -> Result<(), KafkaError> {
+        check_topics(targets.iter().map(|(tp, _)| tp.topic.as_str()))?;
         self.call(|r| Command::Seek(targets, r)).await
     }
 
@@ -381,6 +436,8 @@ impl ConsumerHandle {
         Ok(RecordChunks {
             chunks: rx,
             worker: self.worker.clone(),
+            commands: self.commands.clone(),
+            epoch: None,
             done: false,
         })
     }
@@ -410,6 +467,12 @@ impl ConsumerHandle {
         &self,
         offsets: Option<Vec<PartitionOffset>>,
     ) -> Result<Vec<PartitionOffset>, KafkaError> {
+        if let Some(offsets) = &offsets {
+            check_topics(offsets.iter().map(|o| o.topic.as_str()))?;
+            for o in offsets {
+                crate::validate::check_protocol_string("commit metadata", &o.metadata)?;
+            }
+        }
         self.call(|r| Command::Commit(offsets, r)).await
     }
 
@@ -419,6 +482,7 @@ impl ConsumerHandle {
         &self,
         partitions: Vec<TopicPartition>,
     ) -> Result<Vec<PartitionOffset>, KafkaError> {
+        check_topics(partitions.iter().map(|tp| tp.topic.as_str()))?;
         self.call(|r| Command::Committed(partitions, r)).await
     }
 
@@ -443,6 +507,25 @@ fn copy_into(arena: &mut BytesMut, bytes: &[u8]) -> Bytes {
     }
     arena.extend_from_slice(bytes);
     arena.split().freeze()
+}
+
+/// The name of a consumer's thread: Linux keeps 15 bytes of it, and a name with a NUL
+/// cannot be given at all, so only the group's first printable ASCII characters are kept.
+fn thread_name(group: &str) -> String {
+    let shown: String = group
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(16)
+        .collect();
+    format!("kgc-{shown}")
+}
+
+/// Fails with [`KafkaError::InvalidRequest`] for a topic name no topic can have, before
+/// it reaches librdkafka (whose topic lists panic on a NUL byte).
+fn check_topics<'a>(topics: impl IntoIterator<Item = &'a str>) -> Result<(), KafkaError> {
+    topics
+        .into_iter()
+        .try_for_each(crate::validate::check_topic_name)
 }
 
 /// Sets its flag when dropped.
@@ -631,6 +714,9 @@ struct Worker {
     arena: BytesMut,
     /// Topics whose metadata this consumer has looked up (see [`Worker::learn_leaders`]).
     known_topics: HashSet<String>,
+    /// Counts the changes of where reads continue (subscription, assignment, seeks):
+    /// records given back from a read of an earlier epoch are stale and dropped.
+    epoch: u64,
 }
 
 impl Worker {
@@ -652,6 +738,7 @@ impl Worker {
             last_topic: None,
             arena: BytesMut::new(),
             known_topics: HashSet::new(),
+            epoch: 0,
         }
     }
 
@@ -706,6 +793,7 @@ impl Worker {
                 Command::Committed(p, reply) => {
                     let _ = reply.send(self.committed(p));
                 }
+                Command::Unread(epoch, records) => self.unread(epoch, records),
                 Command::Close(reply) => {
                     self.close();
                     let _ = reply.send(Ok(()));
@@ -790,6 +878,7 @@ impl Worker {
 
     /// Drops subscription, assignment and everything tied to them.
     fn reset(&mut self) {
+        self.epoch += 1;
         match self.mode {
             Mode::Subscribed => self.consumer.unsubscribe(),
             Mode::Assigned(_) => {
@@ -863,6 +952,7 @@ impl Worker {
     }
 
     fn seek(&mut self, targets: Vec<(TopicPartition, SeekTarget)>) -> Result<(), KafkaError> {
+        self.epoch += 1;
         let targets: Vec<(TopicPartition, Offset)> = targets
             .into_iter()
             .map(|(tp, t)| {
@@ -1082,7 +1172,15 @@ impl Worker {
                 }
             }
         }
-        match self.send(chunks, Ok(ReadChunk { records, last })) {
+        let epoch = self.epoch;
+        match self.send(
+            chunks,
+            Ok(ReadChunk {
+                records,
+                last,
+                epoch,
+            }),
+        ) {
             Ok(()) => {}
             Err(Some(Ok(chunk))) => {
                 self.unpop_buffer(chunk.records);
@@ -1299,6 +1397,56 @@ impl Worker {
         }
     }
 
+    /// Takes back records a read handed over but its reader did not deliver (see
+    /// [`RecordChunks::give_back`]): they go to the front of the buffer, and each of
+    /// their partitions is again positioned at the first of them, for reads, for an empty
+    /// commit and for auto-commit. Records of partitions no longer held, or of a read
+    /// before a seek or a change of subscription, are dropped: the group's offsets or the
+    /// seek say where those partitions continue.
+    fn unread(&mut self, epoch: u64, mut records: Vec<ConsumedRecord>) {
+        if epoch != self.epoch {
+            return;
+        }
+        self.handle_rebalance();
+        let held: HashSet<TopicPartition> = match &self.mode {
+            Mode::Assigned(partitions) => partitions.iter().cloned().collect(),
+            Mode::Subscribed => self.assigned_set(),
+            Mode::Idle => return,
+        };
+        records.retain(|r| held.contains(&r.tp()));
+        let mut firsts: Vec<(TopicPartition, i64)> = Vec::new();
+        for r in &records {
+            if !firsts
+                .iter()
+                .any(|(tp, _)| tp.partition == r.partition && *tp.topic == *r.topic)
+            {
+                firsts.push((r.tp(), r.offset));
+            }
+        }
+        let mut stored = TopicPartitionList::new();
+        for (tp, offset) in firsts {
+            if self.auto_commit
+                && let Err(e) =
+                    stored.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(offset))
+            {
+                tracing::debug!(error = %e, "listing a given-back offset failed");
+            }
+            if matches!(self.mode, Mode::Assigned(_)) {
+                self.positions.insert(tp.clone(), Offset::Offset(offset));
+            }
+            self.delivered.insert(tp, offset);
+        }
+        // The stored offset is the next one to read, so auto-commit does not commit past
+        // the records given back.
+        if stored.count() > 0
+            && let Err(e) = self.consumer.store_offsets(&stored)
+        {
+            tracing::debug!(error = %e, "storing a given-back offset failed");
+        }
+        self.unpop_buffer(records);
+        self.flow_control();
+    }
+
     fn commit(
         &mut self,
         offsets: Option<Vec<PartitionOffset>>,
@@ -1334,9 +1482,17 @@ impl Worker {
                 elem.set_metadata(&o.metadata);
             }
         }
-        self.consumer
-            .commit(&tpl, CommitMode::Sync)
-            .map_err(|e| KafkaError::from_rdkafka(e, "committing offsets"))?;
+        self.consumer.commit(&tpl, CommitMode::Sync).map_err(
+            |e| match KafkaError::from_rdkafka(e, "committing offsets") {
+                // The error names no topic: name the ones committed to.
+                KafkaError::TopicNotFound(_) => {
+                    let mut topics: Vec<&str> = offsets.iter().map(|o| o.topic.as_str()).collect();
+                    topics.dedup();
+                    KafkaError::TopicNotFound(topics.join(", "))
+                }
+                other => other,
+            },
+        )?;
         Ok(offsets)
     }
 

@@ -12,9 +12,11 @@ mod context;
 mod error;
 mod metadata;
 pub mod native;
+pub mod partition_reader;
 mod producer;
 pub mod raw;
 mod record_stream;
+pub mod validate;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -315,6 +317,7 @@ impl Kafka {
         replication_factor: i32,
         configs: &BTreeMap<String, String>,
     ) -> Result<(), KafkaError> {
+        validate::check_topic_name(name)?;
         let r = admin::create_topic(
             &self.inner.admin,
             REQUEST_TIMEOUT,

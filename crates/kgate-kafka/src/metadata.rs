@@ -172,6 +172,11 @@ impl MetadataCache {
     /// The metadata of `topic`; a miss in the cache is checked again against the cluster
     /// before answering "not found", since the topic may have just been created.
     pub(crate) async fn topic(&self, topic: &str) -> Result<TopicMetadata, KafkaError> {
+        // A name Kafka would refuse names no topic: answered without asking the cluster
+        // (and without handing librdkafka a string it cannot take).
+        if !crate::validate::is_legal_topic_name(topic) {
+            return Err(KafkaError::TopicNotFound(topic.to_string()));
+        }
         let md = self.get().await?;
         if let Some(t) = md.topics.get(topic) {
             return Ok(t.clone());

@@ -19,6 +19,12 @@ pub enum RegistryError {
     /// 40403.
     #[error("Schema {0} not found")]
     SchemaNotFound(String),
+    /// 40403 for a look-up by content: the subject holds no version with that schema.
+    #[error("Schema not found under subject '{0}'")]
+    SchemaNotInSubject(String),
+    /// 40403 for a GUID no schema has.
+    #[error("Schema with GUID {0} not found")]
+    GuidNotFound(String),
     /// 40404.
     #[error("Subject '{0}' was soft deleted.Set permanent=true to delete permanently")]
     SubjectSoftDeleted(String),
@@ -70,9 +76,29 @@ pub enum RegistryError {
     /// 42206.
     #[error("One or more references exist to the schema {{subject={0}, version={1}}}")]
     ReferenceExists(String, i32),
+    /// 42209: a schema over `max_schema_bytes`, or one that takes longer than
+    /// `schema_work_timeout` to parse and check.
+    #[error("{0}")]
+    SchemaTooLarge(String),
     /// 422: the body is not what the endpoint takes.
     #[error("{0}")]
     Unprocessable(String),
+    /// 413: the body is over `max_body_bytes`.
+    #[error("{0}")]
+    BodyTooLarge(String),
+    /// 400: the body could not be read (the client stopped sending it, or sent less than
+    /// it announced).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A refusal of the router or an extractor before any handler ran (an unparseable
+    /// path parameter, a method the path does not take): its HTTP status is its code.
+    #[error("{message}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// What the router said, or Confluent's `HTTP <status> <reason>`.
+        message: String,
+    },
     /// 50001.
     #[error("Error in the backend data store: {0}")]
     Store(String),
@@ -93,7 +119,7 @@ impl ErrorEnvelope for RegistryError {
         match self {
             SubjectNotFound(_) => 40401,
             VersionNotFound(_) => 40402,
-            SchemaNotFound(_) => 40403,
+            SchemaNotFound(_) | SchemaNotInSubject(_) | GuidNotFound(_) => 40403,
             SubjectSoftDeleted(_) => 40404,
             SubjectNotSoftDeleted(_) => 40405,
             VersionSoftDeleted(..) => 40406,
@@ -108,7 +134,11 @@ impl ErrorEnvelope for RegistryError {
             InvalidMode => 42204,
             OperationNotPermitted(_) => 42205,
             ReferenceExists(..) => 42206,
+            SchemaTooLarge(_) => 42209,
             Unprocessable(_) => 422,
+            BodyTooLarge(_) => 413,
+            BadRequest(_) => 400,
+            Refused { status, .. } => u32::from(*status),
             Store(_) => 50001,
             Timeout(_) => 50002,
         }
@@ -122,6 +152,17 @@ impl ErrorEnvelope for RegistryError {
 impl IntoResponse for RegistryError {
     fn into_response(self) -> Response {
         self.to_response()
+    }
+}
+
+impl From<kgate_http::HttpError> for RegistryError {
+    fn from(e: kgate_http::HttpError) -> Self {
+        match e {
+            kgate_http::HttpError::BodyTooLarge { .. } => {
+                RegistryError::BodyTooLarge(e.to_string())
+            }
+            kgate_http::HttpError::BodyUnreadable(_) => RegistryError::BadRequest(e.to_string()),
+        }
     }
 }
 

@@ -3,9 +3,11 @@
 //! with what an earlier record established (another schema under a taken id or version) is
 //! ignored: this rule, the same on every instance, is what makes concurrent writers safe.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use kgate_formats::schema::{SchemaReference, SchemaType};
+use serde_json::Value;
 
 use crate::compatibility::CompatibilityLevel;
 use crate::records::{ConfigValue, DeleteSubjectValue, ModeValue, RecordKey, SchemaValue};
@@ -67,10 +69,17 @@ pub struct VersionEntry {
 pub struct State {
     /// Versions of every subject.
     pub subjects: BTreeMap<String, BTreeMap<i32, VersionEntry>>,
-    /// Schema contents by id.
-    pub schemas: HashMap<i32, SchemaContent>,
+    /// Schema contents by id, shared so a request can take them out of the lock cheaply.
+    pub schemas: HashMap<i32, Arc<SchemaContent>>,
     /// Ids by content, to give an identical schema the same id.
-    pub ids: HashMap<SchemaContent, i32>,
+    pub ids: HashMap<Arc<SchemaContent>, i32>,
+    /// Ids by GUID (see [`crate::guid`]); the first id a content got.
+    pub guids: HashMap<String, i32>,
+    /// The (subject, version) pairs holding each id, so a look-up by id costs what it
+    /// finds rather than a walk over every version.
+    pub holders: HashMap<i32, BTreeSet<(String, i32)>>,
+    /// The ids whose schema references each (subject, version).
+    pub referrers: HashMap<(String, i32), BTreeSet<i32>>,
     /// Compatibility levels; `None` is the global one.
     pub configs: HashMap<Option<String>, CompatibilityLevel>,
     /// Modes; `None` is the global one.
@@ -80,51 +89,69 @@ pub struct State {
 }
 
 impl State {
-    /// Applies one record of the log.
-    pub fn apply(&mut self, key: &[u8], value: Option<&[u8]>) {
+    /// Applies one record of the log. A record that cannot be read is left out and the
+    /// reason returned, for the reader to log: Confluent's registry skips such records the
+    /// same way, so one bad record (garbage produced to the topic by hand) never stops the
+    /// registry. Keys of a type this registry does not know are skipped silently.
+    pub fn apply(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), String> {
         let Some(key) = RecordKey::parse(key) else {
-            return;
+            return match serde_json::from_slice::<Value>(key) {
+                Ok(v) if v.get("keytype").is_some_and(Value::is_string) => Ok(()),
+                _ => Err("the key is not a schema registry record key".into()),
+            };
         };
+        fn read<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, String> {
+            serde_json::from_slice(bytes)
+                .map_err(|e| format!("the {what} value cannot be read: {e}"))
+        }
         match key {
             RecordKey::Schema { subject, version } => match value {
                 None => {
                     if let Some(versions) = self.subjects.get_mut(&subject) {
-                        versions.remove(&version);
+                        if let Some(entry) = versions.remove(&version)
+                            && let Some(holders) = self.holders.get_mut(&entry.id)
+                        {
+                            holders.remove(&(subject.clone(), version));
+                            if holders.is_empty() {
+                                self.holders.remove(&entry.id);
+                            }
+                        }
                         if versions.is_empty() {
                             self.subjects.remove(&subject);
                         }
                     }
                 }
+                Some(bytes) => self.apply_schema(read::<SchemaValue>(bytes, "schema")?),
+            },
+            RecordKey::Config(subject) => match value {
+                None => {
+                    self.configs.remove(&subject);
+                }
                 Some(bytes) => {
-                    if let Ok(v) = serde_json::from_slice::<SchemaValue>(bytes) {
-                        self.apply_schema(v);
-                    }
+                    let c = read::<ConfigValue>(bytes, "config")?;
+                    let level =
+                        CompatibilityLevel::from_name(&c.compatibility_level).ok_or_else(|| {
+                            format!("unknown compatibility level {:?}", c.compatibility_level)
+                        })?;
+                    self.configs.insert(subject, level);
                 }
             },
-            RecordKey::Config(subject) => {
-                let level = value
-                    .and_then(|b| serde_json::from_slice::<ConfigValue>(b).ok())
-                    .and_then(|c| CompatibilityLevel::from_name(&c.compatibility_level));
-                match level {
-                    Some(level) => self.configs.insert(subject, level),
-                    None => self.configs.remove(&subject),
-                };
-            }
-            RecordKey::Mode(subject) => {
-                let mode = value
-                    .and_then(|b| serde_json::from_slice::<ModeValue>(b).ok())
-                    .and_then(|m| Mode::from_name(&m.mode));
-                match mode {
-                    Some(mode) => self.modes.insert(subject, mode),
-                    None => self.modes.remove(&subject),
-                };
-            }
+            RecordKey::Mode(subject) => match value {
+                None => {
+                    self.modes.remove(&subject);
+                }
+                Some(bytes) => {
+                    let m = read::<ModeValue>(bytes, "mode")?;
+                    let mode = Mode::from_name(&m.mode)
+                        .ok_or_else(|| format!("unknown mode {:?}", m.mode))?;
+                    self.modes.insert(subject, mode);
+                }
+            },
             RecordKey::DeleteSubject(subject) => {
-                let Some(v) =
-                    value.and_then(|b| serde_json::from_slice::<DeleteSubjectValue>(b).ok())
-                else {
-                    return;
+                let Some(bytes) = value else {
+                    return Ok(());
                 };
+                let v = read::<DeleteSubjectValue>(bytes, "delete-subject")?;
                 if let Some(versions) = self.subjects.get_mut(&subject) {
                     for (_, entry) in versions.range_mut(..=v.version) {
                         entry.deleted = true;
@@ -133,6 +160,7 @@ impl State {
             }
             RecordKey::ClearSubject(_) | RecordKey::Noop => {}
         }
+        Ok(())
     }
 
     fn apply_schema(&mut self, v: SchemaValue) {
@@ -143,11 +171,11 @@ impl State {
         };
         // An id names one content forever; a record giving it to another is a lost race.
         if let Some(existing) = self.schemas.get(&v.id)
-            && *existing != content
+            && **existing != content
         {
             return;
         }
-        let versions = self.subjects.entry(v.subject).or_default();
+        let versions = self.subjects.entry(v.subject.clone()).or_default();
         if let Some(entry) = versions.get_mut(&v.version) {
             // The same version rewritten (a soft delete) keeps its id; another id is a
             // lost race for the version.
@@ -163,8 +191,22 @@ impl State {
                 deleted: v.deleted,
             },
         );
-        self.ids.entry(content.clone()).or_insert(v.id);
-        self.schemas.insert(v.id, content);
+        self.holders
+            .entry(v.id)
+            .or_default()
+            .insert((v.subject, v.version));
+        if !self.schemas.contains_key(&v.id) {
+            for r in &content.references {
+                self.referrers
+                    .entry((r.subject.clone(), r.version))
+                    .or_default()
+                    .insert(v.id);
+            }
+            let content = Arc::new(content);
+            self.ids.entry(content.clone()).or_insert(v.id);
+            self.guids.entry(crate::guid::of(&content)).or_insert(v.id);
+            self.schemas.insert(v.id, content);
+        }
         self.max_id = self.max_id.max(v.id);
     }
 
@@ -204,33 +246,38 @@ impl State {
             .unwrap_or(Mode::ReadWrite)
     }
 
-    /// The (subject, version) pairs registered with a schema id.
+    /// The (subject, version) pairs registered with a schema id, in subject and version
+    /// order.
     pub fn usages(&self, id: i32, deleted: bool) -> Vec<(String, i32)> {
-        let mut out = Vec::new();
-        for (subject, versions) in &self.subjects {
-            for (version, entry) in versions {
-                if entry.id == id && (deleted || !entry.deleted) {
-                    out.push((subject.clone(), *version));
-                }
-            }
-        }
-        out
+        self.holders
+            .get(&id)
+            .map(|holders| {
+                holders
+                    .iter()
+                    .filter(|(subject, version)| {
+                        deleted
+                            || self
+                                .subjects
+                                .get(subject)
+                                .and_then(|vs| vs.get(version))
+                                .is_some_and(|e| !e.deleted)
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
-    /// Ids of the schemas (live versions) that reference `subject` at `version`.
+    /// Ids of the schemas (live versions) that reference `subject` at `version`, sorted.
     pub fn referenced_by(&self, subject: &str, version: i32) -> Vec<i32> {
-        let mut ids: Vec<i32> = self
-            .schemas
-            .iter()
-            .filter(|(_, c)| {
-                c.references
-                    .iter()
-                    .any(|r| r.subject == subject && r.version == version)
+        self.referrers
+            .get(&(subject.to_string(), version))
+            .map(|ids| {
+                ids.iter()
+                    .copied()
+                    .filter(|id| !self.usages(*id, false).is_empty())
+                    .collect()
             })
-            .map(|(id, _)| *id)
-            .filter(|id| !self.usages(*id, false).is_empty())
-            .collect();
-        ids.sort_unstable();
-        ids
+            .unwrap_or_default()
     }
 }

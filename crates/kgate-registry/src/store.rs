@@ -4,7 +4,7 @@
 //! lost, the state now shows the winner, and the write is decided again. Every instance
 //! applies the log in the same order with the same rule, so all agree on the winner.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,10 +15,12 @@ use parking_lot::RwLock;
 use tokio::sync::watch;
 
 use crate::RegistryConfig;
-use crate::compatibility::{CompatibilityLevel, incompatibilities};
+use crate::compatibility::CompatibilityLevel;
 use crate::error::RegistryError;
+use crate::examine::{Check, Examine, Examined, Snapshot, fingerprint};
 use crate::records::{ConfigValue, DeleteSubjectValue, ModeValue, RecordKey, SchemaValue};
 use crate::state::{Mode, SchemaContent, State};
+use crate::work::SchemaWork;
 
 /// How many times a write lost to another instance is decided again before giving up.
 const WRITE_ATTEMPTS: usize = 20;
@@ -62,6 +64,8 @@ pub struct Store {
     applied: watch::Sender<i64>,
     /// One write at a time from this instance, so it never races itself.
     writes: tokio::sync::Mutex<()>,
+    /// Where schemas are parsed and checked, off the async threads.
+    work: SchemaWork,
 }
 
 impl Store {
@@ -93,12 +97,14 @@ impl Store {
             }])
             .await?;
         let (applied, _) = watch::channel(0);
+        let work = SchemaWork::new(config.schema_work_threads, config.schema_work_timeout);
         let store = Arc::new(Store {
             kafka,
             config,
             state: RwLock::new(State::default()),
             applied,
             writes: tokio::sync::Mutex::new(()),
+            work,
         });
         let reader = Arc::downgrade(&store);
         tokio::spawn(async move {
@@ -122,8 +128,17 @@ impl Store {
                         {
                             let mut state = store.state.write();
                             for r in &records {
-                                if let Some(key) = &r.key {
-                                    state.apply(key, r.value.as_deref());
+                                let skipped = match &r.key {
+                                    Some(key) => state.apply(key, r.value.as_deref()).err(),
+                                    None => Some("the record has no key".to_string()),
+                                };
+                                if let Some(why) = skipped {
+                                    tracing::warn!(
+                                        topic = %store.config.topic,
+                                        offset = r.offset,
+                                        reason = %why,
+                                        "skipped a record of the schemas topic that cannot be read"
+                                    );
                                 }
                             }
                         }
@@ -145,6 +160,96 @@ impl Store {
     /// Reads the state.
     pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
         f(&self.state.read())
+    }
+
+    /// The pool the schema work runs on.
+    pub fn work(&self) -> &SchemaWork {
+        &self.work
+    }
+
+    /// The registry's settings.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// Refuses a schema text over `max_schema_bytes` before anything parses it.
+    fn check_size(&self, schema: &str) -> Result<(), RegistryError> {
+        if schema.len() > self.config.max_schema_bytes {
+            return Err(self.too_large(schema.len()));
+        }
+        Ok(())
+    }
+
+    fn too_large(&self, bytes: usize) -> RegistryError {
+        RegistryError::SchemaTooLarge(format!(
+            "Schema too large: {bytes} bytes, over the limit of {} bytes",
+            self.config.max_schema_bytes
+        ))
+    }
+
+    /// Parses a client's schema and answers `how` about it under `subject`, on the schema
+    /// workers.
+    async fn examine(
+        &self,
+        subject: &str,
+        new: &NewSchema,
+        how: Examine,
+    ) -> Result<Examined, RegistryError> {
+        self.check_size(&new.schema)?;
+        let limit = self.config.max_referenced_bytes();
+        let snapshot = self.read(|state| Snapshot::take(state, subject, new, &how, limit))?;
+        let bytes = snapshot.bytes(new, &how);
+        let new = new.clone();
+        self.work
+            .run(bytes, move || snapshot.examine(&new, &how))
+            .await
+    }
+
+    /// Why `new` is incompatible with the versions of `subject` its level names, or with
+    /// `version` alone; empty when compatible.
+    pub async fn check_compatibility(
+        &self,
+        subject: &str,
+        new: &NewSchema,
+        version: Option<VersionSpec>,
+    ) -> Result<Vec<String>, RegistryError> {
+        let check = match version {
+            None => Check::Subject,
+            Some(spec) => Check::Version(self.read(|state| {
+                if !state.subject_exists(subject, false) {
+                    return Err(RegistryError::SubjectNotFound(subject.to_string()));
+                }
+                spec.resolve(state, subject, false)
+            })?),
+        };
+        let how = Examine {
+            normalize: false,
+            find: None,
+            check,
+        };
+        Ok(self.examine(subject, new, how).await?.messages)
+    }
+
+    /// A protobuf schema as a base64 `FileDescriptorProto` (`format=serialized`); other
+    /// types keep their text.
+    pub async fn serialized(&self, content: &SchemaContent) -> Result<String, RegistryError> {
+        if content.schema_type != SchemaType::Protobuf {
+            return Ok(content.schema.clone());
+        }
+        let limit = self.config.max_referenced_bytes();
+        let resolved =
+            self.read(|state| Self::resolve_references(state, &content.references, limit))?;
+        let bytes = content.schema.len() + resolved.iter().map(|r| r.schema.len()).sum::<usize>();
+        let content = content.clone();
+        self.work
+            .run(bytes, move || {
+                match crate::examine::parse(content.schema_type, &content.schema, &resolved) {
+                    Ok(ParsedSchema::Protobuf(p)) => Ok(p.serialized()),
+                    Ok(_) => Ok(content.schema),
+                    Err(e) => Err(RegistryError::InvalidSchema(e)),
+                }
+            })
+            .await
     }
 
     /// Produces records in order and waits until the reader has applied them.
@@ -178,12 +283,20 @@ impl Store {
     pub fn resolve_references(
         state: &State,
         references: &[SchemaReference],
+        max_bytes: usize,
     ) -> Result<Vec<ResolvedReference>, RegistryError> {
-        let mut out: Vec<ResolvedReference> = Vec::new();
+        /// The walk's progress: what is resolved, and how much text it adds up to.
+        struct Walk<'a> {
+            state: &'a State,
+            out: Vec<ResolvedReference>,
+            names: HashSet<String>,
+            expanded: HashSet<(String, i32)>,
+            bytes: usize,
+            max_bytes: usize,
+        }
         fn visit(
-            state: &State,
+            walk: &mut Walk<'_>,
             r: &SchemaReference,
-            out: &mut Vec<ResolvedReference>,
             depth: usize,
         ) -> Result<(), RegistryError> {
             if depth > 32 {
@@ -191,6 +304,7 @@ impl Store {
                     "references nest too deep".into(),
                 ));
             }
+            let state = walk.state;
             let id = state
                 .subjects
                 .get(&r.subject)
@@ -206,116 +320,120 @@ impl Store {
                 .schemas
                 .get(&id)
                 .ok_or_else(|| RegistryError::SchemaNotFound(id.to_string()))?;
-            for inner in &content.references {
-                visit(state, inner, out, depth + 1)?;
+            // Each version's own references are walked once: references that share
+            // dependencies (or, in records written by hand, form a cycle) cost no more
+            // than the versions they name.
+            if walk.expanded.insert((r.subject.clone(), r.version)) {
+                for inner in &content.references {
+                    visit(walk, inner, depth + 1)?;
+                }
             }
-            if !out.iter().any(|o| o.name == r.name) {
-                out.push(ResolvedReference {
+            if walk.names.insert(r.name.clone()) {
+                walk.bytes += content.schema.len();
+                if walk.bytes > walk.max_bytes {
+                    return Err(RegistryError::SchemaTooLarge(format!(
+                        "Schema too large: the schemas it references add up to more than {} bytes",
+                        walk.max_bytes
+                    )));
+                }
+                walk.out.push(ResolvedReference {
                     name: r.name.clone(),
                     schema: content.schema.clone(),
                 });
             }
             Ok(())
         }
+        let mut walk = Walk {
+            state,
+            out: Vec::new(),
+            names: HashSet::new(),
+            expanded: HashSet::new(),
+            bytes: 0,
+            max_bytes,
+        };
         for r in references {
-            visit(state, r, &mut out, 0)?;
+            visit(&mut walk, r, 0)?;
         }
-        Ok(out)
-    }
-
-    /// Parses a schema with its references resolved from `state`.
-    pub fn parse(
-        state: &State,
-        schema_type: SchemaType,
-        schema: &str,
-        references: &[SchemaReference],
-    ) -> Result<ParsedSchema, RegistryError> {
-        let resolved = Self::resolve_references(state, references)?;
-        ParsedSchema::parse(schema_type, schema, &resolved)
-            .map_err(|e| RegistryError::InvalidSchema(e.to_string()))
-    }
-
-    /// The parsed live versions of a subject, oldest first.
-    fn live_schemas(
-        state: &State,
-        subject: &str,
-    ) -> Result<Vec<(i32, ParsedSchema)>, RegistryError> {
-        let mut out = Vec::new();
-        for (version, entry) in state.versions(subject, false) {
-            let Some(c) = state.schemas.get(&entry.id) else {
-                continue;
-            };
-            out.push((
-                version,
-                Self::parse(state, c.schema_type, &c.schema, &c.references)?,
-            ));
-        }
-        Ok(out)
+        Ok(walk.out)
     }
 
     /// Finds the version of `subject` holding this schema.
-    pub fn lookup(
+    pub async fn lookup(
         &self,
         subject: &str,
         new: &NewSchema,
         normalize: bool,
         deleted: bool,
     ) -> Result<RegisteredVersion, RegistryError> {
-        let state = self.state.read();
-        if !state.subject_exists(subject, deleted) {
+        if !self.read(|state| state.subject_exists(subject, deleted)) {
             return Err(RegistryError::SubjectNotFound(subject.to_string()));
         }
-        let parsed = Self::parse(&state, new.schema_type, &new.schema, &new.references)?;
-        let content = content_of(&parsed, new, normalize);
-        let found = find_version(&state, subject, &content, &parsed, deleted)
-            .ok_or_else(|| RegistryError::SchemaNotFound(String::new()))?;
-        version_of(&state, subject, found)
+        let how = Examine {
+            normalize,
+            find: Some(deleted),
+            check: Check::Nothing,
+        };
+        let found = self.examine(subject, new, how).await?.found;
+        let version =
+            found.ok_or_else(|| RegistryError::SchemaNotInSubject(subject.to_string()))?;
+        self.read(|state| version_of(state, subject, version))
     }
 
-    /// Registers a schema under a subject, or returns the id it already has there.
+    /// Registers a schema under a subject, or returns the id it already has there. The
+    /// schema is parsed and checked on the schema workers before this instance's write
+    /// lock is taken, so a large schema never holds up other registrations; the decision
+    /// is then made under the lock, and taken again if the subject changed meanwhile.
     pub async fn register(
         &self,
         subject: &str,
         new: NewSchema,
         normalize: bool,
     ) -> Result<i32, RegistryError> {
-        let _one_writer = self.writes.lock().await;
         for _ in 0..WRITE_ATTEMPTS {
+            let mode = self.read(|state| state.mode(Some(subject)));
+            match mode {
+                Mode::ReadOnly => {
+                    return Err(RegistryError::OperationNotPermitted(format!(
+                        "Subject {subject} is in read-only mode"
+                    )));
+                }
+                Mode::ReadWrite if new.id.is_some() => {
+                    return Err(RegistryError::OperationNotPermitted(format!(
+                        "Subject {subject} is not in import mode"
+                    )));
+                }
+                _ => {}
+            }
+            let how = Examine {
+                normalize,
+                find: Some(false),
+                check: if mode == Mode::Import {
+                    Check::Nothing
+                } else {
+                    Check::Subject
+                },
+            };
+            let examined = self.examine(subject, &new, how).await?;
+            let _one_writer = self.writes.lock().await;
             let decision = {
                 let state = self.state.read();
-                let mode = state.mode(Some(subject));
-                match mode {
-                    Mode::ReadOnly => {
-                        return Err(RegistryError::OperationNotPermitted(format!(
-                            "Subject {subject} is in read-only mode"
-                        )));
-                    }
-                    Mode::ReadWrite if new.id.is_some() => {
-                        return Err(RegistryError::OperationNotPermitted(format!(
-                            "Subject {subject} is not in import mode"
-                        )));
-                    }
-                    _ => {}
+                if fingerprint(&state, subject) != examined.fingerprint {
+                    // Another write reached the subject while the schema was examined.
+                    continue;
                 }
-                let parsed = Self::parse(&state, new.schema_type, &new.schema, &new.references)?;
-                let content = content_of(&parsed, &new, normalize);
-                if let Some(version) = find_version(&state, subject, &content, &parsed, false)
+                if let Some(version) = examined.found
                     && let Some(entry) = state.subjects.get(subject).and_then(|v| v.get(&version))
                     && new.id.is_none_or(|id| id == entry.id)
                 {
                     return Ok(entry.id);
                 }
-                if mode != Mode::Import {
-                    let level = state.compatibility(Some(subject));
-                    let previous = Self::live_schemas(&state, subject)?;
-                    let messages = incompatibilities(level, &parsed, &previous);
-                    if !messages.is_empty() {
-                        return Err(RegistryError::Incompatible {
-                            subject: subject.to_string(),
-                            messages,
-                        });
-                    }
+                if !examined.messages.is_empty() {
+                    return Err(RegistryError::Incompatible {
+                        subject: subject.to_string(),
+                        messages: examined.messages,
+                    });
                 }
+                let content = examined.content;
                 let version = match new.version {
                     Some(v) => v,
                     None => {
@@ -329,7 +447,7 @@ impl Store {
                 };
                 let id = match new.id {
                     Some(id) => {
-                        if state.schemas.get(&id).is_some_and(|c| *c != content) {
+                        if state.schemas.get(&id).is_some_and(|c| **c != content) {
                             return Err(RegistryError::OperationNotPermitted(format!(
                                 "Overwrite new schema with id {id} is not permitted."
                             )));
@@ -354,6 +472,11 @@ impl Store {
             };
             let value =
                 serde_json::to_vec(&decision).map_err(|e| RegistryError::Store(e.to_string()))?;
+            // Escaping can make the record larger than the text: a record over the limit
+            // would be refused by Kafka, so it is refused here first, with 42209.
+            if value.len() > self.config.max_schema_bytes {
+                return Err(self.too_large(value.len()));
+            }
             self.write(vec![(key.clone(), Some(value))]).await?;
             let winner = {
                 let state = self.state.read();
@@ -471,9 +594,19 @@ impl Store {
             if !state.subject_exists(subject, true) {
                 return Err(RegistryError::SubjectNotFound(subject.to_string()));
             }
-            // A numbered version is found even when soft-deleted, to say so (40406).
-            let include_deleted = permanent || matches!(version, VersionSpec::Number(_));
-            let number = version.resolve(&state, subject, include_deleted)?;
+            // A numbered version is found even when soft-deleted, to say so (40406);
+            // `latest` is the latest live version, as in Confluent's registry, so a
+            // permanent delete of `latest` never removes a soft-deleted newer version
+            // (the live one is not soft-deleted yet: 40407), and with no live version
+            // left `latest` names nothing (40402).
+            let number = match version {
+                VersionSpec::Number(_) => version.resolve(&state, subject, true)?,
+                VersionSpec::Latest => state
+                    .versions(subject, false)
+                    .last()
+                    .map(|(v, _)| *v)
+                    .ok_or_else(|| RegistryError::VersionNotFound("latest".into()))?,
+            };
             let entry = state
                 .subjects
                 .get(subject)
@@ -600,90 +733,6 @@ impl VersionSpec {
     }
 }
 
-/// The stored content for a submitted schema (canonical or normalized text).
-fn content_of(parsed: &ParsedSchema, new: &NewSchema, normalize: bool) -> SchemaContent {
-    SchemaContent {
-        schema_type: new.schema_type,
-        schema: if normalize {
-            parsed.normalized()
-        } else {
-            parsed.canonical()
-        },
-        references: new.references.clone(),
-    }
-}
-
-/// The version of `subject` holding `content` (parsed as `parsed`), the latest if
-/// several.
-fn find_version(
-    state: &State,
-    subject: &str,
-    content: &SchemaContent,
-    parsed: &ParsedSchema,
-    deleted: bool,
-) -> Option<i32> {
-    // A protobuf schema is also the same when it prints the same: another layout, other
-    // comments, or given as a descriptor (as Confluent's serializers send it).
-    let printed = match parsed {
-        ParsedSchema::Protobuf(p) => p.printed(),
-        _ => None,
-    };
-    state
-        .versions(subject, deleted)
-        .into_iter()
-        .rev()
-        .find(|(_, e)| {
-            state.schemas.get(&e.id).is_some_and(|c| {
-                same_schema(c, content)
-                    || printed
-                        .as_deref()
-                        .is_some_and(|p| prints_as(state, c, content, p))
-            })
-        })
-        .map(|(v, _)| v)
-}
-
-/// Whether a stored protobuf schema with the same references as `content` prints as
-/// `printed`.
-fn prints_as(
-    state: &State,
-    stored: &SchemaContent,
-    content: &SchemaContent,
-    printed: &str,
-) -> bool {
-    if stored.schema_type != SchemaType::Protobuf || stored.references != content.references {
-        return false;
-    }
-    match Store::parse(
-        state,
-        stored.schema_type,
-        &stored.schema,
-        &stored.references,
-    ) {
-        Ok(ParsedSchema::Protobuf(p)) => p.printed().as_deref() == Some(printed),
-        _ => false,
-    }
-}
-
-/// Whether two contents are one schema: equal text, or (for a schema another registry
-/// wrote in a different layout) equal canonical forms.
-fn same_schema(stored: &SchemaContent, content: &SchemaContent) -> bool {
-    if stored.schema_type != content.schema_type || stored.references != content.references {
-        return false;
-    }
-    if stored.schema == content.schema {
-        return true;
-    }
-    match stored.schema_type {
-        SchemaType::Avro | SchemaType::Json => {
-            let a: Result<serde_json::Value, _> = serde_json::from_str(&stored.schema);
-            let b: Result<serde_json::Value, _> = serde_json::from_str(&content.schema);
-            matches!((a, b), (Ok(a), Ok(b)) if a == b)
-        }
-        SchemaType::Protobuf => stored.schema.trim() == content.schema.trim(),
-    }
-}
-
 /// A version as the API returns it.
 pub fn version_of(
     state: &State,
@@ -703,7 +752,7 @@ pub fn version_of(
         subject: subject.to_string(),
         version,
         id: entry.id,
-        content: content.clone(),
+        content: (**content).clone(),
         deleted: entry.deleted,
     })
 }
@@ -742,4 +791,89 @@ fn soft_delete_record(
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, RegistryError> {
     serde_json::to_vec(value).map_err(|e| RegistryError::Store(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Applies a SCHEMA record of `subject` version 1 with `id`, text `schema` and
+    /// references to version 1 of `refs` (name, subject).
+    fn plant(state: &mut State, subject: &str, id: i32, schema: &str, refs: &[(&str, &str)]) {
+        let key = json!({"keytype": "SCHEMA", "subject": subject, "version": 1, "magic": 1});
+        let references: Vec<_> = refs
+            .iter()
+            .map(|(name, s)| json!({"name": name, "subject": s, "version": 1}))
+            .collect();
+        let value = json!({"subject": subject, "version": 1, "id": id, "schema": schema,
+            "references": references});
+        state
+            .apply(
+                key.to_string().as_bytes(),
+                Some(value.to_string().as_bytes()),
+            )
+            .unwrap();
+    }
+
+    fn reference(name: &str, subject: &str) -> SchemaReference {
+        SchemaReference {
+            name: name.into(),
+            subject: subject.into(),
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn shared_references_are_walked_once_and_cycles_end() {
+        // Thirty levels, each naming the level below twice: walking every path would
+        // take 2^30 steps.
+        let mut state = State::default();
+        plant(&mut state, "s0", 1, "x0", &[]);
+        for k in 1..=30 {
+            let (a, b, below) = (format!("a{k}"), format!("b{k}"), format!("s{}", k - 1));
+            plant(
+                &mut state,
+                &format!("s{k}"),
+                k + 1,
+                &format!("x{k}"),
+                &[(&a, &below), (&b, &below)],
+            );
+        }
+        let resolved =
+            Store::resolve_references(&state, &[reference("top", "s30")], usize::MAX).unwrap();
+        assert_eq!(resolved.len(), 61);
+        // Dependencies come before the schemas that use them.
+        assert_eq!(resolved.first().map(|r| r.schema.as_str()), Some("x0"));
+        assert_eq!(
+            resolved
+                .last()
+                .map(|r| (r.name.as_str(), r.schema.as_str())),
+            Some(("top", "x30"))
+        );
+
+        // Records written by hand can form a cycle; resolving it ends.
+        plant(&mut state, "c1", 100, "y1", &[("to-c2", "c2")]);
+        plant(&mut state, "c2", 101, "y2", &[("to-c1", "c1")]);
+        let cycle =
+            Store::resolve_references(&state, &[reference("start", "c1")], usize::MAX).unwrap();
+        assert_eq!(cycle.len(), 3);
+    }
+
+    #[test]
+    fn referenced_texts_are_bounded_in_size() {
+        let mut state = State::default();
+        plant(&mut state, "big", 1, &"x".repeat(1000), &[]);
+        let many: Vec<SchemaReference> = (0..20)
+            .map(|i| reference(&format!("n{i}"), "big"))
+            .collect();
+        assert_eq!(
+            Store::resolve_references(&state, &many, 20_000)
+                .unwrap()
+                .len(),
+            20
+        );
+        let e = Store::resolve_references(&state, &many, 19_999).unwrap_err();
+        assert!(matches!(e, RegistryError::SchemaTooLarge(_)), "{e}");
+    }
 }

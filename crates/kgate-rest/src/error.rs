@@ -13,6 +13,9 @@ pub enum RestError {
     /// No route matches the path (404, error code 404).
     #[error("HTTP 404 Not Found")]
     NotFound,
+    /// No route matches the path, with a message saying why (404, error code 404).
+    #[error("{0}")]
+    NotFoundPath(String),
     /// The route exists but not for this method (405).
     #[error("HTTP 405 Method Not Allowed")]
     MethodNotAllowed,
@@ -42,6 +45,45 @@ pub enum RestError {
         topic: String,
         /// The partition.
         partition: i32,
+    },
+    /// A partition given in the path that is not a number (404, error code 40402).
+    #[error("Partition {given:?} of topic {topic} not found: partitions are numbered 0, 1, 2, ...")]
+    PartitionNotANumber {
+        /// The topic.
+        topic: String,
+        /// What the path gave as the partition.
+        given: String,
+    },
+    /// A write, delete or configuration change of one of kgate's internal topics, which
+    /// the configuration does not allow (403, error code 40301, Kafka's authorization
+    /// code: the request is refused whoever sends it).
+    #[error(
+        "Topic {0} is internal to Kafka or kgate; REST Proxy clients may not write to, delete or reconfigure it (see internal.topics.writable)."
+    )]
+    InternalTopic(String),
+    /// `consumer.instances.max` consumer instances exist already (429, error code 42901).
+    #[error(
+        "Too many consumer instances: this REST Proxy holds {0}, its limit (consumer.instances.max). Delete unused instances or wait for idle ones to expire."
+    )]
+    TooManyConsumerInstances(usize),
+    /// A consumed record's key or value cannot be read in the instance's format (422,
+    /// error code 42206). Nothing after it was delivered, and the consumer's position stays
+    /// at it: seek past it to go on.
+    #[error(
+        "The record at offset {offset} of partition {partition} of topic {topic} cannot be read as {format}: {message}. It was not delivered and the consumer stays at it; seek to offset {next} of that partition to skip it.",
+        next = offset + 1
+    )]
+    UndecodableRecord {
+        /// Its topic.
+        topic: String,
+        /// Its partition.
+        partition: i32,
+        /// Its offset.
+        offset: i64,
+        /// The consumer's embedded format.
+        format: String,
+        /// Why it cannot be read.
+        message: String,
     },
     /// Consumer instance not found (404, error code 40403).
     #[error("Consumer instance not found.")]
@@ -113,6 +155,26 @@ pub enum RestError {
     /// names it (404, error code 404).
     #[error("{0}")]
     ResourceNotFound(String),
+    /// A v1 consumer instance asked for a topic beside the one it subscribed to (409,
+    /// error code 40901).
+    #[error(
+        "Consumer cannot subscribe to the specified target because it has already subscribed to other topics."
+    )]
+    ConsumerAlreadySubscribed,
+    /// The partition has no leader at the moment (404, error code 40404).
+    #[error("Leader not available for partition {partition} of topic {topic}.")]
+    LeaderNotAvailable {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+    /// No partition reader became free within `simpleconsumer.pool.timeout.ms` (503,
+    /// error code 50301).
+    #[error(
+        "No SimpleConsumer is available at the time in the pool. The request can be retried. You can increase the pool size or the pool timeout to avoid this error in the future."
+    )]
+    NoPartitionReaderAvailable,
     /// A Kafka failure, mapped to 40101/40301/40401/40402/50002/50003.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
@@ -125,13 +187,19 @@ impl ErrorEnvelope for RestError {
     fn status(&self) -> StatusCode {
         match self {
             RestError::NotFound
+            | RestError::NotFoundPath(_)
             | RestError::ClusterNotFound(_)
             | RestError::V3NotFound(_)
             | RestError::ResourceNotFound(_)
             | RestError::BrokerNotFound { .. }
             | RestError::TopicNotFound(_)
             | RestError::PartitionNotFound { .. }
+            | RestError::PartitionNotANumber { .. }
+            | RestError::LeaderNotAvailable { .. }
             | RestError::ConsumerInstanceNotFound => StatusCode::NOT_FOUND,
+            RestError::InternalTopic(_) => StatusCode::FORBIDDEN,
+            RestError::TooManyConsumerInstances(_) => StatusCode::TOO_MANY_REQUESTS,
+            RestError::NoPartitionReaderAvailable => StatusCode::SERVICE_UNAVAILABLE,
             RestError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             RestError::BadRequest(_) | RestError::ConfluentServerOnly(_) => StatusCode::BAD_REQUEST,
             RestError::Unprocessable(_)
@@ -140,6 +208,7 @@ impl ErrorEnvelope for RestError {
             | RestError::MissingValueSchema
             | RestError::SchemaMismatch(_)
             | RestError::SchemaNotFound { .. }
+            | RestError::UndecodableRecord { .. }
             | RestError::InvalidSchema(_) => StatusCode::UNPROCESSABLE_ENTITY,
             RestError::SchemaConflict(_) => StatusCode::CONFLICT,
             RestError::SchemaRegistryFailed(_) => StatusCode::REQUEST_TIMEOUT,
@@ -148,9 +217,9 @@ impl ErrorEnvelope for RestError {
                 StatusCode::NOT_ACCEPTABLE
             }
             RestError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            RestError::ConsumerAlreadyExists | RestError::IllegalSubscriptionState => {
-                StatusCode::CONFLICT
-            }
+            RestError::ConsumerAlreadyExists
+            | RestError::IllegalSubscriptionState
+            | RestError::ConsumerAlreadySubscribed => StatusCode::CONFLICT,
             RestError::Kafka(e) => match e {
                 KafkaError::TopicNotFound(_) | KafkaError::PartitionNotFound { .. } => {
                     StatusCode::NOT_FOUND
@@ -168,9 +237,15 @@ impl ErrorEnvelope for RestError {
     fn error_code(&self) -> u32 {
         match self {
             RestError::TopicNotFound(_) => 40401,
-            RestError::PartitionNotFound { .. } => 40402,
+            RestError::PartitionNotFound { .. } | RestError::PartitionNotANumber { .. } => 40402,
+            RestError::InternalTopic(_) => 40301,
+            RestError::TooManyConsumerInstances(_) => 42901,
+            RestError::UndecodableRecord { .. } => 42206,
             RestError::ConsumerInstanceNotFound => 40403,
+            RestError::LeaderNotAvailable { .. } => 40404,
             RestError::ConsumerFormatMismatch => 40601,
+            RestError::ConsumerAlreadySubscribed => 40901,
+            RestError::NoPartitionReaderAvailable => 50301,
             RestError::ConsumerAlreadyExists => 40902,
             RestError::IllegalSubscriptionState => 40903,
             RestError::MissingKeySchema => 42201,
@@ -232,11 +307,16 @@ impl From<FormatError> for RestError {
     }
 }
 
-/// Parses a JSON request body: malformed JSON is 400, JSON of the wrong shape is 422,
-/// as Confluent's proxy answers them.
+/// Parses a JSON request body as Confluent's proxy answers it: malformed JSON is 400,
+/// JSON that does not map onto the request (a field of the wrong type, an unknown field:
+/// Jackson's mapping errors) is 400 too, and a missing required field, which Confluent
+/// finds in its validation step, is 422.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, RestError> {
     serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => RestError::Unprocessable(e.to_string()),
+        serde_json::error::Category::Data if e.to_string().starts_with("missing field") => {
+            RestError::Unprocessable(e.to_string())
+        }
+        serde_json::error::Category::Data => RestError::BadRequest(e.to_string()),
         _ => RestError::BadRequest(format!("Malformed JSON: {e}")),
     })
 }
@@ -263,7 +343,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_json_is_400_and_wrong_shape_is_422() {
+    fn malformed_json_and_wrong_types_are_400_and_missing_fields_422() {
         #[derive(serde::Deserialize, Debug)]
         #[allow(dead_code)]
         struct R {
@@ -275,7 +355,7 @@ mod tests {
             parse_json::<R>(br#"{"records": "x"}"#)
                 .unwrap_err()
                 .error_code(),
-            422
+            400
         );
     }
 }

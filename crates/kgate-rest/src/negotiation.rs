@@ -16,6 +16,64 @@ pub const V2_JSON: &str = "application/vnd.kafka.v2+json";
 /// preferred first.
 pub const V2_RESPONSE_TYPES: &[&str] = &[V2_JSON, "application/vnd.kafka+json", "application/json"];
 
+/// The v1 metadata response type.
+pub const V1_JSON: &str = "application/vnd.kafka.v1+json";
+
+/// The v1 binary records type.
+pub const V1_BINARY: &str = "application/vnd.kafka.binary.v1+json";
+
+/// The v1 JSON records type.
+pub const V1_JSON_RECORDS: &str = "application/vnd.kafka.json.v1+json";
+
+/// The v1 avro records type.
+pub const V1_AVRO: &str = "application/vnd.kafka.avro.v1+json";
+
+/// Response types a v1 endpoint without embedded records can answer with, most preferred
+/// first; the records types come last, as Confluent's proxy offers them there at a low
+/// weight for clients that send one type with every request.
+pub const V1_RESPONSE_TYPES: &[&str] = &[
+    V1_JSON,
+    "application/vnd.kafka+json",
+    "application/json",
+    V1_BINARY,
+    V1_JSON_RECORDS,
+    V1_AVRO,
+];
+
+/// The API version a request names: its Content-Type's when that names one, else that
+/// of the versioned Kafka type its Accept header weighs highest (the first listed among
+/// equals); `None` when neither names a version.
+pub fn requested_version(headers: &HeaderMap) -> Option<u32> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_media_type);
+    if let Some(version) = content_type.and_then(|t| t.version) {
+        return Some(version);
+    }
+    let mut best: Option<(f32, u32)> = None;
+    let ranges = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|a| a.split(','));
+    for range in ranges {
+        let Some(version) = parse_media_type(range).and_then(|t| t.version) else {
+            continue;
+        };
+        let q = range
+            .split(';')
+            .skip(1)
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .map_or(1.0, |(_, v)| v.trim().parse().unwrap_or(0.0));
+        if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, version));
+        }
+    }
+    best.map(|(_, version)| version)
+}
+
 /// A request or response media type, as far as the REST Proxy cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KafkaMediaType {
@@ -143,6 +201,11 @@ fn matches_range(pattern: &str, offer: &str) -> bool {
     if let Some(prefix) = pattern.strip_suffix("/*") {
         return offer.split('/').next() == Some(prefix);
     }
+    // `*/json` is no standard range, but clients send it meaning "any JSON": it matches
+    // the offers whose subtype is `json` (`application/json`), as servers commonly read it.
+    if let Some(subtype) = pattern.strip_prefix("*/") {
+        return offer.split_once('/').is_some_and(|(_, s)| s == subtype);
+    }
     pattern == offer
 }
 
@@ -208,6 +271,31 @@ mod tests {
     }
 
     #[test]
+    fn the_requested_version_comes_from_content_type_then_accept() {
+        let mut h = accept("application/vnd.kafka.v1+json, application/vnd.kafka+json");
+        assert_eq!(requested_version(&h), Some(1));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/vnd.kafka.binary.v2+json"),
+        );
+        assert_eq!(requested_version(&h), Some(2));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        assert_eq!(requested_version(&h), Some(1));
+        let h =
+            accept("application/vnd.kafka.v2+json; q=0.9, application/vnd.kafka.v1+json; q=0.5");
+        assert_eq!(requested_version(&h), Some(2));
+        let h = accept("application/vnd.kafka.binary.v1+json, application/vnd.kafka.v2+json");
+        assert_eq!(requested_version(&h), Some(1));
+        let h = accept("application/vnd.kafka.v1+json; q=0, application/json");
+        assert_eq!(requested_version(&h), None);
+        assert_eq!(requested_version(&accept("*/*")), None);
+        assert_eq!(requested_version(&HeaderMap::new()), None);
+    }
+
+    #[test]
     fn negotiation_honours_weights_and_wildcards() {
         assert_eq!(
             negotiate(&HeaderMap::new(), V2_RESPONSE_TYPES).unwrap(),
@@ -235,6 +323,14 @@ mod tests {
         ));
         assert!(matches!(
             negotiate(&accept("application/json; q=0"), V2_RESPONSE_TYPES),
+            Err(RestError::NotAcceptable)
+        ));
+        assert_eq!(
+            negotiate(&accept("*/json"), V2_RESPONSE_TYPES).unwrap(),
+            "application/json"
+        );
+        assert!(matches!(
+            negotiate(&accept("*/xml"), V2_RESPONSE_TYPES),
             Err(RestError::NotAcceptable)
         ));
     }

@@ -194,6 +194,8 @@ async fn v2_can_be_switched_off() {
     let cluster = TestCluster::builder()
         .rest_config(kgate_testkit::kgate_rest::RestConfig {
             api_v2_enable: false,
+            // v1 answers requests naming no version while v2 is off (tests/v1_*.rs).
+            api_v1_enable: false,
             ..Default::default()
         })
         .start()

@@ -233,7 +233,12 @@ impl TestCluster {
     pub fn builder() -> TestClusterBuilder {
         TestClusterBuilder {
             rest: RestConfig::default(),
-            broker_properties: BTreeMap::new(),
+            // As in Kafka's own test set-ups: a new group's first rebalance does not wait
+            // 3 s for more members (tests that need the delay set it back).
+            broker_properties: BTreeMap::from([(
+                "group.initial.rebalance.delay.ms".to_string(),
+                "0".to_string(),
+            )]),
             kafka: KafkaConfig::default(),
             registry: None,
         }

@@ -145,11 +145,15 @@ Configuration keys (Confluent REST Proxy names where one exists):
   advertised.listeners          base of consumer base_uri (else host.name, else Host header)
   host.name                     host used in consumer base_uri
   id                            this instance's id
-  api.v2.enable, api.v3.enable  switch REST API versions on or off (default true)
+  api.v1.enable, api.v2.enable, api.v3.enable
+                                switch REST API versions on or off (default true)
   consumer.instance.timeout.ms  idle time before a consumer instance is removed (300000)
   consumer.request.timeout.ms   longest wait of a consumer read (1000)
   consumer.request.max.bytes    largest consumer read response (67108864)
   consumer.iterator.timeout.ms  consumer iterator timeout (1000)
+  simpleconsumer.pool.size.max  most partition readers serving v1 partition reads (25)
+  simpleconsumer.pool.timeout.ms
+                                wait for a free partition reader before 503 (1000)
   max.request.body.bytes        largest request body accepted (67108864)
   shutdown.graceful.ms          time in-flight requests get after a signal (10000)
   idle.timeout.ms               close an HTTP connection with no request this long (30000)

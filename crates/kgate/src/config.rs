@@ -240,12 +240,21 @@ const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
     ("advertised.listeners", None),
     ("host.name", None),
     ("id", None),
+    ("api.v1.enable", Some("true")),
     ("api.v2.enable", Some("true")),
     ("api.v3.enable", Some("true")),
     ("consumer.instance.timeout.ms", Some("300000")),
     ("consumer.request.timeout.ms", Some("1000")),
     ("consumer.request.max.bytes", Some("67108864")),
     ("consumer.iterator.timeout.ms", Some("1000")),
+    ("consumer.instances.max", Some("1000")),
+    (
+        "internal.topics",
+        Some("_schemas,__consumer_offsets,__transaction_state"),
+    ),
+    ("internal.topics.writable", Some("false")),
+    ("simpleconsumer.pool.size.max", Some("25")),
+    ("simpleconsumer.pool.timeout.ms", Some("1000")),
     ("max.request.body.bytes", Some("67108864")),
     ("shutdown.graceful.ms", Some("10000")),
     ("idle.timeout.ms", Some("30000")),
@@ -309,8 +318,6 @@ const UNSUPPORTED_KEYS: &[&str] = &[
     "request.queue.capacity",
     "http2.enabled",
     "listener.protocol.map",
-    "simpleconsumer.pool.size.max",
-    "simpleconsumer.pool.timeout.ms",
     "consumer.threads",
     "consumer.iterator.backoff.ms",
     "producer.threads",
@@ -708,18 +715,25 @@ fn build(merged: BTreeMap<String, Entry>) -> Result<Config, ConfigError> {
 
     let max_request_body_bytes = usize::try_from(number("max.request.body.bytes")?)
         .map_err(|_| bad("max.request.body.bytes", "too large"))?;
+    let simpleconsumer_pool_size_max = match number("simpleconsumer.pool.size.max")? {
+        0 => return Err(bad("simpleconsumer.pool.size.max", "must be at least 1")),
+        n => usize::try_from(n).map_err(|_| bad("simpleconsumer.pool.size.max", "too large"))?,
+    };
     // `..Default::default()` keeps settings the REST crate adds later at their defaults
     // until kgate has a key for them.
     #[allow(clippy::needless_update)]
     let rest = RestConfig {
         id: optional("id").unwrap_or_default(),
         advertised_base_uri,
+        api_v1_enable: boolean("api.v1.enable")?,
         api_v2_enable: boolean("api.v2.enable")?,
         api_v3_enable: boolean("api.v3.enable")?,
         consumer_instance_timeout: millis("consumer.instance.timeout.ms")?,
         consumer_request_timeout: millis("consumer.request.timeout.ms")?,
         consumer_request_max_bytes: number("consumer.request.max.bytes")?,
         consumer_iterator_timeout: millis("consumer.iterator.timeout.ms")?,
+        simpleconsumer_pool_size_max,
+        simpleconsumer_pool_timeout: millis("simpleconsumer.pool.timeout.ms")?,
         max_request_body_bytes,
         schema_registry_url: optional("schema.registry.url"),
         schema_registry_basic_auth_user_info: optional("schema.registry.basic.auth.user.info"),
@@ -731,6 +745,16 @@ fn build(merged: BTreeMap<String, Entry>) -> Result<Config, ConfigError> {
         .map(PathBuf::from),
         schema_registry_ssl_key_location: optional("schema.registry.ssl.key.location")
             .map(PathBuf::from),
+        consumer_instances_max: usize::try_from(number("consumer.instances.max")?)
+            .map_err(|_| bad("consumer.instances.max", "too large"))?,
+        internal_topics: value_of("internal.topics")
+            .0
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect(),
+        internal_topics_writable: boolean("internal.topics.writable")?,
         ..RestConfig::default()
     };
 
@@ -911,7 +935,13 @@ mod tests {
             "127.0.0.1:9092"
         );
         assert_eq!(config.data_dir, PathBuf::from("./kgate-data"));
+        assert!(config.rest.api_v1_enable);
         assert!(config.rest.api_v2_enable && config.rest.api_v3_enable);
+        assert_eq!(config.rest.simpleconsumer_pool_size_max, 25);
+        assert_eq!(
+            config.rest.simpleconsumer_pool_timeout,
+            Duration::from_millis(1_000)
+        );
         assert_eq!(
             config.rest.consumer_instance_timeout,
             Duration::from_millis(300_000)
@@ -925,7 +955,8 @@ mod tests {
         let file = write_file(
             &dir,
             "kgate.properties",
-            "id=from-file\nconsumer.request.timeout.ms=111\nconsumer.request.max.bytes=1\nhost.name=file-host\n",
+            "id=from-file\nconsumer.request.timeout.ms=111\nconsumer.request.max.bytes=1\nhost.name=file-host\n\
+             api.v1.enable=false\nsimpleconsumer.pool.size.max=3\nsimpleconsumer.pool.timeout.ms=50\n",
         );
         let (config, _) = load(&sources(
             Some(file),
@@ -939,6 +970,12 @@ mod tests {
             Duration::from_millis(222)
         );
         assert_eq!(config.rest.consumer_request_max_bytes, 1);
+        assert!(!config.rest.api_v1_enable);
+        assert_eq!(config.rest.simpleconsumer_pool_size_max, 3);
+        assert_eq!(
+            config.rest.simpleconsumer_pool_timeout,
+            Duration::from_millis(50)
+        );
         assert_eq!(
             config.rest.advertised_base_uri.as_deref(),
             Some("http://file-host:8082")
@@ -1063,6 +1100,15 @@ linger.ms = 5
     fn bad_values_are_errors_naming_the_key() {
         for (set, key) in [
             ("api.v2.enable=yes", "api.v2.enable"),
+            ("api.v1.enable=1", "api.v1.enable"),
+            (
+                "simpleconsumer.pool.size.max=0",
+                "simpleconsumer.pool.size.max",
+            ),
+            (
+                "simpleconsumer.pool.timeout.ms=soon",
+                "simpleconsumer.pool.timeout.ms",
+            ),
             (
                 "consumer.request.timeout.ms=-1",
                 "consumer.request.timeout.ms",

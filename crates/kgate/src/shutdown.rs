@@ -33,7 +33,7 @@ impl Shutdown {
         Ok(Shutdown { receiver })
     }
 
-    /// Whether shutdown has been asked for.
+    /// Whether shutdown has been asked for already.
     pub fn is_requested(&self) -> bool {
         *self.receiver.borrow()
     }

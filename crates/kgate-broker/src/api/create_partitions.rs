@@ -14,6 +14,19 @@ pub fn handle(
     _version: i16,
 ) -> CreatePartitionsResponse {
     let mut resp = CreatePartitionsResponse::default();
+    // As CreateTopics: at most `max.partitions.per.request` new partitions in all.
+    let adding: i64 = req
+        .topics
+        .iter()
+        .map(|t| {
+            let current = state
+                .topics
+                .get(t.name.as_str())
+                .map_or(0, |topic| topic.partition_count());
+            (t.count as i64 - current as i64).max(0)
+        })
+        .sum();
+    let too_large = state.topics.check_request_size(adding).err();
     for topic in req.topics {
         let mut out = CreatePartitionsTopicResult::default();
         out.name = topic.name.clone();
@@ -21,7 +34,9 @@ pub fn handle(
             a.iter()
                 .find(|x| x.broker_ids.len() != 1 || x.broker_ids[0].0 != state.node_id)
         });
-        let result = if bad_assignment.is_some() {
+        let result = if let Some(e) = &too_large {
+            Err((e.error, e.message.clone()))
+        } else if bad_assignment.is_some() {
             Err((
                 ResponseError::InvalidReplicaAssignment,
                 format!(

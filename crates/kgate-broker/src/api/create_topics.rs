@@ -12,6 +12,20 @@ use crate::state::BrokerState;
 /// Answers a CreateTopics request.
 pub fn handle(state: &BrokerState, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
     let mut resp = CreateTopicsResponse::default();
+    // One request adds at most `max.partitions.per.request` partitions; past that the
+    // whole request is refused, as Kafka's controller refuses an oversized operation.
+    let adding: i64 = req
+        .topics
+        .iter()
+        .map(|t| {
+            if t.assignments.is_empty() {
+                state.topics.resolved_partitions(t.num_partitions).max(0) as i64
+            } else {
+                t.assignments.len() as i64
+            }
+        })
+        .sum();
+    let too_large = state.topics.check_request_size(adding).err();
     for topic in req.topics {
         let name = topic.name.as_str().to_string();
         let mut out = CreatableTopicResult::default();
@@ -23,8 +37,8 @@ pub fn handle(state: &BrokerState, req: CreateTopicsRequest, version: i16) -> Cr
             .collect();
         let mut partitions = topic.num_partitions;
         let mut replication = topic.replication_factor;
-        let mut error = None;
-        if !topic.assignments.is_empty() {
+        let mut error = too_large.as_ref().map(|e| (e.error, e.message.clone()));
+        if error.is_none() && !topic.assignments.is_empty() {
             // Manual assignment: every replica list must be exactly this broker.
             if partitions != -1 || replication != -1 {
                 error = Some((

@@ -31,6 +31,8 @@ pub mod metadata;
 pub mod produce;
 pub mod txn_offset_commit;
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
@@ -79,7 +81,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
 /// Answers one request; `Ok(None)` when no response is due (acks=0), `Err` when the
 /// connection must be closed.
 pub async fn dispatch(
-    state: &BrokerState,
+    state: &Arc<BrokerState>,
     ctx: &RequestContext,
     request: RequestKind,
 ) -> Result<Option<ResponseKind>, String> {
@@ -93,7 +95,16 @@ pub async fn dispatch(
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(state, r, v)),
         RequestKind::Produce(r) => {
             let acks = r.acks;
-            let resp = produce::handle(state, r, v);
+            let resp = if produce::recompresses(state, &r) {
+                // Recompressing for a topic's compression.type is CPU work: off the
+                // async threads.
+                let state = state.clone();
+                tokio::task::spawn_blocking(move || produce::handle(&state, r, v))
+                    .await
+                    .map_err(|e| format!("produce task failed: {e}"))?
+            } else {
+                produce::handle(state, r, v)
+            };
             if acks == 0 {
                 // Without a response, closing the connection is how Kafka tells an acks=0
                 // producer that a write failed (it then refreshes metadata).
@@ -114,15 +125,15 @@ pub async fn dispatch(
         }
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(state, r, v).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(state, r, v)),
-        RequestKind::CreateTopics(r) => {
-            ResponseKind::CreateTopics(create_topics::handle(state, r, v))
-        }
-        RequestKind::DeleteTopics(r) => {
-            ResponseKind::DeleteTopics(delete_topics::handle(state, r, v))
-        }
-        RequestKind::CreatePartitions(r) => {
-            ResponseKind::CreatePartitions(create_partitions::handle(state, r, v))
-        }
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(
+            off_runtime(state, move |state| create_topics::handle(state, r, v)).await?,
+        ),
+        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(
+            off_runtime(state, move |state| delete_topics::handle(state, r, v)).await?,
+        ),
+        RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(
+            off_runtime(state, move |state| create_partitions::handle(state, r, v)).await?,
+        ),
         RequestKind::DeleteRecords(r) => {
             ResponseKind::DeleteRecords(delete_records::handle(state, r, v))
         }
@@ -167,6 +178,24 @@ pub async fn dispatch(
             ));
         }
     }))
+}
+
+/// Runs a handler that creates or removes files (thousands for a topic with thousands
+/// of partitions) on the blocking pool, one at a time: topic changes are serialised by
+/// the registry anyway, and waiting here holds no thread.
+async fn off_runtime<T: Send + 'static>(
+    state: &Arc<BrokerState>,
+    handler: impl FnOnce(&BrokerState) -> T + Send + 'static,
+) -> Result<T, String> {
+    let _permit = state
+        .topic_changes
+        .acquire()
+        .await
+        .map_err(|_| "the broker is stopping".to_string())?;
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || handler(&state))
+        .await
+        .map_err(|e| format!("topic change task failed: {e}"))
 }
 
 /// A protocol string from a Rust string.

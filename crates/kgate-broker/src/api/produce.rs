@@ -8,7 +8,8 @@ use super::s;
 use crate::state::BrokerState;
 
 /// Answers a Produce request. With one node, acks=1 and acks=all mean the same: the
-/// batch is in the log (the page cache, which survives a process kill) before replying.
+/// batch is in the log (the page cache, which survives a process kill) before replying;
+/// only `min.insync.replicas` above 1 refuses acks=all writes, as Kafka would.
 pub fn handle(state: &BrokerState, req: ProduceRequest, version: i16) -> ProduceResponse {
     let mut resp = ProduceResponse::default();
     let acks_valid = matches!(req.acks, -1..=1);
@@ -50,7 +51,18 @@ pub fn handle(state: &BrokerState, req: ProduceRequest, version: i16) -> Produce
                     "transactional batches need the request's transactional id".to_string(),
                 ))
             } else if let Some(log) = log {
+                let min_isr = log.lock().config().min_insync_replicas;
                 match part.records.as_deref() {
+                    // As a single Kafka broker does: acks=all needs min.insync.replicas
+                    // in-sync replicas, and there is one.
+                    Some(_) if req.acks == -1 && min_isr > 1 => Err((
+                        ResponseError::NotEnoughReplicas,
+                        format!(
+                            "The size of the current ISR (1) is insufficient to satisfy the min.isr requirement of {min_isr} for partition {}-{}",
+                            topic_data.name.as_str(),
+                            part.index
+                        ),
+                    )),
                     None | Some([]) => {
                         Err((ResponseError::InvalidRecord, "no records".to_string()))
                     }
@@ -85,6 +97,18 @@ pub fn handle(state: &BrokerState, req: ProduceRequest, version: i16) -> Produce
         state.topics.appended.notify_waiters();
     }
     resp
+}
+
+/// Whether `req` writes to a topic whose `compression.type` may make the broker
+/// recompress batches.
+pub fn recompresses(state: &BrokerState, req: &ProduceRequest) -> bool {
+    req.topic_data.iter().any(|t| {
+        state
+            .topics
+            .get(t.name.as_str())
+            .and_then(|topic| topic.partition(0))
+            .is_some_and(|log| log.lock().config().compression.is_some())
+    })
 }
 
 /// Checks that the batches of a transactional produce come from the transactional id's

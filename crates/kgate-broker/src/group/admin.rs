@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn list_filters_by_state_and_type() {
-        let mut groups = Groups::default();
+        let mut groups = Groups::undelayed();
         let now = Instant::now();
         let m = join(&mut groups, "busy", now);
         sync(&mut groups, "busy", &m, now);
@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn describe_shows_members_once_stable() {
-        let mut groups = Groups::default();
+        let mut groups = Groups::undelayed();
         let now = Instant::now();
         let m = join(&mut groups, "g", now);
         let d = groups.describe("g");
@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn only_empty_groups_can_be_deleted() {
-        let mut groups = Groups::default();
+        let mut groups = Groups::undelayed();
         let now = Instant::now();
         let m = join(&mut groups, "g", now);
         sync(&mut groups, "g", &m, now);

@@ -16,10 +16,59 @@ use super::codes;
 use super::journal::{GroupRecord, JournalOp, MemberRecord, ProtocolRecord};
 use super::offsets::CommittedOffset;
 
-/// The smallest session timeout a member may ask for.
-pub(crate) const MIN_SESSION_TIMEOUT: Duration = Duration::from_millis(1_000);
-/// The largest session timeout a member may ask for (Kafka's default maximum).
-pub(crate) const MAX_SESSION_TIMEOUT: Duration = Duration::from_millis(1_800_000);
+/// The coordinator's bounds and delays: Kafka's classic group configs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GroupTimeouts {
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group
+    /// waits for more members to join.
+    pub initial_rebalance_delay: Duration,
+    /// `group.min.session.timeout.ms`: the smallest session timeout a member may ask for.
+    pub min_session_timeout: Duration,
+    /// `group.max.session.timeout.ms`: the largest.
+    pub max_session_timeout: Duration,
+    /// `offsets.retention.minutes`, in ms.
+    pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`.
+    pub offsets_check_interval: Duration,
+}
+
+impl GroupTimeouts {
+    /// The timeouts of the broker's settings (negative values count as zero).
+    pub(crate) fn from_settings(s: &crate::config::GroupSettings) -> Self {
+        Self {
+            initial_rebalance_delay: duration_ms(s.initial_rebalance_delay_ms),
+            min_session_timeout: duration_ms(s.min_session_timeout_ms),
+            max_session_timeout: duration_ms(s.max_session_timeout_ms),
+            offsets_retention_ms: (s.offsets_retention_minutes as i64).saturating_mul(60_000),
+            offsets_check_interval: Duration::from_millis(
+                u64::try_from(s.offsets_retention_check_interval_ms)
+                    .unwrap_or(1)
+                    .max(1),
+            ),
+        }
+    }
+}
+
+impl Default for GroupTimeouts {
+    /// Kafka's defaults.
+    fn default() -> Self {
+        Self::from_settings(&crate::config::GroupSettings::default())
+    }
+}
+
+/// The initial rebalance of a new group, delayed so that members started together join
+/// one generation: Kafka's InitialDelayedJoin.
+#[derive(Debug, Clone, Copy)]
+struct InitialDelay {
+    /// When the current wait ends.
+    deadline: Instant,
+    /// The length of the current wait.
+    delay: Duration,
+    /// What is left of the rebalance timeout for further waits.
+    remaining: Duration,
+    /// Whether a member joined during the current wait (which earns another one).
+    new_member_added: bool,
+}
 
 /// An answer now, or one that arrives when the group moves on.
 #[derive(Debug)]
@@ -151,6 +200,13 @@ pub(crate) struct Group {
     pending: BTreeMap<String, Instant>,
     /// When the current join (or sync) phase gives up on missing members.
     phase_deadline: Option<Instant>,
+    /// The first rebalance of a new group, while it waits for more members.
+    initial_delay: Option<InitialDelay>,
+    /// `group.initial.rebalance.delay.ms`, set by the coordinator before each join.
+    initial_rebalance_delay: Duration,
+    /// When the group last became empty (unknown after a restart): the committed
+    /// offsets of an empty group expire `offsets.retention.minutes` after it.
+    pub empty_since: Option<Instant>,
     /// Committed offsets by topic and partition.
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
 }
@@ -169,6 +225,9 @@ impl Group {
             static_members: BTreeMap::new(),
             pending: BTreeMap::new(),
             phase_deadline: None,
+            initial_delay: None,
+            initial_rebalance_delay: Duration::ZERO,
+            empty_since: None,
             offsets: BTreeMap::new(),
         }
     }
@@ -241,6 +300,11 @@ impl Group {
             && self.offsets.is_empty()
             && self.generation == 0
             && self.protocol_type.is_none()
+    }
+
+    /// True if no member id handed out is waiting to be used.
+    pub(crate) fn pending_is_empty(&self) -> bool {
+        self.pending.is_empty()
     }
 
     /// True if `member_id` is a member.
@@ -351,8 +415,44 @@ impl Group {
         if self.state == GroupState::CompletingRebalance {
             self.reset_assignments(codes::REBALANCE_IN_PROGRESS);
         }
+        let rebalance_timeout = self.max_rebalance_timeout();
+        if self.state == GroupState::Empty && !self.initial_rebalance_delay.is_zero() {
+            // As Kafka: a new group waits `group.initial.rebalance.delay.ms` for more
+            // members, and again while more keep coming, within the rebalance timeout.
+            let delay = self.initial_rebalance_delay;
+            self.initial_delay = Some(InitialDelay {
+                deadline: now + delay,
+                delay,
+                remaining: rebalance_timeout.saturating_sub(delay),
+                new_member_added: false,
+            });
+        }
         self.state = GroupState::PreparingRebalance;
-        self.phase_deadline = Some(now + self.max_rebalance_timeout());
+        self.phase_deadline = Some(now + rebalance_timeout);
+    }
+
+    /// Moves the initial delay on at `now`: another wait if members joined during this
+    /// one and time is left, else the join phase completes with whoever has joined.
+    fn tick_initial_delay(&mut self, now: Instant, outbox: &mut Vec<JournalOp>) {
+        let Some(mut wait) = self.initial_delay else {
+            return;
+        };
+        if wait.deadline > now {
+            return;
+        }
+        if wait.new_member_added && !wait.remaining.is_zero() {
+            let delay = self.initial_rebalance_delay.min(wait.remaining);
+            wait.remaining = wait.remaining.saturating_sub(wait.delay);
+            wait.delay = delay;
+            wait.deadline = now + delay;
+            wait.new_member_added = false;
+            self.initial_delay = Some(wait);
+            return;
+        }
+        self.initial_delay = None;
+        if self.state == GroupState::PreparingRebalance {
+            self.complete_join(now, outbox);
+        }
     }
 
     fn reset_assignments(&mut self, error: i16) {
@@ -366,7 +466,9 @@ impl Group {
 
     /// Completes the join phase if every member has rejoined and no new member is expected.
     fn try_complete_join(&mut self, now: Instant, outbox: &mut Vec<JournalOp>) {
+        // The initial rebalance of a new group ends with its delay, not earlier.
         if self.state == GroupState::PreparingRebalance
+            && self.initial_delay.is_none()
             && self.pending.is_empty()
             && self.members.values().all(|m| m.awaiting_join.is_some())
         {
@@ -375,6 +477,7 @@ impl Group {
     }
 
     fn complete_join(&mut self, now: Instant, outbox: &mut Vec<JournalOp>) {
+        self.initial_delay = None;
         // Dynamic members that did not rejoin in time are gone; static ones keep their
         // slot until their session runs out, so a restarting instance does not lose it.
         let missing: Vec<String> = self
@@ -391,6 +494,7 @@ impl Group {
             self.protocol = None;
             self.leader = None;
             self.state = GroupState::Empty;
+            self.empty_since = Some(now);
             self.phase_deadline = None;
             outbox.push(JournalOp::Group(self.record()));
             return;
@@ -498,6 +602,9 @@ impl Group {
         if self.leader.is_none() {
             self.leader = Some(member_id);
         }
+        if let Some(wait) = &mut self.initial_delay {
+            wait.new_member_added = true;
+        }
         if self.state != GroupState::PreparingRebalance {
             self.prepare_rebalance(now);
         }
@@ -594,6 +701,10 @@ impl Group {
         for id in expired {
             tracing::info!(group = %self.id, member = %id, "member session expired");
             self.remove_member_and_rebalance(&id, now, outbox);
+        }
+        if self.initial_delay.is_some() {
+            self.tick_initial_delay(now, outbox);
+            return;
         }
         let phase_over = self.phase_deadline.is_some_and(|d| d <= now);
         match self.state {
@@ -739,8 +850,12 @@ impl SyncResult {
 pub(crate) struct Groups {
     /// Groups by group id.
     pub groups: BTreeMap<String, Group>,
+    /// Session timeout bounds and the initial rebalance delay.
+    pub timeouts: GroupTimeouts,
     /// Changes to write to the journal, drained by the coordinator after each call.
     pub outbox: Vec<JournalOp>,
+    /// When committed offsets were last checked for expiry.
+    pub offsets_checked: Option<Instant>,
 }
 
 impl Groups {
@@ -749,7 +864,9 @@ impl Groups {
         if p.group_id.is_empty() {
             return Reply::Now(JoinResult::error(&p.member_id, codes::INVALID_GROUP_ID));
         }
-        if p.session_timeout < MIN_SESSION_TIMEOUT || p.session_timeout > MAX_SESSION_TIMEOUT {
+        if p.session_timeout < self.timeouts.min_session_timeout
+            || p.session_timeout > self.timeouts.max_session_timeout
+        {
             return Reply::Now(JoinResult::error(
                 &p.member_id,
                 codes::INVALID_SESSION_TIMEOUT,
@@ -773,6 +890,7 @@ impl Groups {
         let Some(group) = self.groups.get_mut(&p.group_id) else {
             return Reply::Now(JoinResult::error(&p.member_id, codes::UNKNOWN_MEMBER_ID));
         };
+        group.initial_rebalance_delay = self.timeouts.initial_rebalance_delay;
         let reply = if !group.supports_protocols(&p.protocol_type, &p.protocols) {
             Reply::Now(JoinResult::error(
                 &p.member_id,
@@ -976,7 +1094,11 @@ impl Groups {
     }
 }
 
+/// A new member id: the client (or instance) id, a dash and a UUID, as Kafka makes them.
+/// The prefix is cut so the id still fits the 32,767-byte strings of non-flexible
+/// versions (a client id may be that long itself).
 fn new_member_id(prefix: &str) -> String {
+    let prefix = crate::oversize::clip_str(prefix, crate::oversize::MAX_STRING - 37);
     format!("{prefix}-{}", uuid::Uuid::new_v4())
 }
 
@@ -1048,11 +1170,26 @@ fn join_known_member(
 }
 
 #[cfg(test)]
+impl Groups {
+    /// Groups without the initial rebalance delay, so rebalances complete at once.
+    pub(crate) fn undelayed() -> Groups {
+        let mut groups = Groups::default();
+        groups.timeouts.initial_rebalance_delay = Duration::ZERO;
+        groups
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     const SESSION: Duration = Duration::from_secs(10);
+
     const REBALANCE: Duration = Duration::from_secs(30);
+
+    fn undelayed() -> Groups {
+        Groups::undelayed()
+    }
 
     fn params(group: &str, member_id: &str, instance: Option<&str>) -> JoinParams {
         JoinParams {
@@ -1129,7 +1266,7 @@ mod tests {
 
     #[test]
     fn a_single_member_joins_syncs_and_becomes_stable() {
-        let mut groups = Groups::default();
+        let mut groups = undelayed();
         let t0 = Instant::now();
         let (id, mut rx) = join_new(&mut groups, "g", t0);
         let joined = ready(&mut rx);
@@ -1169,7 +1306,7 @@ mod tests {
 
     #[test]
     fn a_second_member_triggers_a_rebalance_that_waits_for_the_first() {
-        let mut groups = Groups::default();
+        let mut groups = undelayed();
         let t0 = Instant::now();
         let (a, mut rx_a) = join_new(&mut groups, "g", t0);
         ready(&mut rx_a);
@@ -1208,7 +1345,7 @@ mod tests {
 
     #[test]
     fn leaving_rebalances_and_the_last_leave_empties_the_group() {
-        let mut groups = Groups::default();
+        let mut groups = undelayed();
         let t0 = Instant::now();
         let (a, mut rx_a) = join_new(&mut groups, "g", t0);
         let (b, mut rx_b) = join_new(&mut groups, "g", t0);
@@ -1243,7 +1380,7 @@ mod tests {
 
     #[test]
     fn a_silent_member_is_expired_after_its_session_timeout() {
-        let mut groups = Groups::default();
+        let mut groups = undelayed();
         let t0 = Instant::now();
         let (a, mut rx_a) = join_new(&mut groups, "g", t0);
         ready(&mut rx_a);
@@ -1267,7 +1404,7 @@ mod tests {
 
     #[test]
     fn a_rebalance_completes_without_members_that_do_not_rejoin() {
-        let mut groups = Groups::default();
+        let mut groups = undelayed();
         let t0 = Instant::now();
         let (a, mut rx_a) = join_new(&mut groups, "g", t0);
         ready(&mut rx_a);
@@ -1293,7 +1430,7 @@ mod tests {
 
     #[test]
     fn an_unfinished_sync_phase_is_restarted() {
-        let mut groups = Groups::default();
+        let mut groups = undelayed();
         let t0 = Instant::now();
         let (a, mut rx_a) = join_new(&mut groups, "g", t0);
         ready(&mut rx_a);
@@ -1306,7 +1443,7 @@ mod tests {
 
     #[test]
     fn protocols_are_selected_by_vote_among_common_ones() {
-        let mut groups = Groups::default();
+        let mut groups = undelayed();
         let t0 = Instant::now();
         let mut p = params("g", "", None);
         p.require_known_member_id = false;
@@ -1353,7 +1490,7 @@ mod tests {
 
     #[test]
     fn a_member_id_never_used_expires_and_takes_its_group_along() {
-        let mut groups = Groups::default();
+        let mut groups = undelayed();
         let t0 = Instant::now();
         let first = now_result(groups.join(params("g", "", None), t0));
         assert_eq!(first.error, codes::MEMBER_ID_REQUIRED);
@@ -1367,7 +1504,7 @@ mod tests {
 
     #[test]
     fn invalid_joins_are_refused() {
-        let mut groups = Groups::default();
+        let mut groups = undelayed();
         let t0 = Instant::now();
         let mut p = params("", "", None);
         assert_eq!(
@@ -1398,7 +1535,7 @@ mod tests {
 
     #[test]
     fn a_restarted_static_member_takes_its_slot_back_without_a_rebalance() {
-        let mut groups = Groups::default();
+        let mut groups = undelayed();
         let t0 = Instant::now();
         let mut rx_a = later(groups.join(params("g", "", Some("i-a")), t0));
         let ja = ready(&mut rx_a);
@@ -1469,7 +1606,7 @@ mod tests {
 
     #[test]
     fn a_static_member_that_misses_a_rebalance_keeps_its_slot_until_its_session_ends() {
-        let mut groups = Groups::default();
+        let mut groups = undelayed();
         let t0 = Instant::now();
         let mut rx_a = later(groups.join(params("g", "", Some("i-a")), t0));
         let a = ready(&mut rx_a).member_id;
@@ -1485,7 +1622,7 @@ mod tests {
 
     #[test]
     fn restore_brings_back_a_stable_group() {
-        let mut groups = Groups::default();
+        let mut groups = undelayed();
         let t0 = Instant::now();
         let mut rx_a = later(groups.join(params("g", "", Some("i-a")), t0));
         let a = ready(&mut rx_a).member_id;
@@ -1498,7 +1635,7 @@ mod tests {
             t0,
         ));
         let record = groups.groups["g"].record();
-        let mut restored = Groups::default();
+        let mut restored = undelayed();
         restored.restore(Group::restore(record, t0));
         let g = &restored.groups["g"];
         assert_eq!(g.state, GroupState::Stable);
@@ -1513,6 +1650,103 @@ mod tests {
         match reply {
             Reply::Now(r) => r,
             Reply::Later(mut rx) => rx.try_recv().expect("answer should be ready"),
+        }
+    }
+
+    fn delayed(delay: Duration) -> Groups {
+        let mut groups = Groups::default();
+        groups.timeouts.initial_rebalance_delay = delay;
+        groups
+    }
+
+    #[test]
+    fn the_first_rebalance_of_a_new_group_waits_the_initial_delay() {
+        let mut groups = delayed(Duration::from_secs(3));
+        let t0 = Instant::now();
+        let (_, mut a) = join_new(&mut groups, "g", t0);
+        groups.tick(t0 + Duration::from_millis(2_900));
+        assert!(a.try_recv().is_err(), "still waiting for more members");
+        groups.tick(t0 + Duration::from_secs(3));
+        let joined = ready(&mut a);
+        assert_eq!((joined.error, joined.generation), (codes::NONE, 1));
+        assert_eq!(joined.members.len(), 1);
+    }
+
+    #[test]
+    fn members_joining_during_the_delay_extend_it_and_share_one_generation() {
+        let mut groups = delayed(Duration::from_secs(3));
+        let t0 = Instant::now();
+        let (a_id, mut a) = join_new(&mut groups, "g", t0);
+        let (b_id, mut b) = join_new(&mut groups, "g", t0 + Duration::from_secs(1));
+        // B joined during the first wait: a second one starts instead of completing.
+        groups.tick(t0 + Duration::from_secs(3));
+        assert!(a.try_recv().is_err() && b.try_recv().is_err());
+        groups.tick(t0 + Duration::from_secs(6));
+        let (ja, jb) = (ready(&mut a), ready(&mut b));
+        assert_eq!((ja.generation, jb.generation), (1, 1));
+        assert_eq!(ja.leader, a_id);
+        let mut members: Vec<String> = ja.members.iter().map(|m| m.member_id.clone()).collect();
+        members.sort();
+        let mut expected = vec![a_id, b_id];
+        expected.sort();
+        assert_eq!(members, expected);
+    }
+
+    #[test]
+    fn the_delay_never_outlasts_the_rebalance_timeout() {
+        let mut groups = delayed(Duration::from_secs(3));
+        let t0 = Instant::now();
+        let join = |groups: &mut Groups, at: Instant| {
+            let mut p = params("g", "", None);
+            p.rebalance_timeout = Duration::from_secs(5);
+            let id = now_result(groups.join(p.clone(), at)).member_id;
+            p.member_id = id;
+            later(groups.join(p, at))
+        };
+        let mut a = join(&mut groups, t0);
+        let _b = join(&mut groups, t0 + Duration::from_secs(1));
+        // Extended by what is left of the 5 s rebalance timeout: 2 s.
+        groups.tick(t0 + Duration::from_secs(3));
+        let _c = join(&mut groups, t0 + Duration::from_secs(4));
+        groups.tick(t0 + Duration::from_millis(4_900));
+        assert!(a.try_recv().is_err());
+        // C joined, but no time is left: the join phase completes with all three.
+        groups.tick(t0 + Duration::from_secs(5));
+        assert_eq!(ready(&mut a).members.len(), 3);
+    }
+
+    #[test]
+    fn later_rebalances_are_not_delayed() {
+        let mut groups = delayed(Duration::from_secs(3));
+        let t0 = Instant::now();
+        let (a_id, mut a) = join_new(&mut groups, "g", t0);
+        groups.tick(t0 + Duration::from_secs(3));
+        assert_eq!(ready(&mut a).generation, 1);
+        let t1 = t0 + Duration::from_secs(4);
+        let _ = sync(&mut groups, "g", 1, &a_id, vec![], t1);
+        assert_eq!(groups.groups["g"].state, GroupState::Stable);
+        // A second member: the rebalance waits for A to rejoin, not for a delay.
+        let (_, mut b) = join_new(&mut groups, "g", t1);
+        let mut a = later(groups.join(params("g", &a_id, None), t1));
+        assert_eq!(ready(&mut a).generation, 2);
+        assert_eq!(ready(&mut b).generation, 2);
+    }
+
+    #[test]
+    fn session_timeouts_outside_the_configured_bounds_are_refused() {
+        let mut groups = undelayed();
+        groups.timeouts.min_session_timeout = Duration::from_secs(6);
+        groups.timeouts.max_session_timeout = Duration::from_secs(60);
+        let t0 = Instant::now();
+        for (ms, expected) in [
+            (5_999, codes::INVALID_SESSION_TIMEOUT),
+            (60_001, codes::INVALID_SESSION_TIMEOUT),
+            (6_000, codes::MEMBER_ID_REQUIRED),
+            (60_000, codes::MEMBER_ID_REQUIRED),
+        ] {
+            let mut p = params("g", "", None);
+            p.session_timeout = Duration::from_millis(ms);
+            assert_eq!(now_result(groups.join(p, t0)).error, expected, "{ms} ms");
         }
     }
 }

@@ -124,11 +124,17 @@ impl GroupCoordinator {
         data_dir: &Path,
         address: CoordinatorAddress,
         topics: Arc<dyn TopicLookup>,
+        settings: &crate::config::GroupSettings,
     ) -> std::io::Result<Self> {
         let (journal, state) =
             Journal::open(&data_dir.join("groups"), journal::DEFAULT_COMPACT_BYTES)?;
         let now = Instant::now();
-        let mut groups = Groups::default();
+        let mut groups = Groups {
+            timeouts: membership::GroupTimeouts::from_settings(settings),
+            // The first expiry check comes one interval after start-up.
+            offsets_checked: Some(now),
+            ..Groups::default()
+        };
         for record in state.groups.into_values() {
             groups.restore(Group::restore(record, now));
         }
@@ -172,7 +178,10 @@ impl GroupCoordinator {
                 if inner.stopped.load(Ordering::SeqCst) {
                     break;
                 }
-                inner.update_in_background(|groups, now| groups.tick(now));
+                inner.update_in_background(|groups, now| {
+                    groups.tick(now);
+                    groups.expire_offsets(now, handlers::now_ms());
+                });
             }
         });
     }

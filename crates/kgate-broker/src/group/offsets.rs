@@ -120,6 +120,64 @@ pub(crate) type TopicPartitions = Vec<(String, Vec<i32>)>;
 pub(crate) type PartitionErrors = Vec<(String, Vec<(i32, i16)>)>;
 
 impl Groups {
+    /// Expires committed offsets as Kafka does, at most once per
+    /// `offsets.retention.check.interval.ms`: an empty group's offsets live
+    /// `offsets.retention.minutes` from when it became empty (or from their commit, when
+    /// that came later or the moment is unknown); a group left with neither members nor
+    /// offsets is removed. Returns how many offsets expired.
+    pub(crate) fn expire_offsets(&mut self, now: Instant, now_ms: i64) -> usize {
+        if self
+            .offsets_checked
+            .is_some_and(|at| now.duration_since(at) < self.timeouts.offsets_check_interval)
+        {
+            return 0;
+        }
+        self.offsets_checked = Some(now);
+        let retention = self.timeouts.offsets_retention_ms;
+        let mut expired = 0;
+        let mut emptied = Vec::new();
+        for group in self.groups.values_mut() {
+            if group.state != GroupState::Empty || !group.members.is_empty() {
+                continue;
+            }
+            let empty_since_ms = group
+                .empty_since
+                .map(|at| now_ms - now.duration_since(at).as_millis() as i64)
+                .unwrap_or(i64::MIN);
+            let gone: Vec<(String, i32)> = group
+                .offsets
+                .iter()
+                .filter(|(_, c)| {
+                    c.timestamp_ms.max(empty_since_ms).saturating_add(retention) <= now_ms
+                })
+                .map(|(key, _)| key.clone())
+                .collect();
+            for (topic, partition) in gone {
+                group.offsets.remove(&(topic.clone(), partition));
+                self.outbox.push(JournalOp::DeleteOffset {
+                    group: group.id.clone(),
+                    topic,
+                    partition,
+                });
+                expired += 1;
+            }
+            if group.offsets.is_empty() && group.pending_is_empty() {
+                emptied.push(group.id.clone());
+            }
+        }
+        for id in emptied {
+            self.groups.remove(&id);
+            self.outbox.push(JournalOp::DeleteGroup { group: id });
+        }
+        if expired > 0 {
+            tracing::info!(
+                expired,
+                "committed offsets expired (offsets.retention.minutes)"
+            );
+        }
+        expired
+    }
+
     /// Handles OffsetCommit; returns one error code per partition, in request order.
     pub(crate) fn commit(
         &mut self,
@@ -529,7 +587,7 @@ mod tests {
 
     #[test]
     fn standalone_commits_round_trip_with_metadata() {
-        let mut groups = Groups::default();
+        let mut groups = Groups::undelayed();
         let now = Instant::now();
         let errors = groups.commit(
             &commit(
@@ -589,7 +647,7 @@ mod tests {
 
     #[test]
     fn group_commits_check_member_and_generation() {
-        let mut groups = Groups::default();
+        let mut groups = Groups::undelayed();
         let now = Instant::now();
         let member = stable_group(&mut groups, "g", &["t"], now);
         let ok = groups.commit(
@@ -619,7 +677,7 @@ mod tests {
 
     #[test]
     fn offsets_of_subscribed_topics_cannot_be_deleted() {
-        let mut groups = Groups::default();
+        let mut groups = Groups::undelayed();
         let now = Instant::now();
         let member = stable_group(&mut groups, "g", &["t"], now);
         groups.commit(
@@ -653,7 +711,7 @@ mod tests {
 
     #[test]
     fn transactional_offsets_are_checked_early_and_stored_whatever_happened_since() {
-        let mut groups = Groups::default();
+        let mut groups = Groups::undelayed();
         let now = Instant::now();
         let member = stable_group(&mut groups, "g", &["t"], now);
         assert_eq!(groups.check_txn_commit("g", 1, &member, None), codes::NONE);
@@ -704,7 +762,7 @@ mod tests {
 
     #[test]
     fn deleting_a_topic_forgets_its_offsets() {
-        let mut groups = Groups::default();
+        let mut groups = Groups::undelayed();
         let now = Instant::now();
         groups.commit(
             &commit("g", -1, "", &[("t", 0, 1, ""), ("u", 0, 1, "")]),
@@ -739,5 +797,61 @@ mod tests {
             assert_eq!(parsed.topics.len(), 2);
         }
         assert!(parse_subscription(Bytes::from_static(b"\x00")).is_none());
+    }
+
+    #[test]
+    fn offsets_of_empty_groups_expire_after_the_retention() {
+        let mut groups = Groups::undelayed();
+        groups.timeouts.offsets_retention_ms = 60_000;
+        groups.timeouts.offsets_check_interval = std::time::Duration::from_secs(1);
+        let topics = Topics;
+        let t0 = Instant::now();
+        let base_ms = 1_000_000;
+        // A standalone commit (no group membership) at base_ms.
+        let commit = |groups: &mut Groups, group: &str, partition: i32, at_ms: i64| {
+            groups.commit(
+                &CommitParams {
+                    group_id: group.into(),
+                    generation: -1,
+                    member_id: String::new(),
+                    instance_id: None,
+                    partitions: vec![PartitionCommit {
+                        topic: "t".into(),
+                        partition,
+                        offset: 7,
+                        leader_epoch: -1,
+                        metadata: None,
+                    }],
+                },
+                &topics,
+                t0,
+                at_ms,
+            )
+        };
+        assert_eq!(commit(&mut groups, "g", 0, base_ms), vec![codes::NONE]);
+        assert_eq!(
+            commit(&mut groups, "g", 1, base_ms + 30_000),
+            vec![codes::NONE]
+        );
+        groups.outbox.clear();
+        // 59 s after the first commit: nothing has expired.
+        assert_eq!(groups.expire_offsets(t0, base_ms + 59_000), 0);
+        // Checks run once per interval.
+        assert_eq!(groups.expire_offsets(t0, base_ms + 60_000), 0);
+        let t1 = t0 + std::time::Duration::from_secs(2);
+        assert_eq!(groups.expire_offsets(t1, base_ms + 60_000), 1);
+        assert!(matches!(
+            groups.outbox.last(),
+            Some(JournalOp::DeleteOffset { partition: 0, .. })
+        ));
+        assert_eq!(groups.groups["g"].offsets.len(), 1);
+        // The last offset goes 60 s after its own commit, and the group with it.
+        let t2 = t1 + std::time::Duration::from_secs(2);
+        assert_eq!(groups.expire_offsets(t2, base_ms + 90_000), 1);
+        assert!(!groups.groups.contains_key("g"));
+        assert!(matches!(
+            groups.outbox.last(),
+            Some(JournalOp::DeleteGroup { group }) if group == "g"
+        ));
     }
 }

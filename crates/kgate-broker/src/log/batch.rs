@@ -292,7 +292,6 @@ pub fn rewrite(
     kept: &[StoredRecord],
     delete_horizon: Option<i64>,
 ) -> io::Result<Vec<u8>> {
-    use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
     let old_base = h.first_timestamp;
     let absolute: Vec<i64> = kept
         .iter()
@@ -318,23 +317,7 @@ pub fn rewrite(
         write_varlong(&mut raw, body.len() as i64);
         raw.extend_from_slice(&body);
     }
-    let put = |b: &mut bytes::BytesMut| {
-        b.extend_from_slice(&raw);
-        Ok(())
-    };
-    let mut records = bytes::BytesMut::new();
-    let compressed = match h.attributes & 0x07 {
-        0 => {
-            records.extend_from_slice(&raw);
-            Ok(())
-        }
-        1 => Gzip::compress(&mut records, put),
-        2 => Snappy::compress(&mut records, put),
-        3 => Lz4::compress(&mut records, put),
-        4 => Zstd::compress(&mut records, put),
-        c => return Err(corrupt(&format!("unknown compression {c}"))),
-    };
-    compressed.map_err(|e| io::Error::other(format!("cannot compress a batch: {e}")))?;
+    let mut records = compress(&raw, h.attributes & 0x07)?;
     let mut attributes = h.attributes & !DELETE_HORIZON_FLAG;
     if kept.is_empty() {
         // An empty batch has no records section to compress.
@@ -355,6 +338,50 @@ pub fn rewrite(
     out.extend_from_slice(&max_ts.to_be_bytes());
     out.extend_from_slice(&original[43..57]); // producer id, epoch, base sequence
     out.extend_from_slice(&(kept.len() as i32).to_be_bytes());
+    out.extend_from_slice(&records);
+    let crc = crc32c::crc32c(&out[CRC_START..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    Ok(out)
+}
+
+/// Compresses `raw` with Kafka's codec number `codec` (0: none).
+fn compress(raw: &[u8], codec: i16) -> io::Result<bytes::BytesMut> {
+    use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
+    let put = |b: &mut bytes::BytesMut| {
+        b.extend_from_slice(raw);
+        Ok(())
+    };
+    let mut out = bytes::BytesMut::new();
+    let done = match codec {
+        0 => {
+            out.extend_from_slice(raw);
+            Ok(())
+        }
+        1 => Gzip::compress(&mut out, put),
+        2 => Snappy::compress(&mut out, put),
+        3 => Lz4::compress(&mut out, put),
+        4 => Zstd::compress(&mut out, put),
+        c => return Err(corrupt(&format!("unknown compression {c}"))),
+    };
+    done.map_err(|e| io::Error::other(format!("cannot compress a batch: {e}")))?;
+    Ok(out)
+}
+
+/// The batch at the start of `original` with its records compressed with `codec` (Kafka's
+/// numbers, 0 for none) instead: what a topic's `compression.type` asks of the broker.
+/// The records themselves, their offsets, timestamps and producer fields are unchanged.
+pub fn recompress(original: &[u8], h: &BatchHeader, codec: i16) -> io::Result<Vec<u8>> {
+    let batch = Bytes::copy_from_slice(&original[..h.size.min(original.len())]);
+    let raw = records_section(&batch, h)?;
+    let records = compress(&raw, codec)?;
+    let attributes = (h.attributes & !0x07) | codec;
+    let mut out = Vec::with_capacity(HEADER_LEN + records.len());
+    out.extend_from_slice(&batch[0..8]);
+    out.extend_from_slice(&((HEADER_LEN - LOG_OVERHEAD + records.len()) as i32).to_be_bytes());
+    out.extend_from_slice(&batch[12..17]); // leader epoch, magic
+    out.extend_from_slice(&[0; 4]); // CRC, filled below
+    out.extend_from_slice(&attributes.to_be_bytes());
+    out.extend_from_slice(&batch[23..HEADER_LEN]);
     out.extend_from_slice(&records);
     let crc = crc32c::crc32c(&out[CRC_START..]);
     out[17..21].copy_from_slice(&crc.to_be_bytes());
@@ -437,6 +464,57 @@ mod tests {
             let decoded = RecordBatchDecoder::decode(&mut plain.clone()).unwrap();
             assert_eq!(decoded.records[0].timestamp, 2_000);
             assert_eq!(decoded.records[0].offset, 12);
+        }
+    }
+
+    #[test]
+    fn recompression_keeps_records_offsets_and_producer_fields() {
+        let records: Vec<Record> = (0..20)
+            .map(|i| {
+                let mut r = record(i, &format!("k{i}"), Some("value value value"), 1_000 + i);
+                r.producer_id = 42;
+                r.producer_epoch = 3;
+                r.sequence = 7 + i as i32;
+                r
+            })
+            .collect();
+        for (from, to) in [
+            (Compression::None, 4),
+            (Compression::Gzip, 0),
+            (Compression::Snappy, 3),
+            (Compression::Lz4, 2),
+            (Compression::Zstd, 1),
+        ] {
+            let mut buf = bytes::BytesMut::new();
+            RecordBatchEncoder::encode(
+                &mut buf,
+                &records,
+                &RecordEncodeOptions {
+                    version: 2,
+                    compression: from,
+                },
+            )
+            .unwrap();
+            let h = BatchHeader::parse(&buf).unwrap();
+            let out = recompress(&buf, &h, to).unwrap();
+            assert!(crc_matches(&out));
+            let h2 = BatchHeader::parse(&out).unwrap();
+            assert_eq!(h2.attributes & 0x07, to);
+            assert_eq!(
+                (
+                    h2.producer_id,
+                    h2.producer_epoch,
+                    h2.base_sequence,
+                    h2.records_count
+                ),
+                (42, 3, 7, 20)
+            );
+            let mut back = Bytes::from(out);
+            let decoded = RecordBatchDecoder::decode(&mut back).unwrap();
+            assert_eq!(decoded.records.len(), 20);
+            assert_eq!(decoded.records[19].offset, 19);
+            assert_eq!(decoded.records[19].timestamp, 1_019);
+            assert_eq!(decoded.records[3].key.as_deref(), Some(&b"k3"[..]));
         }
     }
 }

@@ -37,105 +37,64 @@ pub struct LogConfig {
     /// `max.compaction.lag.ms`: a log whose oldest uncleaned record is older than this is
     /// cleaned whatever its dirty ratio.
     pub max_compaction_lag_ms: i64,
-    /// fsync after every append (`flush.messages` = 1).
-    pub flush_every_append: bool,
+    /// `flush.messages`: the log is forced to disk once this many records were appended
+    /// since the last time (1: after every append).
+    pub flush_messages: i64,
+    /// `flush.ms`: an append forces the log to disk when the last time is this long ago.
+    pub flush_ms: i64,
+    /// `message.timestamp.before.max.ms`: with CreateTime, how far in the past a
+    /// record's timestamp may be.
+    pub timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: how far in the future.
+    pub timestamp_after_max_ms: i64,
+    /// `compression.type` as Kafka's codec number, `None` for `producer` (batches are
+    /// kept as the producer compressed them).
+    pub compression: Option<i16>,
+    /// `min.insync.replicas`: above 1, acks=all writes fail with NOT_ENOUGH_REPLICAS,
+    /// as on a single Kafka broker.
+    pub min_insync_replicas: i32,
 }
 
-/// How a topic configuration value is checked.
-enum Kind {
-    Long(i64),
-    Bool,
-    Ratio,
-    Cleanup,
-    TimestampType,
-    Compression,
-    OnlyOne,
-    Text,
-}
-
-/// The topic configuration names the broker knows and how each is checked.
-fn kind_of(name: &str) -> Option<Kind> {
-    Some(match name {
-        "segment.bytes" => Kind::Long(14),
-        "retention.ms" | "retention.bytes" | "local.retention.ms" | "local.retention.bytes" => {
-            Kind::Long(-2)
-        }
-        "index.interval.bytes" | "max.message.bytes" | "segment.index.bytes" => Kind::Long(0),
-        // Kafka refuses 0 for these two: a segment cannot roll or be compacted at once.
-        "segment.ms" | "max.compaction.lag.ms" => Kind::Long(1),
-        "segment.jitter.ms"
-        | "flush.messages"
-        | "flush.ms"
-        | "delete.retention.ms"
-        | "min.compaction.lag.ms"
-        | "file.delete.delay.ms"
-        | "message.timestamp.difference.max.ms"
-        | "message.timestamp.before.max.ms"
-        | "message.timestamp.after.max.ms" => Kind::Long(0),
-        "unclean.leader.election.enable"
-        | "preallocate"
-        | "message.downconversion.enable"
-        | "remote.storage.enable" => Kind::Bool,
-        "min.cleanable.dirty.ratio" => Kind::Ratio,
-        "cleanup.policy" => Kind::Cleanup,
-        "message.timestamp.type" => Kind::TimestampType,
-        "compression.type" => Kind::Compression,
-        "min.insync.replicas" => Kind::OnlyOne,
-        "message.format.version"
-        | "leader.replication.throttled.replicas"
-        | "follower.replication.throttled.replicas" => Kind::Text,
-        _ => return None,
-    })
-}
-
-/// Checks a `cleanup.policy` value, returning it normalised.
-pub fn check_cleanup_policy(_key: &str, v: &str) -> Result<String, String> {
-    let parts: Vec<&str> = v.split(',').map(str::trim).collect();
-    if parts.is_empty() || parts.iter().any(|p| *p != "delete" && *p != "compact") {
-        return Err(format!("`{v}` is not a list of `delete` and `compact`"));
-    }
-    Ok(parts.join(","))
-}
-
-/// Checks a `message.timestamp.type` value.
-pub fn check_timestamp_type(v: &str) -> Result<String, String> {
-    match v {
-        "CreateTime" | "LogAppendTime" => Ok(v.to_string()),
-        _ => Err(format!("`{v}` is neither CreateTime nor LogAppendTime")),
-    }
-}
-
-/// Checks one topic configuration entry; the error says what is wrong.
+/// Checks one topic configuration entry by Kafka's rules; the error is Kafka's message.
 pub fn validate_topic_config(name: &str, value: &str) -> Result<(), String> {
-    let Some(kind) = kind_of(name) else {
-        return Err(format!("unknown topic configuration `{name}`"));
+    crate::config_defs::check_topic(name, value)
+}
+
+/// Checks a topic's whole set of overrides: each entry, then what Kafka checks across
+/// them (`min.compaction.lag.ms` may not exceed `max.compaction.lag.ms`, either taken
+/// from the broker's defaults when the topic does not set it).
+pub fn validate_topic_configs(
+    configs: &BTreeMap<String, String>,
+    defaults: &LogDefaults,
+) -> Result<(), String> {
+    for (k, v) in configs {
+        validate_topic_config(k, v)?;
+    }
+    let long = |name: &str, default: i64| {
+        configs
+            .get(name)
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(default)
     };
-    let bad = |why: &str| Err(format!("invalid value `{value}` for `{name}`: {why}"));
-    match kind {
-        Kind::Long(min) => match value.trim().parse::<i64>() {
-            Ok(n) if n >= min => Ok(()),
-            Ok(_) => bad(&format!("must be at least {min}")),
-            Err(_) => bad("not an integer"),
-        },
-        Kind::Bool => match value {
-            "true" | "false" => Ok(()),
-            _ => bad("expected true or false"),
-        },
-        Kind::Ratio => match value.trim().parse::<f64>() {
-            Ok(r) if (0.0..=1.0).contains(&r) => Ok(()),
-            _ => bad("expected a number between 0 and 1"),
-        },
-        Kind::Cleanup => check_cleanup_policy(name, value).map(|_| ()),
-        Kind::TimestampType => check_timestamp_type(value).map(|_| ()),
-        Kind::Compression => match value {
-            "producer" | "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd" => Ok(()),
-            _ => bad("expected producer, uncompressed, gzip, snappy, lz4 or zstd"),
-        },
-        Kind::OnlyOne => match value.trim() {
-            "1" => Ok(()),
-            _ => bad("this is a single-node broker, so the only possible value is 1"),
-        },
-        Kind::Text => Ok(()),
+    let min = long("min.compaction.lag.ms", defaults.min_compaction_lag_ms);
+    let max = long("max.compaction.lag.ms", defaults.max_compaction_lag_ms);
+    if min > max {
+        return Err(format!(
+            "conflict topic config setting min.compaction.lag.ms ({min}) > max.compaction.lag.ms ({max})"
+        ));
+    }
+    Ok(())
+}
+
+/// Kafka's codec number for a `compression.type` value; `None` for `producer`.
+fn codec(compression_type: &str) -> Option<i16> {
+    match compression_type.trim() {
+        "uncompressed" => Some(0),
+        "gzip" => Some(1),
+        "snappy" => Some(2),
+        "lz4" => Some(3),
+        "zstd" => Some(4),
+        _ => None,
     }
 }
 
@@ -152,11 +111,7 @@ impl LogConfig {
     }
 
     /// The effective settings of a topic with `overrides` over the broker `defaults`.
-    pub fn resolve(
-        defaults: &LogDefaults,
-        flush_every_append: bool,
-        overrides: &BTreeMap<String, String>,
-    ) -> Self {
+    pub fn resolve(defaults: &LogDefaults, overrides: &BTreeMap<String, String>) -> Self {
         let long = |name: &str, default: i64| -> i64 {
             overrides
                 .get(name)
@@ -173,8 +128,12 @@ impl LogConfig {
             .unwrap_or_else(|| defaults.timestamp_type.clone());
         LogConfig {
             // Positions inside a segment are kept as u32, as Kafka keeps them as int.
-            segment_bytes: long("segment.bytes", defaults.segment_bytes as i64)
-                .clamp(14, i32::MAX as i64) as u64,
+            // Kafka's `internal.segment.bytes` (for tests) overrides segment.bytes.
+            segment_bytes: long(
+                "internal.segment.bytes",
+                long("segment.bytes", defaults.segment_bytes as i64),
+            )
+            .clamp(14, i32::MAX as i64) as u64,
             retention_ms: long("retention.ms", defaults.retention_ms),
             retention_bytes: long("retention.bytes", defaults.retention_bytes),
             index_interval_bytes: long("index.interval.bytes", defaults.index_interval_bytes as i64)
@@ -195,7 +154,26 @@ impl LogConfig {
                 .max(0),
             max_compaction_lag_ms: long("max.compaction.lag.ms", defaults.max_compaction_lag_ms)
                 .max(1),
-            flush_every_append: flush_every_append || long("flush.messages", i64::MAX) == 1,
+            flush_messages: long("flush.messages", defaults.flush_messages).max(1),
+            flush_ms: long("flush.ms", defaults.flush_ms).max(0),
+            timestamp_before_max_ms: long(
+                "message.timestamp.before.max.ms",
+                defaults.timestamp_before_max_ms,
+            )
+            .max(0),
+            timestamp_after_max_ms: long(
+                "message.timestamp.after.max.ms",
+                defaults.timestamp_after_max_ms,
+            )
+            .max(0),
+            compression: codec(
+                overrides
+                    .get("compression.type")
+                    .map(String::as_str)
+                    .unwrap_or(&defaults.compression_type),
+            ),
+            min_insync_replicas: long("min.insync.replicas", defaults.min_insync_replicas as i64)
+                .clamp(1, i32::MAX as i64) as i32,
         }
     }
 }

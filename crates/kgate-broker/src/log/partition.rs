@@ -33,6 +33,10 @@ pub struct PartitionLog {
     /// The earliest delete horizon of a cleaned batch that still holds a tombstone or a
     /// marker waiting for it: the log must be cleaned again once it has passed.
     pending_horizon: Option<i64>,
+    /// Records appended since the log was last forced to disk (`flush.messages`).
+    unflushed: i64,
+    /// When the log was last forced to disk, in ms since the epoch (`flush.ms`).
+    flushed_at: i64,
 }
 
 /// The result of a successful append.
@@ -151,6 +155,8 @@ impl PartitionLog {
             txns,
             cleaner_checkpoint: 0,
             pending_horizon,
+            unflushed: 0,
+            flushed_at: now_ms(),
         };
         log.log_start_offset = saved_start.clamp(first_base, log.next_offset());
         log.cleaner_checkpoint = std::fs::read_to_string(dir.join(CLEANER_CHECKPOINT_FILE))
@@ -279,6 +285,9 @@ impl PartitionLog {
                     "clients may not write control batches",
                 ));
             }
+            if !self.config.log_append_time {
+                self.check_timestamps(header, now)?;
+            }
             let check = match &producers {
                 Some(p) => p.check(header),
                 None => self.producers.check(header),
@@ -290,10 +299,26 @@ impl PartitionLog {
                 }
                 SequenceCheck::Append => {
                     let start = out.len();
-                    out.extend_from_slice(&records[range.clone()]);
+                    let original = &records[range.clone()];
+                    let mut h = *header;
+                    match self.config.compression {
+                        // The topic's compression.type: recompress, as Kafka does.
+                        Some(codec) if header.attributes & 0x07 != codec => {
+                            let recompressed =
+                                batch::recompress(original, header, codec).map_err(|e| {
+                                    AppendError::new(
+                                        ResponseError::CorruptMessage,
+                                        format!("cannot recompress a batch: {e}"),
+                                    )
+                                })?;
+                            h = BatchHeader::parse(&recompressed)
+                                .map_err(|e| AppendError::new(e, "recompressed batch"))?;
+                            out.extend_from_slice(&recompressed);
+                        }
+                        _ => out.extend_from_slice(original),
+                    }
                     let bytes = &mut out[start..];
                     batch::set_base_offset(bytes, next);
-                    let mut h = *header;
                     h.base_offset = next;
                     if self.config.log_append_time {
                         batch::set_log_append_time(bytes, now);
@@ -345,11 +370,37 @@ impl PartitionLog {
             self.roll(now)?;
         }
         let interval = self.config.index_interval_bytes;
-        let flush = self.config.flush_every_append;
-        let active = self.active_mut();
-        active.append(out, stored, interval, now)?;
-        if flush {
-            active.flush()?;
+        self.active_mut().append(out, stored, interval, now)?;
+        // Kafka's flush.messages and flush.ms: force the log to disk after so many
+        // records, or on the first append once so long has passed.
+        let records: i64 = stored.iter().map(|h| h.records_count.max(0) as i64).sum();
+        self.unflushed = self.unflushed.saturating_add(records);
+        if self.unflushed >= self.config.flush_messages
+            || now.saturating_sub(self.flushed_at) >= self.config.flush_ms
+        {
+            self.active_mut().flush()?;
+            self.unflushed = 0;
+            self.flushed_at = now;
+        }
+        Ok(())
+    }
+
+    /// Refuses, as Kafka does with CreateTime, a batch whose timestamps are further in
+    /// the past than `message.timestamp.before.max.ms` or in the future than
+    /// `message.timestamp.after.max.ms` (its first and largest timestamps are checked).
+    fn check_timestamps(&self, header: &BatchHeader, now: i64) -> Result<(), AppendError> {
+        let earliest = now.saturating_sub(self.config.timestamp_before_max_ms);
+        let latest = now.saturating_add(self.config.timestamp_after_max_ms);
+        for ts in [header.first_timestamp, header.max_timestamp] {
+            // -1 is "no timestamp", which Kafka does not check.
+            if ts != -1 && (ts < earliest || ts > latest) {
+                return Err(AppendError::new(
+                    ResponseError::InvalidTimestamp,
+                    format!(
+                        "Timestamp {ts} of a record in the batch is out of range: it should be within [{earliest}, {latest}]"
+                    ),
+                ));
+            }
         }
         Ok(())
     }

@@ -17,10 +17,15 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 /// Generous deadline for anything that waits on the broker.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
-/// Starts a broker on a fresh port with `data_dir` and extra properties.
+/// Starts a broker on a fresh port with `data_dir` and extra properties. As in Kafka's
+/// own test set-ups, a new group's first rebalance is not delayed
+/// (`group.initial.rebalance.delay.ms=0`) unless `props` sets it.
 pub async fn start_in(data_dir: &std::path::Path, props: &[(&str, &str)]) -> Broker {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut config = BrokerConfig::new(data_dir);
+    config
+        .properties
+        .insert("group.initial.rebalance.delay.ms".into(), "0".into());
     for (k, v) in props {
         config.properties.insert(k.to_string(), v.to_string());
     }

@@ -188,6 +188,11 @@ impl Kafka {
     /// Creates a topic as `spec` says (or only validates it).
     pub async fn create_topic_spec(&self, spec: &TopicSpec) -> Result<(), KafkaError> {
         use rdkafka::admin::{NewTopic, TopicReplication};
+        crate::validate::check_topic_name(&spec.name)?;
+        for (k, v) in &spec.configs {
+            crate::validate::check_protocol_string("config name", k)?;
+            crate::validate::check_protocol_string("config value", v)?;
+        }
         let refs: Vec<&[i32]> = spec
             .assignments
             .iter()

@@ -154,9 +154,19 @@ impl ErrBuf {
     }
 }
 
-/// A C string for librdkafka; an interior NUL byte is the caller's mistake.
+/// A C string for librdkafka; an interior NUL byte, or more bytes than a Kafka protocol
+/// string holds, is the caller's mistake.
 pub(crate) fn c_string(s: &str) -> Result<CString, KafkaError> {
-    CString::new(s).map_err(|_| KafkaError::InvalidRequest(format!("{s:?} contains a NUL byte")))
+    let shown = crate::validate::truncated(s);
+    if s.len() > crate::validate::MAX_PROTOCOL_STRING {
+        return Err(KafkaError::InvalidRequest(format!(
+            "{shown:?} is {} bytes long; Kafka accepts at most {}.",
+            s.len(),
+            crate::validate::MAX_PROTOCOL_STRING
+        )));
+    }
+    CString::new(s)
+        .map_err(|_| KafkaError::InvalidRequest(format!("{shown:?} contains a NUL character")))
 }
 
 /// Copies a C string owned by librdkafka; `None` for a null pointer.

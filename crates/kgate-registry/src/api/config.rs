@@ -1,12 +1,11 @@
 //! `/config`: compatibility levels, global and per subject.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{AppState, Params, body, flag, ok};
+use super::{AppState, Body, Params, body, flag, ok};
 use crate::compatibility::CompatibilityLevel;
 use crate::error::RegistryError;
 
@@ -17,7 +16,7 @@ struct ConfigBody {
     compatibility_level: Option<String>,
 }
 
-fn level_of(bytes: &Bytes) -> Result<CompatibilityLevel, RegistryError> {
+fn level_of(bytes: Body) -> Result<CompatibilityLevel, RegistryError> {
     let b: ConfigBody = body(bytes)?;
     b.compatibility
         .or(b.compatibility_level)
@@ -34,9 +33,9 @@ pub async fn get_global(State(store): State<AppState>) -> Response {
 /// `PUT /config`.
 pub async fn put_global(
     State(store): State<AppState>,
-    bytes: Bytes,
+    bytes: Body,
 ) -> Result<Response, RegistryError> {
-    let level = level_of(&bytes)?;
+    let level = level_of(bytes)?;
     store.set_config(None, Some(level)).await?;
     Ok(ok(json!({ "compatibility": level.name() })))
 }
@@ -67,9 +66,9 @@ pub async fn get_subject(
 pub async fn put_subject(
     State(store): State<AppState>,
     Path(subject): Path<String>,
-    bytes: Bytes,
+    bytes: Body,
 ) -> Result<Response, RegistryError> {
-    let level = level_of(&bytes)?;
+    let level = level_of(bytes)?;
     store.set_config(Some(&subject), Some(level)).await?;
     Ok(ok(json!({ "compatibility": level.name() })))
 }

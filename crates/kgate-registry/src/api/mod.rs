@@ -2,6 +2,7 @@
 
 mod compatibility;
 mod config;
+mod contexts;
 mod mode;
 mod schemas;
 mod subjects;
@@ -15,6 +16,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kgate_formats::schema::{SchemaReference, SchemaType};
+use kgate_http::{HttpError, LimitedBody};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -38,6 +40,9 @@ pub fn router(store: AppState) -> Router {
         .route("/schemas/ids/{id}/schema", get(schemas::raw_by_id))
         .route("/schemas/ids/{id}/subjects", get(schemas::subjects_of_id))
         .route("/schemas/ids/{id}/versions", get(schemas::versions_of_id))
+        .route("/schemas/guids/{guid}", get(schemas::by_guid))
+        .route("/schemas/guids/{guid}/ids", get(schemas::ids_of_guid))
+        .route("/contexts", get(contexts::list))
         .route("/subjects", get(subjects::list))
         .route(
             "/subjects/{subject}",
@@ -87,7 +92,47 @@ pub fn router(store: AppState) -> Router {
                 .delete(mode::delete_subject),
         )
         .fallback(|| async { RegistryError::NoSuchPath })
+        .layer(axum::middleware::map_response(in_envelope))
         .with_state(store)
+}
+
+/// A request body, read within the body limit; reading failures are the registry's 413 and
+/// 400 in its envelope.
+pub type Body = Result<LimitedBody, HttpError>;
+
+/// The bytes of a request body.
+pub fn bytes_of(body: Body) -> Result<Bytes, RegistryError> {
+    Ok(body?.0)
+}
+
+/// Puts the router's own refusals (an unparseable path or query parameter, a method the
+/// path does not take) in the registry's `{"error_code", "message"}` envelope: every
+/// answer of the API has that form, whichever layer gave it.
+async fn in_envelope(response: Response) -> Response {
+    let status = response.status();
+    let ours = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes() == CONTENT_TYPE.as_bytes());
+    if ours || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    // Rejection texts are a line; a longer body gives way to the generic message.
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let message = if text.is_empty() {
+        format!("HTTP {} {reason}", status.as_u16())
+    } else {
+        text
+    };
+    RegistryError::Refused {
+        status: status.as_u16(),
+        message,
+    }
+    .into_response()
 }
 
 /// A 200 response with the registry's content type.
@@ -112,9 +157,34 @@ pub fn flag(params: &Params, name: &str) -> bool {
 }
 
 /// Parses a JSON body; a body that is not valid JSON of the right shape is 422.
-pub fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, RegistryError> {
+pub fn body<T: serde::de::DeserializeOwned>(raw: Body) -> Result<T, RegistryError> {
+    parse_json(&bytes_of(raw)?)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RegistryError> {
     serde_json::from_slice(bytes)
         .map_err(|e| RegistryError::Unprocessable(format!("Unrecognized request body: {e}")))
+}
+
+/// The schema of a register, look-up or compatibility request. A body that cannot hold a
+/// schema within `max_schema_bytes` (even with every character escaped) is 42209 before it
+/// is parsed, and a large body is parsed on the schema workers, not the async threads.
+pub async fn new_schema(store: &AppState, raw: Body) -> Result<NewSchema, RegistryError> {
+    let bytes = bytes_of(raw)?;
+    let limit = store.config().max_schema_bytes;
+    // `\uXXXX` is the longest escape: six bytes for one; the rest is references and keys.
+    if bytes.len() > limit.saturating_mul(6).saturating_add(64 * 1024) {
+        return Err(RegistryError::SchemaTooLarge(format!(
+            "Schema too large: the request body has {} bytes, more than a schema of at most {limit} bytes needs",
+            bytes.len()
+        )));
+    }
+    let len = bytes.len();
+    let parse = move || parse_json::<SchemaBody>(&bytes)?.into_new_schema();
+    if len <= crate::work::SMALL_JOB_BYTES {
+        return parse();
+    }
+    store.work().run(len, parse).await
 }
 
 /// A schema in a request body (register, look up, compatibility).
@@ -166,7 +236,7 @@ pub fn version_json(v: &RegisteredVersion) -> Value {
 /// The schema in the `format` a request asks for: `serialized` turns a protobuf schema
 /// into a base64 `FileDescriptorProto`, the form Confluent's protobuf deserializers read;
 /// other formats and schema types keep the stored text.
-pub fn in_format(
+pub async fn in_format(
     store: &AppState,
     content: &crate::state::SchemaContent,
     p: &Params,
@@ -174,20 +244,9 @@ pub fn in_format(
     let serialized = p
         .get("format")
         .is_some_and(|f| f.eq_ignore_ascii_case("serialized"));
-    if !serialized || content.schema_type != SchemaType::Protobuf {
-        return Ok(content.clone());
-    }
-    let parsed = store.read(|state| {
-        Store::parse(
-            state,
-            content.schema_type,
-            &content.schema,
-            &content.references,
-        )
-    })?;
     let mut out = content.clone();
-    if let kgate_formats::schema::ParsedSchema::Protobuf(p) = parsed {
-        out.schema = p.serialized();
+    if serialized {
+        out.schema = store.serialized(content).await?;
     }
     Ok(out)
 }

@@ -1,12 +1,11 @@
 //! `/mode`: READWRITE, READONLY or IMPORT, global and per subject.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{AppState, Params, body, flag, ok};
+use super::{AppState, Body, Params, body, flag, ok};
 use crate::error::RegistryError;
 use crate::state::Mode;
 
@@ -15,7 +14,7 @@ struct ModeBody {
     mode: Option<String>,
 }
 
-fn mode_of(bytes: &Bytes) -> Result<Mode, RegistryError> {
+fn mode_of(bytes: Body) -> Result<Mode, RegistryError> {
     let b: ModeBody = body(bytes)?;
     b.mode
         .and_then(|name| Mode::from_name(&name))
@@ -31,9 +30,9 @@ pub async fn get_global(State(store): State<AppState>) -> Response {
 /// `PUT /mode`.
 pub async fn put_global(
     State(store): State<AppState>,
-    bytes: Bytes,
+    bytes: Body,
 ) -> Result<Response, RegistryError> {
-    let mode = mode_of(&bytes)?;
+    let mode = mode_of(bytes)?;
     store.set_mode(None, Some(mode)).await?;
     Ok(ok(json!({ "mode": mode.name() })))
 }
@@ -57,9 +56,9 @@ pub async fn get_subject(
 pub async fn put_subject(
     State(store): State<AppState>,
     Path(subject): Path<String>,
-    bytes: Bytes,
+    bytes: Body,
 ) -> Result<Response, RegistryError> {
-    let mode = mode_of(&bytes)?;
+    let mode = mode_of(bytes)?;
     store.set_mode(Some(&subject), Some(mode)).await?;
     Ok(ok(json!({ "mode": mode.name() })))
 }

@@ -1,11 +1,10 @@
 //! `/subjects`: registering, looking up, listing and deleting versions.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde_json::json;
 
-use super::{AppState, Params, SchemaBody, body, flag, in_format, ok, version_json, with_type};
+use super::{AppState, Body, Params, flag, in_format, new_schema, ok, version_json, with_type};
 use crate::error::RegistryError;
 use crate::store::{VersionSpec, version_of};
 
@@ -66,7 +65,7 @@ pub async fn version(
     Query(p): Query<Params>,
 ) -> Result<Response, RegistryError> {
     let mut v = find(&store, &subject, &version, flag(&p, "deleted"))?;
-    v.content = in_format(&store, &v.content, &p)?;
+    v.content = in_format(&store, &v.content, &p).await?;
     Ok(ok(version_json(&v)))
 }
 
@@ -77,7 +76,7 @@ pub async fn raw_version(
     Query(p): Query<Params>,
 ) -> Result<Response, RegistryError> {
     let v = find(&store, &subject, &version, flag(&p, "deleted"))?;
-    Ok(with_type(in_format(&store, &v.content, &p)?.schema))
+    Ok(with_type(in_format(&store, &v.content, &p).await?.schema))
 }
 
 /// `GET /subjects/{subject}/versions/{version}/referencedby`.
@@ -95,9 +94,9 @@ pub async fn register(
     State(store): State<AppState>,
     Path(subject): Path<String>,
     Query(p): Query<Params>,
-    bytes: Bytes,
+    bytes: Body,
 ) -> Result<Response, RegistryError> {
-    let new = body::<SchemaBody>(&bytes)?.into_new_schema()?;
+    let new = new_schema(&store, bytes).await?;
     let id = store.register(&subject, new, flag(&p, "normalize")).await?;
     Ok(ok(json!({ "id": id })))
 }
@@ -107,10 +106,12 @@ pub async fn lookup(
     State(store): State<AppState>,
     Path(subject): Path<String>,
     Query(p): Query<Params>,
-    bytes: Bytes,
+    bytes: Body,
 ) -> Result<Response, RegistryError> {
-    let new = body::<SchemaBody>(&bytes)?.into_new_schema()?;
-    let v = store.lookup(&subject, &new, flag(&p, "normalize"), flag(&p, "deleted"))?;
+    let new = new_schema(&store, bytes).await?;
+    let v = store
+        .lookup(&subject, &new, flag(&p, "normalize"), flag(&p, "deleted"))
+        .await?;
     Ok(ok(version_json(&v)))
 }
 

@@ -6,14 +6,14 @@
 //! Kafka consumer in the client layer, found again by group and instance id.
 
 mod instances;
-mod records;
+pub(crate) mod records;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kgate_formats::EmbeddedFormat;
@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use instances::ConsumerInstances;
-use instances::{ConsumerInstance, InstanceMode};
+pub(crate) use instances::{ConsumerInstance, InstanceMode};
 
 use crate::error::{RestError, parse_json};
 use crate::negotiation::Negotiated;
@@ -115,13 +115,14 @@ fn required_body<T: serde::de::DeserializeOwned>(
         .ok_or_else(|| RestError::Unprocessable("Request body is empty. Data is required.".into()))
 }
 
-/// The body of `POST /consumers/{group}`.
+/// The body of `POST /consumers/{group}` (v1's is the same).
 #[derive(Debug, Default, Deserialize)]
-struct CreateConsumerRequest {
+pub(crate) struct CreateConsumerRequest {
     name: Option<String>,
     /// The older name of `name`, still accepted by Confluent's proxy.
     id: Option<String>,
-    format: Option<String>,
+    /// The embedded format's name; `None` means binary.
+    pub(crate) format: Option<String>,
     #[serde(rename = "auto.offset.reset")]
     auto_offset_reset: Option<Value>,
     #[serde(rename = "auto.commit.enable")]
@@ -132,9 +133,9 @@ struct CreateConsumerRequest {
     request_timeout_ms: Option<Value>,
 }
 
-/// The answer to `POST /consumers/{group}`.
+/// The answer to `POST /consumers/{group}` (v1's is the same).
 #[derive(Debug, Serialize)]
-struct CreateConsumerResponse {
+pub(crate) struct CreateConsumerResponse {
     instance_id: String,
     base_uri: String,
 }
@@ -267,28 +268,6 @@ fn encode_segment(segment: &str) -> String {
     out
 }
 
-/// Where the instance can be reached again: the advertised listener when configured,
-/// else the host this request was sent to.
-fn base_uri(state: &AppState, headers: &HeaderMap, uri: &Uri, group: &str, id: &str) -> String {
-    let base = match &state.config.advertised_base_uri {
-        Some(advertised) => advertised.trim_end_matches('/').to_string(),
-        None => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-                .or_else(|| uri.authority().map(|a| a.to_string()))
-                .unwrap_or_else(|| "localhost".to_string());
-            format!("http://{host}")
-        }
-    };
-    format!(
-        "{base}/consumers/{}/instances/{}",
-        encode_segment(group),
-        encode_segment(id)
-    )
-}
-
 async fn create(
     State(state): State<AppState>,
     Path(group): Path<String>,
@@ -297,8 +276,26 @@ async fn create(
     body: Body,
 ) -> Result<Response, RestError> {
     let accept = negotiate(&headers, &metadata_response_types())?;
+    // Checked before anything is created, so a Host that cannot be answered leaves no
+    // instance behind.
+    let base = state.base_url(&headers, &uri)?;
     let request: CreateConsumerRequest = json_body(&headers, body)?.unwrap_or_default();
-    let settings = instance_settings(&request, state.schema_formats.is_some())?;
+    let response = create_instance(&state, group, &request, &base).await?;
+    Ok(Negotiated(accept, response).into_response())
+}
+
+/// Creates the instance `request` describes in `group` and registers it; what v1 and v2
+/// creation share once each has read its request. `base` is the base of its `base_uri`
+/// ([`AppState::base_url`]).
+pub(crate) async fn create_instance(
+    state: &AppState,
+    group: String,
+    request: &CreateConsumerRequest,
+    base: &str,
+) -> Result<CreateConsumerResponse, RestError> {
+    kgate_kafka::validate::check_protocol_string("consumer group name", &group)
+        .map_err(|e| RestError::InvalidConsumerConfig(e.to_string()))?;
+    let settings = instance_settings(request, state.schema_formats.is_some())?;
     let id = match request
         .name
         .as_deref()
@@ -318,6 +315,9 @@ async fn create(
     if state.consumers.contains(&group, &id) {
         return Err(RestError::ConsumerAlreadyExists);
     }
+    // Held until the instance is registered, so concurrent creations cannot overshoot
+    // the limit.
+    let _slot = state.consumers.reserve()?;
     let handle = state
         .kafka
         .create_consumer(ConsumerSettings {
@@ -347,11 +347,14 @@ async fn create(
         return Err(RestError::ConsumerAlreadyExists);
     }
     tracing::info!(%group, instance = %id, format = %settings.format, "consumer instance created");
-    let response = CreateConsumerResponse {
-        base_uri: base_uri(&state, &headers, &uri, &group, &id),
+    Ok(CreateConsumerResponse {
+        base_uri: format!(
+            "{base}/consumers/{}/instances/{}",
+            encode_segment(&group),
+            encode_segment(&id)
+        ),
         instance_id: id,
-    };
-    Ok(Negotiated(accept, response).into_response())
+    })
 }
 
 /// A fresh instance id, unique across processes: `rest-consumer-[<id>-]<uuid>`.
@@ -367,7 +370,9 @@ fn generated_instance_id(server_id: &str) -> String {
 async fn destroy(
     State(state): State<AppState>,
     Path((group, instance)): InstancePath,
+    headers: HeaderMap,
 ) -> Result<Response, RestError> {
+    no_content_acceptable(&headers)?;
     state.consumers.remove(&group, &instance).await?;
     tracing::info!(%group, %instance, "consumer instance deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -408,6 +413,7 @@ async fn subscribe(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, RestError> {
+    no_content_acceptable(&headers)?;
     let consumer = state.consumers.lease(&group, &instance)?;
     let request: SubscribeRequest = required_body(&headers, body)?;
     let topics: Vec<String> = request
@@ -481,7 +487,9 @@ async fn subscription(
 async fn unsubscribe(
     State(state): State<AppState>,
     Path((group, instance)): InstancePath,
+    headers: HeaderMap,
 ) -> Result<Response, RestError> {
+    no_content_acceptable(&headers)?;
     let consumer = state.consumers.lease(&group, &instance)?;
     let mut mode = consumer.mode.lock().await;
     consumer.handle.unsubscribe().await?;
@@ -493,6 +501,7 @@ async fn unsubscribe(
 #[derive(Debug, Deserialize, Serialize)]
 struct PartitionRef {
     topic: String,
+    #[serde(deserialize_with = "crate::json::int")]
     partition: i32,
 }
 
@@ -537,6 +546,7 @@ async fn assign(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, RestError> {
+    no_content_acceptable(&headers)?;
     let consumer = state.consumers.lease(&group, &instance)?;
     let request: PartitionsBody = required_body(&headers, body)?;
     let partitions: Vec<TopicPartition> = request.partitions.into_iter().map(Into::into).collect();
@@ -573,7 +583,9 @@ async fn assignments(
 #[derive(Debug, Deserialize)]
 struct OffsetRef {
     topic: String,
+    #[serde(deserialize_with = "crate::json::int")]
     partition: i32,
+    #[serde(deserialize_with = "crate::json::int")]
     offset: i64,
     #[serde(default)]
     metadata: Option<String>,
@@ -583,6 +595,19 @@ struct OffsetRef {
 #[derive(Debug, Deserialize)]
 struct OffsetsBody {
     offsets: Vec<OffsetRef>,
+}
+
+/// The body of an offsets commit, whose `offsets` may be left out.
+#[derive(Debug, Deserialize)]
+struct CommitBody {
+    #[serde(default)]
+    offsets: Option<Vec<OffsetRef>>,
+}
+
+/// Endpoints that answer 204 still refuse (406) a client that accepts none of the
+/// consumer endpoints' types, as Confluent's router does before any handler runs.
+fn no_content_acceptable(headers: &HeaderMap) -> Result<(), RestError> {
+    negotiate(headers, &metadata_response_types()).map(|_| ())
 }
 
 fn check_offsets(offsets: &[OffsetRef]) -> Result<(), RestError> {
@@ -601,6 +626,7 @@ async fn seek(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, RestError> {
+    no_content_acceptable(&headers)?;
     let consumer = state.consumers.lease(&group, &instance)?;
     let request: OffsetsBody = required_body(&headers, body)?;
     check_offsets(&request.offsets)?;
@@ -629,6 +655,7 @@ async fn seek_to(
     body: Body,
     target: SeekTarget,
 ) -> Result<Response, RestError> {
+    no_content_acceptable(&headers)?;
     let consumer = state.consumers.lease(&group, &instance)?;
     let request: PartitionsBody = required_body(&headers, body)?;
     let targets = request
@@ -708,12 +735,22 @@ async fn records(
     };
     let server_max = state.config.consumer_request_max_bytes;
     let max_bytes = query_number(&query, "max_bytes")?.map_or(server_max, |m| m.min(server_max));
+    // One read at a time per instance: records a read gives back go back before the
+    // next read starts.
+    let reading = consumer.reading.clone().lock_owned().await;
     let chunks = consumer.handle.read_chunks(ReadLimits {
         timeout,
         max_bytes,
         min_bytes: consumer.fetch_min_bytes,
     })?;
-    records::respond(consumer, content_type, chunks, state.schema_formats.clone()).await
+    records::respond(
+        consumer,
+        reading,
+        content_type,
+        chunks,
+        state.schema_formats.clone(),
+    )
+    .await
 }
 
 async fn commit_offsets(
@@ -722,15 +759,30 @@ async fn commit_offsets(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, RestError> {
+    no_content_acceptable(&headers)?;
     let consumer = state.consumers.lease(&group, &instance)?;
-    let request: Option<OffsetsBody> = json_body(&headers, body)?;
-    let offsets = match request {
-        Some(r) if !r.offsets.is_empty() => {
-            check_offsets(&r.offsets)?;
+    let request: Option<CommitBody> = json_body(&headers, body)?;
+    // As Confluent's proxy reads the three forms: no body commits every record handed
+    // out so far, and so does `{}` or `"offsets": null` (where Confluent fails with a
+    // 500); an empty list commits nothing.
+    let offsets = match request.and_then(|r| r.offsets) {
+        Some(offsets) if offsets.is_empty() => return Ok(StatusCode::NO_CONTENT.into_response()),
+        Some(offsets) => {
+            check_offsets(&offsets)?;
+            // Unknown topics and partitions answer 40401/40402 naming them, before
+            // anything is committed.
+            let partitions: Vec<TopicPartition> = offsets
+                .iter()
+                .map(|o| TopicPartition {
+                    topic: o.topic.clone(),
+                    partition: o.partition,
+                })
+                .collect();
+            check_partitions(&state, &partitions).await?;
             // The request names the last record processed, as Confluent's proxy reads
             // it; Kafka stores the offset of the next record to read.
             Some(
-                r.offsets
+                offsets
                     .into_iter()
                     .map(|o| PartitionOffset {
                         topic: o.topic,
@@ -741,7 +793,7 @@ async fn commit_offsets(
                     .collect(),
             )
         }
-        _ => None,
+        None => None,
     };
     consumer.handle.commit(offsets).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -795,7 +847,7 @@ async fn committed_offsets(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use axum::http::{HeaderValue, header};
     use serde_json::json;
 
     fn request(v: Value) -> CreateConsumerRequest {

@@ -57,11 +57,12 @@ pub struct OffsetsInfo {
     pub end_offset: i64,
 }
 
-/// Parses a partition id from the path; a non-number names no partition.
+/// Parses a partition id from the path; a non-number names no partition (404, 40402,
+/// with what was given).
 pub fn parse_partition(topic: &str, text: &str) -> Result<i32, RestError> {
-    text.parse().map_err(|_| RestError::PartitionNotFound {
+    text.parse().map_err(|_| RestError::PartitionNotANumber {
         topic: topic.to_string(),
-        partition: -1,
+        given: text.chars().take(100).collect(),
     })
 }
 

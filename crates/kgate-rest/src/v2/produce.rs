@@ -15,37 +15,53 @@ use crate::negotiation::{Negotiated, V2Accept, request_media_type};
 use crate::state::AppState;
 use crate::v2::partitions::parse_partition;
 
-/// A v2 produce request.
+/// A v2 produce request. Unknown fields are refused (400), as Confluent's proxy does.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProduceRequest {
     /// Key schema, for schema-registry formats.
     #[serde(default)]
     pub key_schema: Option<String>,
-    /// Key schema id, for schema-registry formats.
-    #[serde(default)]
+    /// Key schema id, for schema-registry formats (a numeric string is taken too).
+    #[serde(default, deserialize_with = "crate::json::opt_int")]
     pub key_schema_id: Option<i32>,
     /// Value schema, for schema-registry formats.
     #[serde(default)]
     pub value_schema: Option<String>,
-    /// Value schema id, for schema-registry formats.
-    #[serde(default)]
+    /// Value schema id, for schema-registry formats (a numeric string is taken too).
+    #[serde(default, deserialize_with = "crate::json::opt_int")]
     pub value_schema_id: Option<i32>,
     /// The records.
     pub records: Vec<ProduceRecordJson>,
 }
 
-/// One record of a produce request.
+/// One record of a produce request. Unknown fields are refused (400), as Confluent's
+/// proxy does: a misspelt `value` must not write a record with a null value.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProduceRecordJson {
-    /// The key in the embedded format; absent or null means no key.
-    #[serde(default)]
-    pub key: Value,
-    /// The value in the embedded format; absent or null means a null value.
-    #[serde(default)]
-    pub value: Value,
-    /// The partition to write to (topic produce only).
-    #[serde(default)]
+    /// The key in the embedded format; `None` when absent, `Some(Null)` for no key.
+    #[serde(default, deserialize_with = "crate::json::present")]
+    pub key: Option<Value>,
+    /// The value in the embedded format; `None` when absent, `Some(Null)` for a null
+    /// value.
+    #[serde(default, deserialize_with = "crate::json::present")]
+    pub value: Option<Value>,
+    /// The partition to write to (topic produce only; a numeric string is taken too).
+    #[serde(default, deserialize_with = "crate::json::opt_int")]
     pub partition: Option<i32>,
+}
+
+impl ProduceRecordJson {
+    /// The key, `Null` when absent.
+    pub fn key(&self) -> &Value {
+        self.key.as_ref().unwrap_or(&Value::Null)
+    }
+
+    /// The value, `Null` when absent.
+    pub fn value(&self) -> &Value {
+        self.value.as_ref().unwrap_or(&Value::Null)
+    }
 }
 
 /// The answer to a produce request.
@@ -80,6 +96,7 @@ pub async fn to_topic(
     headers: HeaderMap,
     body: Result<LimitedBody, HttpError>,
 ) -> Result<Negotiated<ProduceResponse>, RestError> {
+    state.check_writable(&topic)?;
     let (records, schema_ids) = parse_request(&state, &topic, &headers, body).await?;
     let response = produce(&state, &topic, records, None, schema_ids).await?;
     Ok(Negotiated(content_type, response))
@@ -94,6 +111,7 @@ pub async fn to_partition(
     body: Result<LimitedBody, HttpError>,
 ) -> Result<Negotiated<ProduceResponse>, RestError> {
     let partition = parse_partition(&topic, &partition)?;
+    state.check_writable(&topic)?;
     let (records, schema_ids) = parse_request(&state, &topic, &headers, body).await?;
     // 40402 for the whole request rather than one error per record.
     state.kafka.partition(&topic, partition).await?;
@@ -102,7 +120,7 @@ pub async fn to_partition(
 }
 
 /// The key and value schema ids a produce request used.
-type SchemaIds = (Option<i32>, Option<i32>);
+pub(crate) type SchemaIds = (Option<i32>, Option<i32>);
 
 /// Reads and validates the body, converting every record to bytes before anything is
 /// sent, so a bad record fails the request instead of half of it landing.
@@ -114,20 +132,43 @@ async fn parse_request(
 ) -> Result<(Vec<ProduceRecord>, SchemaIds), RestError> {
     let LimitedBody(body) = body?;
     let format = request_media_type(headers)?.format_or_binary();
-    let request: ProduceRequest = parse_json(&body)?;
+    parse_records(state, topic, format, &body).await
+}
+
+/// Parses a produce body in `format` and converts every record to bytes; what v1 and v2
+/// share once each has told the format from its own content types.
+pub(crate) async fn parse_records(
+    state: &AppState,
+    topic: &str,
+    format: EmbeddedFormat,
+    body: &[u8],
+) -> Result<(Vec<ProduceRecord>, SchemaIds), RestError> {
+    let request: ProduceRequest = parse_json(body)?;
     if request.records.is_empty() {
         return Err(RestError::Unprocessable(
             "records may not be empty".to_string(),
         ));
     }
+    // Confluent's proxy writes such a record with a null key and value; kgate refuses
+    // it, since it is almost always a misspelt field (an explicit `"value": null` is
+    // still a null value).
+    if let Some(i) = request
+        .records
+        .iter()
+        .position(|r| r.key.is_none() && r.value.is_none())
+    {
+        return Err(RestError::Unprocessable(format!(
+            "Record {i} has neither a key nor a value; give at least one of them (null is allowed)."
+        )));
+    }
     if format.uses_schema_registry() {
-        if request.records.iter().any(|r| !r.key.is_null())
+        if request.records.iter().any(|r| !r.key().is_null())
             && request.key_schema.is_none()
             && request.key_schema_id.is_none()
         {
             return Err(RestError::MissingKeySchema);
         }
-        if request.records.iter().any(|r| !r.value.is_null())
+        if request.records.iter().any(|r| !r.value().is_null())
             && request.value_schema.is_none()
             && request.value_schema_id.is_none()
         {
@@ -141,8 +182,8 @@ async fn parse_request(
         .enumerate()
         .map(|(i, r)| {
             Ok(ProduceRecord {
-                key: convert(format, &r.key, "key", i)?,
-                value: convert(format, &r.value, "value", i)?,
+                key: convert(format, r.key(), "key", i)?,
+                value: convert(format, r.value(), "value", i)?,
                 partition: r.partition,
                 ..ProduceRecord::default()
             })
@@ -161,8 +202,8 @@ async fn with_schemas(
     request: ProduceRequest,
 ) -> Result<(Vec<ProduceRecord>, SchemaIds), RestError> {
     let formats = state.schema_formats(format)?;
-    let has_keys = request.records.iter().any(|r| !r.key.is_null());
-    let has_values = request.records.iter().any(|r| !r.value.is_null());
+    let has_keys = request.records.iter().any(|r| !r.key().is_null());
+    let has_values = request.records.iter().any(|r| !r.value().is_null());
     let key = if has_keys {
         Some(
             formats
@@ -209,8 +250,8 @@ async fn with_schemas(
         .enumerate()
         .map(|(i, r)| {
             Ok(ProduceRecord {
-                key: serialize(&key, &r.key, "key", i)?,
-                value: serialize(&value, &r.value, "value", i)?,
+                key: serialize(&key, r.key(), "key", i)?,
+                value: serialize(&value, r.value(), "value", i)?,
                 partition: r.partition,
                 ..ProduceRecord::default()
             })
@@ -236,7 +277,8 @@ fn convert(
     })
 }
 
-async fn produce(
+/// Sends converted records (all to `partition` when given) and shapes the answer.
+pub(crate) async fn produce(
     state: &AppState,
     topic: &str,
     mut records: Vec<ProduceRecord>,

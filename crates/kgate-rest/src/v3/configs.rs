@@ -554,6 +554,7 @@ async fn put_topic_config(
     V3Json(body): V3Json<UpdateConfig>,
 ) -> V3Result {
     check_cluster(&state, &cluster_id).await?;
+    state.check_writable(&topic)?;
     state.kafka.topic(&topic).await?;
     state
         .kafka
@@ -567,6 +568,7 @@ async fn delete_topic_config(
     Path((cluster_id, topic, name)): Path<(String, String, String)>,
 ) -> V3Result {
     check_cluster(&state, &cluster_id).await?;
+    state.check_writable(&topic)?;
     state.kafka.topic(&topic).await?;
     state
         .kafka
@@ -585,6 +587,7 @@ async fn alter_topic_configs(
     V3Json(body): V3Json<AlterConfigs>,
 ) -> V3Result {
     check_cluster(&state, &cluster_id).await?;
+    state.check_writable(&topic)?;
     state.kafka.topic(&topic).await?;
     let (changes, validate_only) = changes_of(body)?;
     state

@@ -30,7 +30,8 @@ use serde_json::value::RawValue;
 use crate::error::RestError;
 use crate::v3::records::{
     ProduceRequest, ProduceRequestData, ProduceRequestHeader, ProduceResponseData, Producing,
-    RecordError, cannot_deserialize, check_partition, checked_timestamp, malformed, write_outcome,
+    RecordError, cannot_deserialize, check_is_object, check_partition, checked_timestamp,
+    malformed, neither_key_nor_value, write_outcome,
 };
 
 /// How many records of one stream may wait for their delivery reports at once; beyond
@@ -255,7 +256,10 @@ impl ReportStream {
             None => false,
             Some(Ok(request)) => {
                 self.pos += values.byte_offset();
-                self.handle(&request);
+                match check_is_object(rest) {
+                    Ok(()) => self.handle(&request),
+                    Err(e) => self.entries.push_back(Entry::Failed(RecordError::from(e))),
+                }
                 true
             }
             Some(Err(e)) if e.is_eof() => false,
@@ -288,6 +292,11 @@ impl ReportStream {
 
     /// Converts one record and hands it to the producer, or starts its detour.
     fn handle(&mut self, request: &FastRequest<'_>) {
+        if request.key.is_none() && request.value.is_none() && request.headers.is_empty() {
+            let error = RecordError::from(neither_key_nor_value());
+            self.entries.push_back(Entry::Failed(error));
+            return;
+        }
         if !request.is_plain() {
             let producing = self.producing.clone();
             let request = request.to_request();
@@ -466,8 +475,9 @@ fn owned(record: RecordRef<'_>) -> ProduceRecord {
 /// A produce request read in place from the request's bytes: the same fields as
 /// [`ProduceRequest`], with the data and schema fields left as JSON text.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FastRequest<'a> {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::opt_int")]
     partition_id: Option<i32>,
     #[serde(default)]
     headers: Vec<ProduceRequestHeader>,

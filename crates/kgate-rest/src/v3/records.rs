@@ -59,11 +59,14 @@ pub struct ProduceBatchRequest {
     pub entries: Vec<Value>,
 }
 
-/// One record of a produce request.
+/// One record of a produce request. Unknown fields are refused (400), as Confluent's
+/// proxy does.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProduceRequest {
-    /// The partition to write to; absent lets the producer choose.
-    #[serde(default)]
+    /// The partition to write to; absent lets the producer choose (a numeric string is
+    /// taken too).
+    #[serde(default, deserialize_with = "crate::json::opt_int")]
     pub partition_id: Option<i32>,
     /// Record headers; values are base64, or null.
     #[serde(default)]
@@ -113,6 +116,18 @@ pub struct ProduceRequestData {
     /// An inline schema.
     #[serde(default)]
     pub schema: Option<Value>,
+}
+
+impl ProduceRequestData {
+    /// Whether it names no type and no schema: `{}` or `{"data": ...}` alone.
+    fn is_bare(&self) -> bool {
+        self.kind.is_none()
+            && self.subject.is_none()
+            && self.subject_name_strategy.is_none()
+            && self.schema_id.is_none()
+            && self.schema_version.is_none()
+            && self.schema.is_none()
+    }
 }
 
 /// The `key` / `value` part of a delivery report.
@@ -237,6 +252,7 @@ async fn produce(
 ) -> V3Result<Response> {
     resource::check_cluster(&state, &cluster_id).await?;
     resource::check_json_content_type(&headers)?;
+    state.check_writable(&topic)?;
     let meta = state.kafka.topic(&topic).await?;
     let partitions: Vec<i32> = meta.partitions.iter().map(|p| p.id).collect();
     let chunked = headers
@@ -303,6 +319,7 @@ async fn produce_batch(
     V3Json(request): V3Json<ProduceBatchRequest>,
 ) -> V3Result<Response> {
     resource::check_cluster(&state, &cluster_id).await?;
+    state.check_writable(&topic)?;
     state.kafka.topic(&topic).await?;
     if request.entries.is_empty() {
         return Err(empty_body().into());
@@ -388,7 +405,28 @@ fn json_response(status: StatusCode, body: Body) -> Response {
 /// Reads one record from the text of its JSON value: straight into the request type,
 /// without building a `Value` of the whole record first.
 fn parse_record(raw: &[u8]) -> Result<ProduceRequest, RestError> {
+    check_is_object(raw)?;
     serde_json::from_slice(raw).map_err(cannot_deserialize)
+}
+
+/// A record must be a JSON object: serde would also read a struct from an array (`[]`
+/// would be a record with no key and no value).
+pub(crate) fn check_is_object(raw: &[u8]) -> Result<(), RestError> {
+    match raw.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(()),
+        _ => Err(RestError::BadRequest(
+            "Cannot deserialize the record: a record is a JSON object".to_string(),
+        )),
+    }
+}
+
+/// A record with neither a key nor a value (absent or null), nor headers, is almost
+/// always a mistake (a misspelt field, an empty object): it is refused (422) rather than
+/// written as an empty record.
+pub(crate) fn neither_key_nor_value() -> RestError {
+    RestError::Unprocessable(
+        "The record has neither a key nor a value: give at least one of them.".to_string(),
+    )
 }
 
 /// The failure of a body that is not (or stops being) concatenated JSON.
@@ -533,6 +571,18 @@ impl Producing {
         ),
         RestError,
     > {
+        if request.headers.is_empty()
+            && request
+                .key
+                .as_ref()
+                .is_none_or(|d| d.data.is_null() && d.is_bare())
+            && request
+                .value
+                .as_ref()
+                .is_none_or(|d| d.data.is_null() && d.is_bare())
+        {
+            return Err(neither_key_nor_value());
+        }
         let (key, key_report) = self.embedded(request.key.as_ref(), true).await?;
         let (value, value_report) = self.embedded(request.value.as_ref(), false).await?;
         let mut headers = Vec::with_capacity(request.headers.len());

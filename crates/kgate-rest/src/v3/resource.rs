@@ -128,27 +128,8 @@ impl FromRequestParts<AppState> for V3Urls {
     type Rejection = V3Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> V3Result<Self> {
-        if let Some(advertised) = &state.config.advertised_base_uri {
-            return Ok(V3Urls::new(advertised));
-        }
-        Ok(V3Urls::new(&request_base(&parts.headers, &parts.uri)))
+        Ok(V3Urls::new(&state.base_url(&parts.headers, &parts.uri)?))
     }
-}
-
-/// `http://<Host header>` (or the request's own authority), where the client reached us.
-fn request_base(headers: &HeaderMap, uri: &axum::http::Uri) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| uri.authority().map(|a| a.to_string()))
-        .unwrap_or_else(|| "localhost".to_string());
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "https" || *p == "http")
-        .unwrap_or("http");
-    format!("{scheme}://{host}")
 }
 
 /// Percent-encodes one path segment (topic names may hold `.`/`_`/`-` only, but group
@@ -221,10 +202,14 @@ pub async fn check_cluster(state: &AppState, cluster_id: &str) -> V3Result<Strin
 }
 
 /// Parses a numeric path parameter (partition or broker id); anything else is 404, as no
-/// resource can have such an id.
+/// resource can have such an id, with a message naming what was given.
 pub fn path_id(text: &str) -> V3Result<i32> {
-    text.parse::<i32>()
-        .map_err(|_| V3Error(RestError::NotFound))
+    text.parse::<i32>().map_err(|_| {
+        V3Error(RestError::V3NotFound(format!(
+            "{:?} is not a partition or broker id: ids are numbers.",
+            text.chars().take(100).collect::<String>()
+        )))
+    })
 }
 
 /// A v3 JSON request body: a Content-Type other than JSON is 415, an empty body 422

@@ -93,13 +93,53 @@ struct ConfigEntry {
 #[derive(Debug, Deserialize)]
 struct CreateTopic {
     topic_name: String,
+    #[serde(default, deserialize_with = "crate::json::opt_int")]
     partitions_count: Option<i32>,
+    #[serde(default, deserialize_with = "crate::json::opt_int")]
     replication_factor: Option<i32>,
     replicas_assignments: Option<BTreeMap<String, Vec<i32>>>,
     #[serde(default)]
     configs: Vec<ConfigEntry>,
     #[serde(default)]
     validate_only: bool,
+}
+
+/// Most partitions one request may add. Larger numbers are refused (400) rather than
+/// sent: such a request is almost always a mistake (a typo, `2147483647`), and a cluster
+/// busy creating millions of partitions serves nobody meanwhile.
+pub const MAX_NEW_PARTITIONS: i32 = 10_000;
+
+/// Checks a requested partition count (`-1`: the cluster's default) for a topic that has
+/// `have` partitions now (0 for a new topic), with Kafka's messages.
+fn check_partitions_count(count: i32, have: usize) -> Result<(), RestError> {
+    let have = i32::try_from(have).unwrap_or(i32::MAX);
+    if count <= 0 && !(count == -1 && have == 0) {
+        return Err(kgate_kafka::KafkaError::InvalidRequest(format!(
+            "Number of partitions must be larger than 0 (or -1 for the cluster's default), not {count}."
+        ))
+        .into());
+    }
+    if count.saturating_sub(have) > MAX_NEW_PARTITIONS {
+        return Err(kgate_kafka::KafkaError::InvalidRequest(format!(
+            "Cannot add {} partitions in one request; kgate adds at most {MAX_NEW_PARTITIONS} at a time.",
+            count - have
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Checks a requested replication factor (`-1`: the cluster's default); the Kafka
+/// protocol carries it in 16 bits.
+fn check_replication_factor(factor: i32) -> Result<(), RestError> {
+    if factor == -1 || (1..=i32::from(i16::MAX)).contains(&factor) {
+        return Ok(());
+    }
+    Err(kgate_kafka::KafkaError::InvalidRequest(format!(
+        "Replication factor must be larger than 0 (or -1 for the cluster's default) and at most {}, not {factor}.",
+        i16::MAX
+    ))
+    .into())
 }
 
 /// Turns `{"0": [1, 2], "1": [2, 3]}` into replica lists by partition; the partition ids
@@ -134,6 +174,16 @@ async fn create_topic(
     let cluster = check_cluster(&state, &cluster_id).await?;
     if body.topic_name.is_empty() {
         return Err(RestError::BadRequest("topic_name must not be empty".to_string()).into());
+    }
+    // Kafka's own checks, made here so a client's mistake is answered 400 before
+    // anything reaches the cluster.
+    kgate_kafka::validate::check_topic_name(&body.topic_name)?;
+    state.check_writable(&body.topic_name)?;
+    if let Some(p) = body.partitions_count {
+        check_partitions_count(p, 0)?;
+    }
+    if let Some(r) = body.replication_factor {
+        check_replication_factor(r)?;
     }
     let assignments = body.replicas_assignments.map(assignments_of).transpose()?;
     if assignments.is_some()
@@ -202,6 +252,7 @@ async fn get_topic(
 /// The body of `PATCH /topics/{t}`.
 #[derive(Debug, Deserialize)]
 struct UpdateTopic {
+    #[serde(deserialize_with = "crate::json::int")]
     partitions_count: i32,
 }
 
@@ -212,8 +263,12 @@ async fn update_topic(
     V3Json(body): V3Json<UpdateTopic>,
 ) -> V3Result {
     let cluster = check_cluster(&state, &cluster_id).await?;
+    state.check_writable(&topic)?;
     let current = state.kafka.topic(&topic).await?;
     let have = current.partitions.len();
+    if body.partitions_count > 0 {
+        check_partitions_count(body.partitions_count, have)?;
+    }
     let want = usize::try_from(body.partitions_count).unwrap_or(0);
     // Kafka can only add partitions; say so plainly rather than relay the broker's code.
     if want == have {
@@ -247,6 +302,7 @@ async fn delete_topic(
     Path((cluster_id, topic)): Path<(String, String)>,
 ) -> V3Result {
     check_cluster(&state, &cluster_id).await?;
+    state.check_writable(&topic)?;
     state.kafka.topic(&topic).await?;
     state.kafka.delete_topic(&topic).await?;
     Ok(no_content())

@@ -67,8 +67,9 @@ pub type Serving = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
 
 /// One face of kgate.
 pub trait Face: Sync {
-    /// The listeners it wants; none when it is switched off.
-    fn listeners(&self, config: &Config) -> Vec<Wanted>;
+    /// The listeners it wants; none when it is switched off. A face checks its own
+    /// settings here, so a bad one stops start-up before anything is bound or started.
+    fn listeners(&self, config: &Config) -> Result<Vec<Wanted>, KgateError>;
     /// Called once every face's listeners are bound, before any face starts, so a face
     /// can make its addresses known to the others.
     fn bound(&self, _context: &mut Context<'_>, _listeners: &[Bound]) {}
@@ -89,6 +90,14 @@ struct Running {
     task: JoinHandle<std::io::Result<()>>,
 }
 
+/// Checks every face's settings (see [`Face::listeners`]); run before anything starts.
+pub fn check(config: &Config) -> Result<(), KgateError> {
+    for face in FACES {
+        face.listeners(config)?;
+    }
+    Ok(())
+}
+
 /// Binds, announces and serves every enabled face until `shutdown`, or until one face
 /// stops on its own (then the others are stopped too: no face is left half-alive, and
 /// the error is returned so the process exits non-zero).
@@ -102,7 +111,7 @@ pub async fn serve(config: &Config, kafka: Kafka, shutdown: Shutdown) -> Result<
     let mut bound = Vec::new();
     for face in FACES {
         let mut listeners = Vec::new();
-        for wanted in face.listeners(config) {
+        for wanted in face.listeners(config)? {
             listeners.push(bind_wanted(wanted).await?);
         }
         if !listeners.is_empty() {
@@ -143,55 +152,42 @@ pub async fn serve(config: &Config, kafka: Kafka, shutdown: Shutdown) -> Result<
 
     // Wait for the shutdown signal or for the first face to stop on its own.
     let mut failure = None;
+    let mut finished = None;
     {
         let watched = futures::future::select_all(running.iter_mut().map(|r| &mut r.task));
         tokio::select! {
+            biased;
             () = faces_shutdown.clone().wait() => {}
             (ended, index, _) = watched => {
+                finished = Some(index);
                 let name = running[index].name;
                 let address = running[index].address;
-                // A face that saw the shutdown before this loop did stopped normally.
-                let normal = matches!(ended, Ok(Ok(()))) && faces_shutdown.is_requested();
-                let error = (!normal).then(|| face_error(ended, name, address));
-                if let Some(error) = &error {
+                failure = match ended {
+                    // A face that finished its shutdown before this task saw the signal.
+                    Ok(Ok(())) if faces_shutdown.is_requested() => None,
+                    Ok(Ok(())) => Some(KgateError::Face {
+                        name,
+                        address,
+                        source: std::io::Error::other("stopped unexpectedly"),
+                    }),
+                    Ok(Err(source)) => Some(KgateError::Face { name, address, source }),
+                    Err(join) => Some(KgateError::FaceTask { name, message: join.to_string() }),
+                };
+                if let Some(error) = &failure {
                     tracing::error!(error = %error, "a face stopped; stopping kgate");
                 }
-                failure = Some((index, error));
             }
         }
     }
     stop_all.stop();
-    if let Some((index, _)) = &failure {
-        running.remove(*index);
+    // The face that ended has been awaited already.
+    if let Some(index) = finished {
+        running.remove(index);
     }
     let stopped = stop_running(running, config).await;
     match failure {
-        Some((_, Some(error))) => Err(error),
-        _ => stopped,
-    }
-}
-
-/// The error of a face whose task ended before kgate asked it to stop.
-fn face_error(
-    ended: Result<std::io::Result<()>, tokio::task::JoinError>,
-    name: &'static str,
-    address: SocketAddr,
-) -> KgateError {
-    match ended {
-        Ok(Ok(())) => KgateError::Face {
-            name,
-            address,
-            source: std::io::Error::other("stopped unexpectedly"),
-        },
-        Ok(Err(source)) => KgateError::Face {
-            name,
-            address,
-            source,
-        },
-        Err(join) => KgateError::FaceTask {
-            name,
-            message: join.to_string(),
-        },
+        Some(error) => Err(error),
+        None => stopped,
     }
 }
 

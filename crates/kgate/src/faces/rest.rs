@@ -5,16 +5,16 @@ use crate::config::Config;
 use crate::error::KgateError;
 use crate::shutdown::Shutdown;
 
-/// The REST Proxy API v2 and v3.
+/// The REST Proxy API v1, v2 and v3.
 pub struct Rest;
 
 impl Face for Rest {
-    fn listeners(&self, config: &Config) -> Vec<Wanted> {
-        vec![Wanted {
+    fn listeners(&self, config: &Config) -> Result<Vec<Wanted>, KgateError> {
+        Ok(vec![Wanted {
             name: "REST Proxy",
             key: "listeners",
             at: config.rest_listener.clone(),
-        }]
+        }])
     }
 
     fn start(

@@ -198,6 +198,15 @@ impl Kgate {
         let status = self
             .wait_exit(deadline)
             .unwrap_or_else(|| panic!("kgate must exit on {what}"));
+        // The process has exited, but its last lines may still be on their way through
+        // the reader threads: take them until both pipes are closed.
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => break,
+            }
+        }
         let output = self.output();
         assert!(!status.success(), "{output}");
         output

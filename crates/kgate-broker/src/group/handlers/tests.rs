@@ -29,6 +29,14 @@ impl TopicLookup for Topics {
     }
 }
 
+/// Kafka's group settings without the initial rebalance delay.
+fn undelayed() -> crate::config::GroupSettings {
+    crate::config::GroupSettings {
+        initial_rebalance_delay_ms: 0,
+        ..Default::default()
+    }
+}
+
 fn ctx(version: i16) -> RequestContext {
     RequestContext {
         client_id: "versions-test".into(),
@@ -83,7 +91,8 @@ async fn every_version_of_every_api_answers_encodably() {
         host: "broker.example".into(),
         port: 9092,
     };
-    let c = GroupCoordinator::open(dir.path(), address, Arc::new(Topics)).expect("open");
+    let c =
+        GroupCoordinator::open(dir.path(), address, Arc::new(Topics), &undelayed()).expect("open");
     for v in 0..=9i16 {
         let group = format!("g{v}");
         // FindCoordinator
@@ -372,7 +381,8 @@ async fn unknown_coordinator_key_types_are_refused_and_other_requests_handed_bac
         host: "h".into(),
         port: 1,
     };
-    let c = GroupCoordinator::open(dir.path(), address, Arc::new(Topics)).expect("open");
+    let c =
+        GroupCoordinator::open(dir.path(), address, Arc::new(Topics), &undelayed()).expect("open");
     let mut req = FindCoordinatorRequest::default();
     req.key = s("g");
     req.key_type = 2;
@@ -397,7 +407,8 @@ async fn committed_transaction_offsets_are_durable() {
         host: "h".into(),
         port: 1,
     };
-    let c = GroupCoordinator::open(dir.path(), address.clone(), Arc::new(Topics)).expect("open");
+    let c = GroupCoordinator::open(dir.path(), address.clone(), Arc::new(Topics), &undelayed())
+        .expect("open");
     assert_eq!(c.check_txn_offset_commit("tg", -1, "", None), codes::NONE);
     assert_eq!(
         c.check_txn_offset_commit("tg", 3, "", None),
@@ -414,7 +425,8 @@ async fn committed_transaction_offsets_are_durable() {
     assert!(c.commit_txn_offsets(vec![offset]).await);
     c.shutdown().await;
     drop(c);
-    let c = GroupCoordinator::open(dir.path(), address, Arc::new(Topics)).expect("reopen");
+    let c = GroupCoordinator::open(dir.path(), address, Arc::new(Topics), &undelayed())
+        .expect("reopen");
     let mut req = OffsetFetchRequest::default();
     req.group_id = GroupId(s("tg"));
     req.topics = None;

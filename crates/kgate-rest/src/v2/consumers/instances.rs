@@ -13,6 +13,15 @@ use parking_lot::Mutex;
 use crate::RestConfig;
 use crate::error::RestError;
 
+/// File descriptors one instance holds, with some room: its librdkafka client was
+/// measured at 10 (a socket and wake-up pipes per broker thread; see
+/// docs/benchmarks.md).
+const FDS_PER_INSTANCE: u64 = 12;
+
+/// File descriptors kept for everything else (listeners, connections, the embedded
+/// broker's logs) when the instance limit is derived from the process's fd limit.
+const FDS_RESERVED: u64 = 1_024;
+
 /// Longest wait for one consumer to leave its group when it is deleted or expires.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -45,6 +54,9 @@ pub struct ConsumerInstance {
     /// Held across a subscription change so the exclusivity check and the change are one
     /// step.
     pub mode: tokio::sync::Mutex<InstanceMode>,
+    /// Held by a records request until its response is written: a read that gives records
+    /// back (see `RecordChunks::give_back`) must do so before the next read starts.
+    pub reading: Arc<tokio::sync::Mutex<()>>,
     last_used: Mutex<Instant>,
     in_use: AtomicUsize,
 }
@@ -67,6 +79,7 @@ impl ConsumerInstance {
             request_timeout,
             fetch_min_bytes,
             mode: tokio::sync::Mutex::new(InstanceMode::Idle),
+            reading: Arc::new(tokio::sync::Mutex::new(())),
             last_used: Mutex::new(Instant::now()),
             in_use: AtomicUsize::new(0),
         }
@@ -109,6 +122,10 @@ struct Registry {
     instances: Mutex<HashMap<InstanceKey, Arc<ConsumerInstance>>>,
     idle_timeout: Duration,
     sweeper_started: AtomicBool,
+    /// `consumer.instances.max`.
+    max: usize,
+    /// Creations under way (see [`ConsumerInstances::reserve`]).
+    creating: AtomicUsize,
 }
 
 impl Registry {
@@ -121,6 +138,47 @@ impl Registry {
             .map(|(k, _)| k.clone())
             .collect();
         keys.iter().filter_map(|k| instances.remove(k)).collect()
+    }
+}
+
+/// `configured`, or fewer when the process's open-file limit could not hold that many
+/// instances and still serve (the limit is read from /proc/self/limits; where it cannot
+/// be read, `configured` stands).
+fn instance_limit(configured: usize) -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).map(str::to_string))
+        })
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(soft) = soft else {
+        return configured;
+    };
+    let fits = usize::try_from(soft.saturating_sub(FDS_RESERVED) / FDS_PER_INSTANCE)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if fits < configured {
+        tracing::warn!(
+            configured,
+            limit = fits,
+            open_files = soft,
+            "consumer.instances.max lowered to what the open-file limit (ulimit -n) can hold; raise that limit to allow more"
+        );
+        return fits;
+    }
+    configured
+}
+
+/// A place taken for an instance being created (see [`ConsumerInstances::reserve`]).
+pub struct CreationSlot {
+    registry: Arc<Registry>,
+}
+
+impl Drop for CreationSlot {
+    fn drop(&mut self) {
+        self.registry.creating.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -138,6 +196,8 @@ impl ConsumerInstances {
                 instances: Mutex::new(HashMap::new()),
                 idle_timeout: config.consumer_instance_timeout,
                 sweeper_started: AtomicBool::new(false),
+                max: instance_limit(config.consumer_instances_max),
+                creating: AtomicUsize::new(0),
             }),
         }
     }
@@ -148,6 +208,31 @@ impl ConsumerInstances {
             .instances
             .lock()
             .contains_key(&(group.to_string(), id.to_string()))
+    }
+
+    /// How many instances exist.
+    pub fn len(&self) -> usize {
+        self.registry.instances.lock().len()
+    }
+
+    /// Whether no instance exists.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes a place for one more instance, or fails with 429 when the instances and
+    /// the creations under way reach `consumer.instances.max`. The place is given up
+    /// when the returned guard is dropped (once the instance is inserted, or not).
+    pub fn reserve(&self) -> Result<CreationSlot, RestError> {
+        let instances = self.registry.instances.lock();
+        let creating = self.registry.creating.load(Ordering::SeqCst);
+        if instances.len() + creating >= self.registry.max {
+            return Err(RestError::TooManyConsumerInstances(instances.len()));
+        }
+        self.registry.creating.fetch_add(1, Ordering::SeqCst);
+        Ok(CreationSlot {
+            registry: self.registry.clone(),
+        })
     }
 
     /// Adds an instance; when the name was taken meanwhile, hands the instance back.

@@ -10,7 +10,6 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use kgate_formats::serializer::SchemaFormats;
 use kgate_formats::{EmbeddedFormat, FormatError};
-use kgate_kafka::KafkaError;
 use kgate_kafka::consumer::{ConsumedRecord, RecordChunks};
 use serde::Serialize;
 use serde_json::Value;
@@ -28,10 +27,18 @@ const STREAM_AFTER: usize = 256 * 1024;
 /// Answers a read: encodes its chunks as they come, and answers once the read has ended
 /// or [`STREAM_AFTER`] bytes are written, so that an empty read is still `[]` and an
 /// error before that point is still an error response; a longer read then streams the
-/// rest of the array as its chunks come. `consumer` is held until the body is written,
-/// so the instance does not expire meanwhile.
+/// rest of the array as its chunks come. `consumer` and `reading` are held until the
+/// body is written, so the instance does not expire and no other read starts meanwhile.
+///
+/// A record that cannot be encoded (its data is not in the instance's format, or the
+/// Schema Registry is away) loses nothing: it and every record after it go back to the
+/// consumer, whose position stays at it. The records before it are answered (200); when
+/// there are none, the read answers the record's error (42206 names its partition and
+/// offset; seeking past it goes on). So a client first gets every good record, then the
+/// error, and never a record that comes after one it was not given.
 pub(super) async fn respond(
     consumer: InstanceLease,
+    reading: tokio::sync::OwnedMutexGuard<()>,
     content_type: &'static str,
     mut chunks: RecordChunks,
     schemas: Option<Arc<SchemaFormats>>,
@@ -43,18 +50,32 @@ pub(super) async fn respond(
     };
     let mut first = vec![b'['];
     while first.len() < STREAM_AFTER {
-        match chunks.next().await {
-            Some(records) => encoder.encode(&mut first, records?).await?,
+        let failure = match chunks.next().await {
+            Some(Ok(records)) => match encoder.encode(&mut first, records).await {
+                Ok(()) => continue,
+                Err((e, rest)) => {
+                    chunks.give_back(rest);
+                    e
+                }
+            },
+            // The consumer's thread kept the records it had not handed over.
+            Some(Err(e)) => RestError::from(e),
             None => break,
+        };
+        if !encoder.written {
+            return Err(failure);
         }
+        tracing::info!(error = %failure, "a read ends early; its next read starts at the record that failed");
+        break;
     }
     if chunks.is_done() {
         first.push(b']');
         return Ok(json_response(content_type, Body::from(first)));
     }
     let body = StreamedBody {
-        _consumer: consumer,
         chunks,
+        _reading: reading,
+        _consumer: consumer,
         encoder,
         first: Some(first),
         ended: false,
@@ -74,10 +95,12 @@ fn json_response(content_type: &'static str, body: Body) -> Response {
         .into_response()
 }
 
-/// The rest of a streamed records array.
+/// The rest of a streamed records array. The fields drop in order: the chunks give back
+/// what was not taken before the read lock is released.
 struct StreamedBody {
-    _consumer: InstanceLease,
     chunks: RecordChunks,
+    _reading: tokio::sync::OwnedMutexGuard<()>,
+    _consumer: InstanceLease,
     encoder: RecordsEncoder,
     /// The array's opening and first chunks, written before the response was answered.
     first: Option<Vec<u8>>,
@@ -96,11 +119,12 @@ impl StreamedBody {
         let mut out = Vec::new();
         match self.chunks.next().await {
             Some(Ok(records)) => {
-                if let Err(e) = self.encoder.encode(&mut out, records).await {
+                if let Err((e, rest)) = self.encoder.encode(&mut out, records).await {
                     // The status and the first records are sent already: an error can
-                    // only end the array early, with the records written so far, and
-                    // is logged. The records of chunks handed over count as delivered.
-                    tracing::warn!(error = %e, "a streamed read ended early");
+                    // only end the array early, with the records written so far; the
+                    // others go back to the consumer for its next read.
+                    tracing::info!(error = %e, "a streamed read ends early; its next read starts at the record that failed");
+                    self.chunks.give_back(rest);
                     self.ended = true;
                 }
             }
@@ -131,21 +155,32 @@ struct RecordsEncoder {
 
 impl RecordsEncoder {
     /// Appends `records` to `out`. On an error, `out` holds the records before the one
-    /// that failed, each complete.
+    /// that failed, each complete, and the error comes with the records not written
+    /// (the one that failed first).
     async fn encode(
         &mut self,
         out: &mut Vec<u8>,
         records: Vec<ConsumedRecord>,
-    ) -> Result<(), RestError> {
+    ) -> Result<(), (RestError, Vec<ConsumedRecord>)> {
         if self.format == EmbeddedFormat::Binary {
             self.encode_binary(out, &records);
             return Ok(());
         }
-        for r in records {
-            let response = record_response(self.format, self.schemas.as_deref(), r).await?;
+        let mut records = records.into_iter();
+        while let Some(r) = records.next() {
+            let response = match record_response(self.format, self.schemas.as_deref(), &r).await {
+                Ok(response) => response,
+                Err(e) => {
+                    let mut rest = vec![r];
+                    rest.extend(records);
+                    return Err((e, rest));
+                }
+            };
             self.separate(out);
-            serde_json::to_writer(&mut *out, &response)
-                .map_err(|e| RestError::Internal(format!("response serialization: {e}")))?;
+            // Serializing plain data into memory does not fail.
+            if let Err(e) = serde_json::to_writer(&mut *out, &response) {
+                tracing::error!(error = %e, "a record response did not serialize");
+            }
         }
         Ok(())
     }
@@ -174,6 +209,10 @@ impl RecordsEncoder {
             out.extend_from_slice(number.format(r.partition).as_bytes());
             out.extend_from_slice(b",\"offset\":");
             out.extend_from_slice(number.format(r.offset).as_bytes());
+            if let Some(ts) = r.timestamp {
+                out.extend_from_slice(b",\"timestamp\":");
+                out.extend_from_slice(number.format(ts).as_bytes());
+            }
             if !r.headers.is_empty() {
                 out.extend_from_slice(b",\"headers\":[");
                 for (i, h) in r.headers.iter().enumerate() {
@@ -200,14 +239,18 @@ impl RecordsEncoder {
     }
 }
 
-/// One record of a records response.
+/// One record of a records response (v1 takes its fields but headers).
 #[derive(Debug, Serialize)]
-struct RecordResponse {
-    topic: String,
-    key: Value,
-    value: Value,
-    partition: i32,
-    offset: i64,
+pub(crate) struct RecordResponse {
+    pub(crate) topic: String,
+    pub(crate) key: Value,
+    pub(crate) value: Value,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    /// The record's timestamp (milliseconds since the epoch), which Confluent's proxy
+    /// leaves out; clients ignore fields they do not know.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) timestamp: Option<i64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     headers: Vec<HeaderResponse>,
 }
@@ -221,10 +264,10 @@ struct HeaderResponse {
 }
 
 /// Shapes one record; `schemas` decodes the schema-registry formats.
-async fn record_response(
+pub(crate) async fn record_response(
     format: EmbeddedFormat,
     schemas: Option<&SchemaFormats>,
-    record: ConsumedRecord,
+    record: &ConsumedRecord,
 ) -> Result<RecordResponse, RestError> {
     let decode = async |bytes: Option<&[u8]>| {
         let decoded = match schemas {
@@ -241,16 +284,15 @@ async fn record_response(
             }
             _ => kgate_formats::bytes_to_json(format, bytes),
         };
-        decoded.map_err(|e| {
-            // Data written in another format is not the client's mistake, and not a bug:
-            // it is what Confluent's proxy reports as a Kafka (deserialization) error.
-            RestError::Kafka(KafkaError::Kafka {
-                code: -1,
-                message: format!(
-                    "record at offset {} of partition {} of topic {} cannot be read as {format}: {e}",
-                    record.offset, record.partition, record.topic
-                ),
-            })
+        // Data written in another format is not a bug: the client chose a format its
+        // topic does not hold, or a producer wrote bad data (Confluent's proxy answers a
+        // 500-class Kafka error; kgate answers 42206, naming the record to seek past).
+        decoded.map_err(|e| RestError::UndecodableRecord {
+            topic: record.topic.to_string(),
+            partition: record.partition,
+            offset: record.offset,
+            format: format.to_string(),
+            message: e.to_string(),
         })
     };
     let key = decode(record.key.as_deref()).await?;
@@ -260,15 +302,16 @@ async fn record_response(
         value,
         headers: record
             .headers
-            .into_iter()
+            .iter()
             .map(|h| HeaderResponse {
-                name: h.name,
+                name: h.name.clone(),
                 value: h.value.as_deref().map(kgate_formats::base64_encode),
             })
             .collect(),
         topic: record.topic.to_string(),
         partition: record.partition,
         offset: record.offset,
+        timestamp: record.timestamp,
     })
 }
 
@@ -348,7 +391,7 @@ mod tests {
                 let b64 = |v: Option<&[u8]>| v.map(kgate_formats::base64_encode);
                 let mut json = serde_json::json!({
                     "topic": &*r.topic, "key": b64(r.key.as_deref()), "value": b64(r.value.as_deref()),
-                    "partition": r.partition, "offset": r.offset,
+                    "partition": r.partition, "offset": r.offset, "timestamp": r.timestamp,
                 });
                 if !r.headers.is_empty() {
                     json["headers"] = r
@@ -359,7 +402,7 @@ mod tests {
                 }
                 want.push(json);
             }
-            encoder.encode(&mut out, chunk).await.unwrap();
+            assert!(encoder.encode(&mut out, chunk).await.is_ok());
         }
         out.push(b']');
         let got: Value = serde_json::from_slice(&out).unwrap();
@@ -368,7 +411,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with(
-                r#"[{"topic":"a\"topic","key":"aw==","value":"","partition":3,"offset":0},"#
+                r#"[{"topic":"a\"topic","key":"aw==","value":"","partition":3,"offset":0,"timestamp":1},"#
             ),
             "{text}"
         );
