@@ -28,7 +28,9 @@ impl Stalled {
     }
 }
 
-/// The error a stalled body's reader gets.
+/// The error a stalled body's reader gets. It is the body's own error, seen by handlers
+/// only as a failed read (the service then answers 408), so it is not a variant of
+/// [`crate::HttpError`], which the faces match on.
 #[derive(Debug, thiserror::Error)]
 #[error("no part of the request body arrived for {} ms", .0.as_millis())]
 pub(super) struct BodyStalled(Duration);
