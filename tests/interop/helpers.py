@@ -3,6 +3,11 @@
 The binary is found through KGATE_BIN (set by scripts/test), else under the cargo
 target directory. Each broker listens on 127.0.0.1 port 0; the real port is read from
 the line the binary prints ("kgate broker listening on HOST:PORT").
+
+The Kafka peer is the embedded broker unless KGATE_TEST_KAFKA=apache, with the running
+Apache Kafka cluster's bootstrap servers in KGATE_TEST_BOOTSTRAP (`scripts/apache-kafka
+start` prints them): then the `broker` fixture is that cluster, shared by every test, and
+`kgate serve` is pointed at it.
 """
 
 import json
@@ -21,6 +26,36 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 REPO = pathlib.Path(__file__).resolve().parents[2]
 LISTENING = "kgate broker listening on "
 STARTUP_SECONDS = 60
+
+
+def peer():
+    """The Kafka peer of this run: "embedded" (the default) or "apache"."""
+    name = os.environ.get("KGATE_TEST_KAFKA") or "embedded"
+    if name not in ("embedded", "apache"):
+        raise RuntimeError("KGATE_TEST_KAFKA=%s: expected embedded or apache" % name)
+    return name
+
+
+def apache_bootstrap():
+    """The bootstrap servers of the Apache Kafka peer."""
+    bootstrap = os.environ.get("KGATE_TEST_BOOTSTRAP", "").strip()
+    if not bootstrap:
+        raise RuntimeError(
+            "KGATE_TEST_KAFKA=apache needs KGATE_TEST_BOOTSTRAP "
+            "(printed by scripts/apache-kafka start)"
+        )
+    return bootstrap
+
+
+class ApacheCluster:
+    """The running Apache Kafka cluster, in the place of a `Broker`: it is shared by the
+    whole run, so it is neither started nor stopped here."""
+
+    def __init__(self, bootstrap):
+        self.bootstrap = bootstrap
+
+    def kill(self):
+        pass
 
 
 def kgate_binary():
@@ -159,6 +194,14 @@ def create_topic(broker, name, partitions=1):
         wait_until(lambda: name in admin.list_topics(), message="topic %s listed" % name)
     finally:
         admin.close()
+    # On a cluster of several brokers a new topic reaches each broker's metadata a moment
+    # later: a test that goes on through kgate waits until kgate's REST Proxy sees it.
+    rest_url = getattr(broker, "rest_url", None)
+    if rest_url:
+        wait_until(
+            lambda: http("GET", "%s/topics/%s" % (rest_url, name)).status == 200,
+            message="topic %s seen by kgate" % name,
+        )
 
 
 def read_partition(broker, topic, partition, count, timeout=30):
@@ -195,10 +238,12 @@ class Kgate(_Process):
     embedded broker, every listener on 127.0.0.1 port 0. The bound addresses are read
     from the lines the binary prints at start-up."""
 
-    def __init__(self, data_dir, extra_sets=()):
+    def __init__(self, data_dir, extra_sets=(), bootstrap=None):
         super().__init__()
         self.data_dir = pathlib.Path(data_dir)
         self.extra_sets = list(extra_sets)
+        # A cluster of its own (the Apache peer): no embedded broker is started.
+        self.external_bootstrap = bootstrap
         self.bootstrap = None
         self.rest_url = None
         self.registry_url = None
@@ -206,11 +251,15 @@ class Kgate(_Process):
     def start(self):
         sets = [
             "listeners=http://127.0.0.1:0",
-            "broker.listeners=127.0.0.1:0",
             "schema.registry.listeners=http://127.0.0.1:0",
             "data.dir=%s" % self.data_dir,
             *self.extra_sets,
         ]
+        if self.external_bootstrap:
+            sets.append("bootstrap.servers=%s" % self.external_bootstrap)
+            self.bootstrap = self.external_bootstrap
+        else:
+            sets.append("broker.listeners=127.0.0.1:0")
         args = [str(kgate_binary()), "serve"]
         for s in sets:
             args += ["--set", s]

@@ -84,6 +84,7 @@ def test_idempotent_producer(broker, topic_name):
     assert sum(len(o) for o in by_partition.values()) == 300
 
 
+@pytest.mark.embedded_only("drives two members from one thread: on Apache Kafka a member blocked in its JoinGroup waits for the other to rejoin, up to the rebalance timeout")
 def test_consumer_group_rebalances_when_a_member_leaves(broker, topic_name):
     create_topic(broker, topic_name, partitions=4)
     group = "group-" + topic_name
@@ -186,6 +187,7 @@ def test_offsets_by_timestamp(broker, topic_name):
         consumer.close()
 
 
+@pytest.mark.embedded_only("one node: expects replication factor 3 to be refused")
 def test_topic_create_add_partitions_delete(broker, topic_name):
     admin = admin_for(broker)
     try:

@@ -43,6 +43,7 @@ def test_produce_with_keys_and_headers_and_consume_back(broker, topic_name):
     assert list(records[5].headers) == [("origin", b"kcat"), ("kind", b"test")]
 
 
+@pytest.mark.embedded_only("one node: expects a single broker")
 def test_metadata_listing(broker, topic_name):
     create_topic(broker, topic_name, partitions=3)
     metadata = json.loads(kcat(broker, "-L", "-J"))

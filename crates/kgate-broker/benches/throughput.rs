@@ -1,6 +1,8 @@
 //! Produce and consume throughput through rdkafka against the embedded broker, for
 //! 100 B and 1 KiB records with acks=all. Run with
-//! `cargo bench -p kgate-broker --bench throughput` (optionally `-- <records>`).
+//! `cargo bench -p kgate-broker --bench throughput` (optionally `-- <records>`); with
+//! `-- --apache BOOTSTRAP` the same workloads then run against that Apache Kafka cluster
+//! (e.g. `$(scripts/apache-kafka bootstrap)`), so both are measured in one run.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,11 +114,40 @@ fn consume(addr: &str, topic: &str, records: u64) -> Duration {
     start.elapsed()
 }
 
+/// Runs every workload against the broker(s) at `addr`; `tag` makes topic names unique on
+/// a cluster that outlives the run.
+fn workloads(peer: &str, addr: &str, tag: &str, records_100: u64) {
+    println!("{peer} throughput (rdkafka, acks=all, 1 partition, loopback)");
+    for (size, records) in [(100usize, records_100), (1024, records_100 / 4)] {
+        let topic = format!("bench{tag}-{size}");
+        let elapsed = produce(addr, &topic, records, size);
+        report(
+            &format!("produce {size} B"),
+            records,
+            records * size as u64,
+            elapsed,
+        );
+        let elapsed = consume(addr, &topic, records);
+        report(
+            &format!("consume {size} B"),
+            records,
+            records * size as u64,
+            elapsed,
+        );
+    }
+}
+
 fn main() {
-    let records_100: u64 = std::env::args()
-        .skip(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let records_100: u64 = args
+        .iter()
         .find_map(|a| a.parse().ok())
         .unwrap_or(2_000_000);
+    let apache = args
+        .iter()
+        .position(|a| a == "--apache")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -132,23 +163,21 @@ fn main() {
             .expect("broker")
     });
     let addr = broker.local_addr().to_string();
-    println!("kgate-broker throughput (rdkafka, acks=all, 1 partition, loopback)");
-    for (size, records) in [(100usize, records_100), (1024, records_100 / 4)] {
-        let topic = format!("bench-{size}");
-        let elapsed = produce(&addr, &topic, records, size);
-        report(
-            &format!("produce {size} B"),
-            records,
-            records * size as u64,
-            elapsed,
-        );
-        let elapsed = consume(&addr, &topic, records);
-        report(
-            &format!("consume {size} B"),
-            records,
-            records * size as u64,
-            elapsed,
+    workloads("kgate-broker", &addr, "", records_100);
+    runtime.block_on(async { broker.shutdown().await.expect("shutdown") });
+    if let Some(bootstrap) = apache {
+        // Topics are auto-created with the cluster's defaults (1 partition, replication
+        // factor 1), as on the embedded broker.
+        let tag = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        println!();
+        workloads(
+            &format!("Apache Kafka at {bootstrap}"),
+            &bootstrap,
+            &format!("-{tag}"),
+            records_100,
         );
     }
-    runtime.block_on(async { broker.shutdown().await.expect("shutdown") });
 }

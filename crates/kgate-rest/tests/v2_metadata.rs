@@ -21,6 +21,9 @@ async fn get(cluster: &TestCluster, path: &str, accept: Option<&str>) -> (u16, S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn root_brokers_and_negotiation() {
+    if kgate_testkit::skip_unless_embedded("one node: expects the broker list [1]") {
+        return;
+    }
     let cluster = TestCluster::start().await;
 
     let (status, ct, body) = get(&cluster, "/", Some(V2)).await;
@@ -65,6 +68,10 @@ async fn root_brokers_and_negotiation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_and_partitions() {
+    if kgate_testkit::skip_unless_embedded("one node: expects every leader and replica on broker 1")
+    {
+        return;
+    }
     let cluster = TestCluster::start().await;
     let plain = unique_name("meta-plain");
     let compacted = unique_name("meta-compacted");

@@ -387,6 +387,9 @@ async fn bad_requests_get_clear_4xx_and_write_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_cluster_is_a_retriable_error() {
+    if kgate_testkit::skip_unless_embedded("stops the broker") {
+        return;
+    }
     let mut cluster = TestCluster::builder()
         .producer_property("message.timeout.ms", "1500")
         .start()

@@ -51,6 +51,11 @@ fn acl(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acls_are_created_listed_filtered_and_deleted() {
+    if kgate_testkit::skip_unless_embedded(
+        "reads ACLs back at once; on a cluster of several brokers a new ACL reaches the broker asked a moment later",
+    ) {
+        return;
+    }
     let cluster = TestCluster::start().await;
     let id = cluster.kafka().cluster_id().await.expect("cluster id");
     let base = format!("/v3/clusters/{id}/acls");

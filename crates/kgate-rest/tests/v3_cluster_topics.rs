@@ -25,6 +25,9 @@ fn not_hosted() -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clusters_and_brokers() {
+    if kgate_testkit::skip_unless_embedded("one node: expects broker 1 alone, as controller") {
+        return;
+    }
     let cluster = TestCluster::start().await;
     let c = cid(&cluster).await;
     let kafka_cluster = json!({
@@ -181,6 +184,9 @@ async fn wait_for_partitions(cluster: &TestCluster, topic: &str, partitions: usi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_lifecycle() {
+    if kgate_testkit::skip_unless_embedded("one node: expects replication factor 3 to be refused") {
+        return;
+    }
     let cluster = TestCluster::start().await;
     let c = cid(&cluster).await;
     let topics = format!("/v3/clusters/{c}/topics");
@@ -382,6 +388,9 @@ async fn topics_lifecycle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_replicas_reassignments_and_status() {
+    if kgate_testkit::skip_unless_embedded("one node: expects every replica on broker 1") {
+        return;
+    }
     let cluster = TestCluster::start().await;
     let c = cid(&cluster).await;
     let topic = unique_name("v3-parts");

@@ -600,6 +600,11 @@ async fn a_record_over_the_message_size_limit_is_413() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_to_a_partition_added_moments_ago_succeeds() {
+    if kgate_testkit::skip_unless_embedded(
+        "reads the partition count back at once; on a cluster of several brokers new partitions reach the broker asked a moment later",
+    ) {
+        return;
+    }
     let cluster = TestCluster::start().await;
     let topic = unique_name("v3-records-grown");
     cluster.create_topic(&topic, 1).await;

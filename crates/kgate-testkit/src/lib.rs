@@ -1,4 +1,5 @@
-//! Test support: an embedded broker and a kgate server on 127.0.0.1:0.
+//! Test support: an embedded broker (or a running Apache Kafka cluster, see [`peer`]) and
+//! a kgate server on 127.0.0.1:0.
 //!
 //! ```no_run
 //! # use std::time::Duration;
@@ -18,10 +19,17 @@
 
 #![warn(missing_docs)]
 
+mod peer;
+mod reassign;
+
+pub use peer::{ApacheNodes, Peer, apache_bootstrap, peer, skip_unless_embedded};
+pub use reassign::reassign_partition;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use kgate_broker::{Broker, BrokerConfig};
 use kgate_kafka::{Kafka, KafkaConfig};
@@ -101,26 +109,55 @@ impl TestClusterBuilder {
         self
     }
 
-    /// Starts the broker and the REST server.
+    /// Starts the broker (on the embedded peer) and the REST server.
     pub async fn start(self) -> TestCluster {
         let dir = tempfile::tempdir().expect("create a temporary data directory");
-        let broker_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the broker listener");
-        let mut broker_config = BrokerConfig::new(dir.path().join("broker"));
-        broker_config.properties = self.broker_properties;
-        let broker = Broker::start(broker_listener, broker_config)
-            .await
-            .expect("start the embedded broker");
-        let bootstrap = broker.local_addr().to_string();
+        let (broker, bootstrap) = match peer() {
+            Peer::Embedded => {
+                let broker_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind the broker listener");
+                let mut broker_config = BrokerConfig::new(dir.path().join("broker"));
+                broker_config.properties = self.broker_properties;
+                let broker = Broker::start(broker_listener, broker_config)
+                    .await
+                    .expect("start the embedded broker");
+                let bootstrap = broker.local_addr().to_string();
+                (Some(broker), bootstrap)
+            }
+            Peer::Apache { bootstrap } => {
+                // A shared cluster's settings are not the test's to change.
+                assert!(
+                    self.broker_properties.is_empty(),
+                    "this test sets broker properties ({:?}): begin it with \
+                     `if kgate_testkit::skip_unless_embedded(\"sets broker properties\") {{ return; }}`",
+                    self.broker_properties
+                );
+                (None, bootstrap)
+            }
+        };
         let kafka = Kafka::connect(KafkaConfig {
             bootstrap_servers: bootstrap.clone(),
             ..self.kafka
         })
         .await
         .expect("create the Kafka client layer");
+        // On a shared cluster each test cluster keeps its schemas in a topic of its own, so
+        // that subjects, ids and global settings are the test's alone, as they are on a
+        // fresh embedded broker.
+        let registry_topic = match (peer().is_embedded(), &self.registry) {
+            (false, Some(config)) if config.topic == DEFAULT_REGISTRY_TOPIC => {
+                Some(unique_name("_schemas"))
+            }
+            _ => None,
+        };
         let registry = match self.registry {
-            Some(config) => Some(RegistryServer::start(kafka.clone(), config).await),
+            Some(mut config) => {
+                if let Some(topic) = &registry_topic {
+                    config.topic = topic.clone();
+                }
+                Some(RegistryServer::start(kafka.clone(), config).await)
+            }
             None => None,
         };
         let mut rest_config = self.rest;
@@ -148,7 +185,8 @@ impl TestClusterBuilder {
             .expect("build the HTTP client");
         TestCluster {
             registry,
-            broker: Some(broker),
+            registry_topic,
+            broker,
             bootstrap,
             rest_addr,
             kafka,
@@ -160,9 +198,15 @@ impl TestClusterBuilder {
     }
 }
 
-/// An embedded broker and a REST Proxy talking to it over the Kafka protocol.
+/// The registry's topic unless a test names another.
+const DEFAULT_REGISTRY_TOPIC: &str = "_schemas";
+
+/// A Kafka peer (an embedded broker, or the run's Apache Kafka cluster) and a REST Proxy
+/// talking to it over the Kafka protocol.
 pub struct TestCluster {
     registry: Option<RegistryServer>,
+    /// The schemas topic given to this cluster's registries on a shared cluster.
+    registry_topic: Option<String>,
     broker: Option<Broker>,
     bootstrap: String,
     rest_addr: SocketAddr,
@@ -175,10 +219,22 @@ pub struct TestCluster {
 
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
 
-/// A name no other test in this process uses: `prefix` plus a counter and the process id.
+/// A name no other test uses, in this process or another run on the same (shared)
+/// cluster: `prefix`, the process id, the process's start time and a counter.
 pub fn unique_name(prefix: &str) -> String {
+    static STARTED: OnceLock<u64> = OnceLock::new();
+    let started = *STARTED.get_or_init(|| {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    });
     let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}-{}-{n}", std::process::id())
+    format!(
+        "{prefix}-{}-{:x}-{n}",
+        std::process::id(),
+        started & 0xff_ffff
+    )
 }
 
 /// One answer of [`TestCluster::call_redacted`].
@@ -254,7 +310,15 @@ impl TestCluster {
 
     /// Starts another Schema Registry on this cluster's broker (a second kgate instance,
     /// or a restarted one); it reads the existing `_schemas` topic before serving.
-    pub async fn start_registry(&self, config: kgate_registry::RegistryConfig) -> RegistryServer {
+    pub async fn start_registry(
+        &self,
+        mut config: kgate_registry::RegistryConfig,
+    ) -> RegistryServer {
+        if let Some(topic) = &self.registry_topic
+            && config.topic == DEFAULT_REGISTRY_TOPIC
+        {
+            config.topic = topic.clone();
+        }
         RegistryServer::start(self.kafka.clone(), config).await
     }
 
@@ -276,7 +340,8 @@ impl TestCluster {
         self.rest_addr
     }
 
-    /// The broker's `host:port`.
+    /// The peer's bootstrap servers: the embedded broker's `host:port`, or the Apache
+    /// Kafka cluster's `host:port,...`.
     pub fn bootstrap(&self) -> String {
         self.bootstrap.clone()
     }
@@ -516,8 +581,12 @@ impl TestCluster {
     }
 
     /// Stops the broker alone, leaving kgate running, to see how kgate answers when the
-    /// cluster is gone.
+    /// cluster is gone. Embedded broker only (see [`skip_unless_embedded`]).
     pub async fn stop_broker(&mut self) {
+        assert!(
+            peer().is_embedded(),
+            "stop_broker stops the embedded broker: skip this test on other peers"
+        );
         if let Some(broker) = self.broker.take() {
             broker.shutdown().await.expect("broker shutdown");
         }
@@ -558,6 +627,44 @@ impl Drop for TestCluster {
     }
 }
 
+/// An embedded broker alone on 127.0.0.1:0, whatever the run's peer: the fidelity tests
+/// run the same scenarios on it and on Apache Kafka.
+pub struct EmbeddedBroker {
+    broker: Option<Broker>,
+    bootstrap: String,
+    _dir: tempfile::TempDir,
+}
+
+impl EmbeddedBroker {
+    /// Starts a broker with default settings on a fresh data directory.
+    pub async fn start() -> EmbeddedBroker {
+        let dir = tempfile::tempdir().expect("create a temporary data directory");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the broker listener");
+        let broker = Broker::start(listener, BrokerConfig::new(dir.path().join("broker")))
+            .await
+            .expect("start the embedded broker");
+        EmbeddedBroker {
+            bootstrap: broker.local_addr().to_string(),
+            broker: Some(broker),
+            _dir: dir,
+        }
+    }
+
+    /// The broker's `host:port`.
+    pub fn bootstrap(&self) -> String {
+        self.bootstrap.clone()
+    }
+
+    /// Shuts the broker down.
+    pub async fn stop(mut self) {
+        if let Some(broker) = self.broker.take() {
+            broker.shutdown().await.expect("broker shutdown");
+        }
+    }
+}
+
 /// A Schema Registry server on 127.0.0.1:0, with its own Kafka client layer.
 pub struct RegistryServer {
     addr: SocketAddr,
@@ -587,11 +694,45 @@ impl RegistryServer {
                 let _ = stop_rx.await;
             },
         ));
-        RegistryServer {
+        let mut registry = RegistryServer {
             addr,
             kafka,
             stop: Some(stop_tx),
             server: Some(server),
+        };
+        registry.wait_until_serving().await;
+        registry
+    }
+
+    /// Waits until the registry answers a request (it answers once its topic is read),
+    /// so that a registry that failed to start fails the test with its own error rather
+    /// than a reset connection later.
+    async fn wait_until_serving(&mut self) {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("build the HTTP client");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if http.get(format!("{}/", self.url())).send().await.is_ok() {
+                return;
+            }
+            if let Some(server) = &self.server
+                && server.is_finished()
+                && let Some(server) = self.server.take()
+            {
+                match server.await {
+                    Ok(Ok(())) => panic!("the registry stopped at start-up"),
+                    Ok(Err(e)) => panic!("the registry failed to start: {e}"),
+                    Err(e) => panic!("the registry task failed at start-up: {e}"),
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the registry at {} did not answer within 120 s",
+                self.url()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

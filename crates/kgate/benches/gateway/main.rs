@@ -3,12 +3,15 @@
 //! Starts the broker (`kgate broker`) and a separate kgate gateway pointed at it, so the
 //! gateway's own CPU and peak RSS are read from /proc apart from the broker and from this
 //! process (the load generator and the native clients). Every workload runs for 100 B and
-//! 1 KiB values; one table and the issue's goals are printed at the end.
+//! 1 KiB values; one table and the issue's goals are printed at the end. With `--apache`
+//! every workload runs again against a running Apache Kafka cluster (issue 16), with a
+//! gateway of its own, and a second table is printed.
 //!
 //! ```text
 //! cargo bench -p kgate --bench gateway -- [--quick] [--records N] [--single N]
 //!     [--c1000 N] [--sizes 100,1024] [--workloads name,prefix*,...] [--partitions N]
-//!     [--connections N] [--streams N] [--kgate PATH]
+//!     [--connections N] [--streams N] [--kgate PATH] [--apache BOOTSTRAP]
+//!     [--apache-pids PID,...] [--apache-only]
 //! ```
 //!
 //! `cargo bench` builds the release `kgate` binary first and this program runs it.
@@ -52,6 +55,21 @@ struct Options {
     /// `max_bytes` of each v2 consumer read; one consume workload per value.
     max_bytes: Vec<u64>,
     kgate: PathBuf,
+    /// Bootstrap servers of a running Apache Kafka cluster to measure too.
+    apache: Option<String>,
+    /// That cluster's broker processes, whose CPU seconds fill the broker column.
+    apache_pids: Vec<u32>,
+    /// Only the Apache Kafka run, not the embedded broker's.
+    apache_only: bool,
+}
+
+/// The Kafka a gateway is measured on.
+#[derive(Clone)]
+enum Peer {
+    /// `kgate broker`, started by this program.
+    Embedded,
+    /// A running cluster at these bootstrap servers, with these broker processes.
+    Apache { bootstrap: String, pids: Vec<u32> },
 }
 
 impl Options {
@@ -67,6 +85,9 @@ impl Options {
             streams: 4,
             max_bytes: vec![1024 * 1024, 64 * 1024 * 1024],
             kgate: PathBuf::from(env!("CARGO_BIN_EXE_kgate")),
+            apache: None,
+            apache_pids: Vec::new(),
+            apache_only: false,
         };
         let mut quick = false;
         let mut args = std::env::args().skip(1);
@@ -89,6 +110,15 @@ impl Options {
                         .collect::<Result<_, _>>()?
                 }
                 "--kgate" => o.kgate = PathBuf::from(value()?),
+                "--apache" => o.apache = Some(value()?),
+                "--apache-pids" => {
+                    o.apache_pids = value()?
+                        .split(',')
+                        .filter(|s| !s.trim().is_empty())
+                        .map(|s| s.trim().parse())
+                        .collect::<Result<_, _>>()?
+                }
+                "--apache-only" => o.apache_only = true,
                 "--sizes" => {
                     o.sizes = value()?
                         .split(',')
@@ -104,6 +134,9 @@ impl Options {
                 }
                 other => bail!("unknown argument {other:?} (see --help)"),
             }
+        }
+        if o.apache_only && o.apache.is_none() {
+            bail!("--apache-only needs --apache BOOTSTRAP");
         }
         if quick {
             o.records /= 10;
@@ -126,7 +159,13 @@ impl Options {
 
 /// The running processes and where they listen.
 struct Setup {
-    broker: Proc,
+    /// `kgate broker` on the embedded peer.
+    broker: Option<Proc>,
+    /// The Apache Kafka brokers' processes on that peer (may be empty: then the broker
+    /// CPU column reads 0).
+    broker_pids: Vec<u32>,
+    /// What the topics' names start with: unique per run on a cluster that outlives it.
+    prefix: String,
     gateway: Proc,
     bootstrap: String,
     rest: SocketAddr,
@@ -148,9 +187,21 @@ impl Setup {
         self.gateway.reset_peak()?;
         Ok(Before {
             gateway: self.gateway.cpu_seconds()?,
-            broker: self.broker.cpu_seconds()?,
+            broker: self.broker_cpu()?,
             own: procs::own_cpu_seconds(),
         })
+    }
+
+    /// CPU seconds of the broker side: `kgate broker`, or every Apache Kafka process.
+    fn broker_cpu(&self) -> Result<f64> {
+        match &self.broker {
+            Some(b) => b.cpu_seconds(),
+            None => self
+                .broker_pids
+                .iter()
+                .map(|p| procs::cpu_seconds(*p))
+                .sum(),
+        }
     }
 
     fn row(
@@ -170,7 +221,7 @@ impl Setup {
             p99: run.percentile_ms(0.99),
             peak_rss: (!native).then(|| self.gateway.peak_rss_mib()).transpose()?,
             kgate_cpu: self.gateway.cpu_seconds()? - before.gateway,
-            broker_cpu: self.broker.cpu_seconds()? - before.broker,
+            broker_cpu: self.broker_cpu()? - before.broker,
             loadgen_cpu: procs::own_cpu_seconds() - before.own,
             ratio: None,
             errors: run.errors,
@@ -221,58 +272,91 @@ async fn run(options: Options) -> Result<()> {
     } else {
         None
     };
-    let setup = start(&options).await?;
-    // Idle: started, connected to the broker, no request served yet.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let gateway_idle = setup.gateway.rss_mib()?;
-    println!("gateway idle RSS: {gateway_idle:.1} MiB");
-    if let Some(rss) = all_in_one_idle {
-        println!("all-in-one kgate (embedded broker) idle RSS: {rss:.1} MiB");
+    let mut peers = Vec::new();
+    if !options.apache_only {
+        peers.push(Peer::Embedded);
     }
+    if let Some(bootstrap) = &options.apache {
+        peers.push(Peer::Apache {
+            bootstrap: bootstrap.clone(),
+            pids: options.apache_pids.clone(),
+        });
+    }
+    for peer in peers {
+        let name = match &peer {
+            Peer::Embedded => "embedded broker (kgate broker)".to_string(),
+            Peer::Apache { bootstrap, .. } => format!("Apache Kafka at {bootstrap}"),
+        };
+        println!("\n=== peer: {name}");
+        let setup = start(&options, &peer).await?;
+        // Idle: started, connected to the broker, no request served yet.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let gateway_idle = setup.gateway.rss_mib()?;
+        println!("gateway idle RSS: {gateway_idle:.1} MiB");
+        if let Some(rss) = all_in_one_idle {
+            println!("all-in-one kgate (embedded broker) idle RSS: {rss:.1} MiB");
+        }
 
-    let mut rows = Vec::new();
-    for &size in &options.sizes {
-        if let Err(e) = run_size(&options, &setup, size, &mut rows).await {
-            eprintln!("workloads of {size} B values stopped: {e:#}");
-            eprintln!("gateway output tail:\n{}", setup.gateway.tail());
+        let mut rows = Vec::new();
+        for &size in &options.sizes {
+            if let Err(e) = run_size(&options, &setup, size, &mut rows).await {
+                eprintln!("workloads of {size} B values stopped: {e:#}");
+                eprintln!("gateway output tail:\n{}", setup.gateway.tail());
+            }
+            if let Err(e) = drop_topics(&setup, true).await {
+                eprintln!("deleting the benchmark topics failed: {e:#}");
+            }
         }
-        if let Err(e) = drop_topics(&setup, true).await {
-            eprintln!("deleting the benchmark topics failed: {e:#}");
-        }
+        println!("\npeer: {name}");
+        stats::print_table(&rows);
+        println!();
+        goals(&rows, gateway_idle);
+        println!(
+            "\ngateway pid {}, broker pid(s) {}, data in {}",
+            setup.gateway.pid(),
+            match &setup.broker {
+                Some(b) => b.pid().to_string(),
+                None => format!("{:?}", setup.broker_pids),
+            },
+            setup.data.path().display()
+        );
     }
-    println!();
-    stats::print_table(&rows);
-    println!();
-    goals(&rows, gateway_idle);
-    println!(
-        "\nwhole run: {:.0} s; gateway pid {}, broker pid {}, data in {}",
-        started.elapsed().as_secs_f64(),
-        setup.gateway.pid(),
-        setup.broker.pid(),
-        setup.data.path().display()
-    );
+    println!("\nwhole run: {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
-/// Starts `kgate broker` and a kgate gateway pointed at it.
-async fn start(options: &Options) -> Result<Setup> {
+/// Starts `kgate broker` (on the embedded peer) and a kgate gateway pointed at the peer.
+async fn start(options: &Options, peer: &Peer) -> Result<Setup> {
     let data = tempfile::tempdir()?;
-    let broker_dir = data.path().join("broker");
-    let broker_dir = broker_dir.to_str().context("temporary path is not UTF-8")?;
-    let mut broker = Proc::spawn(
-        "kgate broker",
-        &options.kgate,
-        &[
-            "broker",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            broker_dir,
-            "--log-level",
-            "warn",
-        ],
-    )?;
-    let bootstrap = broker.wait_for("kgate broker listening on ")?;
+    let (broker, broker_pids, bootstrap, prefix) = match peer {
+        Peer::Embedded => {
+            let broker_dir = data.path().join("broker");
+            let broker_dir = broker_dir.to_str().context("temporary path is not UTF-8")?;
+            let mut broker = Proc::spawn(
+                "kgate broker",
+                &options.kgate,
+                &[
+                    "broker",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--data-dir",
+                    broker_dir,
+                    "--log-level",
+                    "warn",
+                ],
+            )?;
+            let bootstrap = broker.wait_for("kgate broker listening on ")?;
+            (Some(broker), Vec::new(), bootstrap, "bench".to_string())
+        }
+        Peer::Apache { bootstrap, pids } => {
+            // The cluster outlives the run: topic names of their own.
+            let tag = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            (None, pids.clone(), bootstrap.clone(), format!("bench{tag}"))
+        }
+    };
     let servers = format!("bootstrap.servers={bootstrap}");
     let mut gateway = Proc::spawn(
         "kgate gateway",
@@ -294,12 +378,13 @@ async fn start(options: &Options) -> Result<Setup> {
         .with_context(|| format!("REST address {url}"))?;
     let cluster_id = cluster_id(rest).await?;
     println!(
-        "broker {bootstrap} (pid {}), gateway {url} (pid {}), cluster {cluster_id}",
-        broker.pid(),
+        "broker {bootstrap}, gateway {url} (pid {}), cluster {cluster_id}",
         gateway.pid()
     );
     Ok(Setup {
         broker,
+        broker_pids,
+        prefix,
         gateway,
         bootstrap,
         rest,
@@ -389,7 +474,7 @@ async fn drop_topics(setup: &Setup, all: bool) -> Result<()> {
         Ok(mut t) => {
             let (doomed, kept) = t
                 .drain(..)
-                .partition(|n: &String| all || !n.starts_with("bench-fill-"));
+                .partition(|n: &String| all || !n.starts_with(&format!("{}-fill-", setup.prefix)));
             *t = kept;
             doomed
         }
@@ -447,10 +532,12 @@ async fn run_size(
         workloads: options.workloads.clone(),
         max_bytes: options.max_bytes.clone(),
         kgate: options.kgate.clone(),
+        apache: options.apache.clone(),
+        apache_pids: options.apache_pids.clone(),
         ..*options
     };
     let value = value_bytes(size);
-    let fill = format!("bench-fill-{size}");
+    let fill = format!("{}-fill-{size}", setup.prefix);
     topic(setup, options, &fill).await?;
     let mut native_consume: Option<f64> = None;
 
@@ -495,7 +582,7 @@ async fn run_size(
             if !options.wants(&name) {
                 continue;
             }
-            let t = format!("bench-{name}-{size}");
+            let t = format!("{}-{name}-{size}", setup.prefix);
             topic(setup, options, &t).await?;
             let total = if batch == 1 {
                 options.single
@@ -552,7 +639,7 @@ async fn run_size(
     };
     let mut v3_rate = None;
     if options.wants("v3-single") {
-        let t = format!("bench-v3-single-{size}");
+        let t = format!("{}-v3-single-{size}", setup.prefix);
         topic(setup, options, &t).await?;
         let template = v3_post(&t, v3_record(size));
         let before = setup.before()?;
@@ -579,7 +666,7 @@ async fn run_size(
     }
     if options.wants("native-latency") {
         let rate = v3_rate.unwrap_or(2000.0);
-        let t = format!("bench-native-latency-{size}");
+        let t = format!("{}-native-latency-{size}", setup.prefix);
         topic(setup, options, &t).await?;
         let before = setup.before()?;
         let (bootstrap, n, v) = (setup.bootstrap.clone(), options.single, value.clone());
@@ -595,7 +682,7 @@ async fn run_size(
         )?);
     }
     if options.wants("v3-stream") {
-        let t = format!("bench-v3-stream-{size}");
+        let t = format!("{}-v3-stream-{size}", setup.prefix);
         topic(setup, options, &t).await?;
         let per_chunk = 50usize;
         let record = v3_record(size);
@@ -642,7 +729,7 @@ async fn run_size(
 
     // 5. 1,000 connections, single records.
     if options.wants("c1000") {
-        let t = format!("bench-c1000-{size}");
+        let t = format!("{}-c1000-{size}", setup.prefix);
         topic(setup, options, &t).await?;
         let template = v3_post(&t, v3_record(size));
         let before = setup.before()?;
