@@ -1,9 +1,20 @@
-//! What every kgate face shares: error responses, request limits, serving with shutdown.
+//! What every kgate face shares: error responses, request limits, serving with shutdown,
+//! timeouts and connection limits, and panics answered rather than dropped.
 
 #![warn(missing_docs)]
 
-use std::future::Future;
+mod envelope;
+mod panics;
+mod serve;
+
 use std::time::Instant;
+
+pub use envelope::ensure_envelope;
+pub use panics::log_panics;
+pub use serve::{
+    ServeConfig, default_connection_limit, process_serve_config, serve, serve_with,
+    set_process_serve_config,
+};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -103,13 +114,18 @@ impl ErrorEnvelope for HttpError {
     }
 }
 
-/// Adds what every face needs: the request body limit and request logging.
+/// Adds what every face needs: the request body limit, request logging, and a panic in a
+/// handler answered 500 in the envelope (and logged with the request's line) rather than
+/// a dropped connection.
 pub fn with_common_layers<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     max_body_bytes: usize,
 ) -> Router<S> {
     router
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panics::PanicResponse,
+        ))
         .layer(axum::middleware::from_fn(
             move |mut req: Request, next: Next| async move {
                 req.extensions_mut().insert(BodyLimit(max_body_bytes));
@@ -132,28 +148,4 @@ async fn log_request(req: Request, next: Next) -> Response {
         "request"
     );
     response
-}
-
-/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests
-/// finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use axum::ServiceExt;
-    use tower::Layer;
-    // Confluent's examples use paths with and without a trailing slash
-    // (`POST /consumers/testgroup/`); both must reach the same route.
-    let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(router);
-    // Without TCP_NODELAY the last small segment of a response waits for the client's
-    // delayed ACK (Nagle): measured as a 40-50 ms stall between consecutive v2 reads.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection");
-        }
-    });
-    axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
-        .with_graceful_shutdown(shutdown)
-        .await
 }

@@ -616,7 +616,17 @@ struct InstanceContext {
     reset: Option<Offset>,
 }
 
-impl ClientContext for InstanceContext {}
+/// Logs through `tracing` like kgate's other clients (rdkafka's default context would
+/// log each event twice and keep logging errors while kgate stops).
+impl ClientContext for InstanceContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        crate::log_librdkafka(level, fac, log_message);
+    }
+
+    fn error(&self, error: RdKafkaError, reason: &str) {
+        crate::log_client_error(&error, reason);
+    }
+}
 
 impl ConsumerContext for InstanceContext {
     fn rebalance(

@@ -31,7 +31,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::Producer;
 
 pub use admin::{ConfigValue, ConfigValueSource};
-pub use context::{TracingContext, log_client_error, log_librdkafka};
+pub use context::{
+    TracingContext, expect_disconnects, last_client_error, log_client_error, log_librdkafka,
+};
 pub use error::KafkaError;
 pub use metadata::{BrokerMetadata, ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use producer::{ProduceRecord, RecordPosition, RecordRef};

@@ -179,6 +179,8 @@ async fn main() {
         "schema.registry.enable=false".into(),
         "ws.listeners=http://127.0.0.1:0".into(),
         "ws.admin.listeners=http://127.0.0.1:0".into(),
+        // Every socket holds a connection: room for the idle workload's sockets.
+        format!("server.connection.limit={}", o.idle + 1_000),
         format!("data.dir={}", dir.path().join("gateway").display()),
     ] {
         args.extend(set(&kv));

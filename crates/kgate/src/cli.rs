@@ -156,6 +156,12 @@ Configuration keys (Confluent REST Proxy names where one exists):
                                 wait for a free partition reader before 503 (1000)
   max.request.body.bytes        largest request body accepted (67108864)
   shutdown.graceful.ms          time in-flight requests get after a signal (10000)
+  idle.timeout.ms               close an HTTP connection with no request this long (30000)
+  http.header.timeout.ms        longest time to receive a request's headers (10000)
+  http.body.timeout.ms          longest wait for more of a request body (30000)
+  server.connection.limit       most connections per HTTP listener (default: an eighth
+                                of the open-file limit; 0: no limit)
+  client.init.timeout.ms        how long start-up waits for the Kafka cluster (60000)
   client.* producer.* consumer.* admin.*
                                 librdkafka settings for all / producer / consumer / admin
                                 clients (prefix removed)

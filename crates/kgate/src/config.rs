@@ -106,6 +106,12 @@ pub struct Config {
     pub log_level: Option<String>,
     /// `shutdown.graceful.ms`: how long in-flight requests may take after a signal.
     pub shutdown_grace: Duration,
+    /// How every HTTP listener treats its connections: `idle.timeout.ms`,
+    /// `http.header.timeout.ms`, `http.body.timeout.ms`, `server.connection.limit`.
+    pub http: kgate_http::ServeConfig,
+    /// `client.init.timeout.ms`: how long start-up waits for the Kafka cluster to answer
+    /// before kgate gives up.
+    pub cluster_wait: Duration,
     /// Keys that Confluent REST Proxy knows but kgate does not support yet; they are
     /// logged at start-up rather than silently dropped.
     pub ignored: Vec<String>,
@@ -251,6 +257,11 @@ const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
     ("simpleconsumer.pool.timeout.ms", Some("1000")),
     ("max.request.body.bytes", Some("67108864")),
     ("shutdown.graceful.ms", Some("10000")),
+    ("idle.timeout.ms", Some("30000")),
+    ("server.connection.limit", None),
+    ("http.header.timeout.ms", Some("10000")),
+    ("http.body.timeout.ms", Some("30000")),
+    ("client.init.timeout.ms", Some("60000")),
     ("data.dir", Some("./kgate-data")),
     ("broker.listeners", Some("127.0.0.1:9092")),
     ("broker.advertised.listeners", None),
@@ -302,7 +313,6 @@ const UNSUPPORTED_KEYS: &[&str] = &[
     "metrics.sample.window.ms",
     "metrics.num.samples",
     "metrics.tag.map",
-    "idle.timeout.ms",
     "thread.pool.min",
     "thread.pool.max",
     "request.queue.capacity",
@@ -314,11 +324,9 @@ const UNSUPPORTED_KEYS: &[&str] = &[
     "fetch.min.bytes",
     "api.endpoints.allowlist",
     "api.endpoints.blocklist",
-    "server.connection.limit",
     "nosniff.prevention.enable",
     // Confluent's own client settings, not librdkafka's: passing them through would make
     // librdkafka refuse the configuration.
-    "client.init.timeout.ms",
     "client.timeout.ms",
     "client.zk.session.timeout.ms",
 ];
@@ -822,6 +830,25 @@ fn build(merged: BTreeMap<String, Entry>) -> Result<Config, ConfigError> {
         .filter(|id| *id >= 0)
         .ok_or_else(|| bad("broker.node.id", "expected a non-negative whole number"))?;
 
+    // 0 switches a timeout off (as Confluent's `idle.timeout.ms=0` means no timeout).
+    let timeout = |key: &str| millis(key).map(|d| (!d.is_zero()).then_some(d));
+    let connection_limit = match optional("server.connection.limit") {
+        // Unset: a share of the open-file limit, so the listeners cannot run kgate out of
+        // file descriptors; 0 is Confluent's "no limit".
+        None => Some(kgate_http::default_connection_limit()),
+        Some(_) => {
+            let limit = usize::try_from(number("server.connection.limit")?)
+                .map_err(|_| bad("server.connection.limit", "too large"))?;
+            (limit > 0).then_some(limit)
+        }
+    };
+    let http = kgate_http::ServeConfig {
+        header_timeout: timeout("http.header.timeout.ms")?,
+        body_timeout: timeout("http.body.timeout.ms")?,
+        idle_timeout: timeout("idle.timeout.ms")?,
+        connection_limit,
+    };
+
     let log_format = match value_of("log.format")
         .0
         .trim()
@@ -849,6 +876,8 @@ fn build(merged: BTreeMap<String, Entry>) -> Result<Config, ConfigError> {
         log_format,
         log_level: optional("log.level"),
         shutdown_grace: millis("shutdown.graceful.ms")?,
+        http,
+        cluster_wait: millis("client.init.timeout.ms")?,
         ignored,
     })
 }
@@ -1099,6 +1128,60 @@ linger.ms = 5
         }
         let err = load(&sources(None, &["novalue"], &[])).expect_err("no =");
         assert!(matches!(err, ConfigError::SetSyntax(_)));
+    }
+
+    #[test]
+    fn http_edge_keys() {
+        let (config, _) = load(&Sources::default()).expect("defaults");
+        assert_eq!(
+            config.http.idle_timeout,
+            Some(Duration::from_millis(30_000))
+        );
+        assert_eq!(
+            config.http.header_timeout,
+            Some(Duration::from_millis(10_000))
+        );
+        assert_eq!(
+            config.http.body_timeout,
+            Some(Duration::from_millis(30_000))
+        );
+        assert_eq!(
+            config.http.connection_limit,
+            Some(kgate_http::default_connection_limit())
+        );
+        assert_eq!(config.cluster_wait, Duration::from_millis(60_000));
+        assert!(config.ignored.is_empty());
+
+        let (config, _) = load(&sources(
+            None,
+            &[
+                "idle.timeout.ms=0",
+                "http.header.timeout.ms=250",
+                "http.body.timeout.ms=500",
+                "server.connection.limit=7",
+                "client.init.timeout.ms=2000",
+            ],
+            &[],
+        ))
+        .expect("load");
+        assert_eq!(config.http.idle_timeout, None, "0 switches it off");
+        assert_eq!(config.http.header_timeout, Some(Duration::from_millis(250)));
+        assert_eq!(config.http.body_timeout, Some(Duration::from_millis(500)));
+        assert_eq!(config.http.connection_limit, Some(7));
+        assert_eq!(config.cluster_wait, Duration::from_millis(2000));
+        assert!(config.ignored.is_empty(), "{:?}", config.ignored);
+        assert!(
+            config.kafka.client.is_empty(),
+            "client.init.timeout.ms is kgate's"
+        );
+
+        let (config, _) = load(&sources(None, &["server.connection.limit=0"], &[])).expect("load");
+        assert_eq!(config.http.connection_limit, None, "0 means no limit");
+        for bad in ["idle.timeout.ms=soon", "server.connection.limit=-1"] {
+            let error = load(&sources(None, &[bad], &[])).expect_err(bad);
+            let key = bad.split('=').next().unwrap_or_default();
+            assert!(error.to_string().contains(key), "{error}");
+        }
     }
 
     #[test]

@@ -34,6 +34,21 @@ pub enum KgateError {
     /// The Kafka client layer could not connect.
     #[error("cannot connect to Kafka: {0}")]
     Kafka(#[from] kgate_kafka::KafkaError),
+    /// The Kafka cluster did not answer within the start-up limit.
+    #[error(
+        "cannot reach the Kafka cluster at {servers} (`{key}`): no answer within {} ms: {cause}",
+        waited.as_millis()
+    )]
+    ClusterUnreachable {
+        /// The bootstrap servers tried.
+        servers: String,
+        /// The key or option that named them.
+        key: &'static str,
+        /// How long kgate tried.
+        waited: std::time::Duration,
+        /// librdkafka's last word on why.
+        cause: String,
+    },
     /// A request to the Kafka cluster failed.
     #[error("Kafka request failed: {0}")]
     KafkaRequest(kgate_kafka::KafkaError),

@@ -1,6 +1,7 @@
 //! The kgate binary: configuration, wiring, listeners and shutdown.
 
 mod cli;
+mod cluster;
 mod config;
 mod error;
 mod faces;
@@ -44,6 +45,7 @@ unsafe impl Sync for AllocatorSettings {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -54,11 +56,35 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // A blocking Kafka call still waiting on an unreachable cluster must not hold the
+    // exit up for its whole timeout; everything that matters was awaited already.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("kgate: error: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, as the JVM does for
+/// Confluent's servers: a soft limit of 1,024 is a few hundred HTTP connections once the
+/// broker's files and the Kafka clients' sockets are counted. The connection limit of
+/// each listener is derived from the result (see `server.connection.limit`).
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct they are given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            // Not fatal: kgate then works within the lower limit.
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
     }
 }
@@ -79,6 +105,7 @@ async fn run(cli: Cli) -> Result<(), KgateError> {
                 cli.log.log_level.as_deref(),
                 None,
             );
+            kgate_http::log_panics();
             let shutdown = Shutdown::on_signals().map_err(KgateError::Signals)?;
             run::broker(args, shutdown).await
         }
@@ -102,6 +129,9 @@ async fn serve(args: ServeArgs, log: LogArgs) -> Result<(), KgateError> {
         log.log_level.as_deref(),
         config.log_level.as_deref(),
     );
+    // A panic anywhere (a request handler's is answered 500 and the process goes on) is
+    // one ERROR line in the log, not a multi-line report beside it.
+    kgate_http::log_panics();
     for name in stray_env {
         tracing::warn!(variable = %name, "environment variable names no kgate configuration key; ignored");
     }

@@ -16,6 +16,9 @@ use crate::shutdown::Shutdown;
 
 /// Runs `kgate serve` until a signal asks it to stop.
 pub async fn serve(config: Config, shutdown: Shutdown) -> Result<(), KgateError> {
+    // Every face serves HTTP through kgate-http, which takes its timeouts and connection
+    // limit from here.
+    kgate_http::set_process_serve_config(config.http);
     for key in &config.ignored {
         tracing::warn!(key = %key, "configuration key not supported by kgate yet; ignored");
     }
@@ -53,6 +56,8 @@ pub async fn serve(config: Config, shutdown: Shutdown) -> Result<(), KgateError>
     let result = serve_faces(&config, bootstrap, shutdown).await;
 
     if let Some(broker) = broker {
+        // Clients that are still closing lose their broker now; that is no error.
+        kgate_kafka::expect_disconnects();
         tracing::info!("stopping the embedded broker");
         let stopped = broker.shutdown().await;
         // The faces' error, if any, is the more useful one to report.
@@ -77,7 +82,25 @@ async fn serve_faces(
     };
     tracing::info!(bootstrap.servers = %bootstrap, "connecting to Kafka");
     let kafka = Kafka::connect(kafka_config).await?;
-    let served = crate::faces::serve(config, kafka.clone(), shutdown).await;
+    // No face is announced before the cluster answers: a face that cannot reach it
+    // would announce itself and then fail.
+    let target = crate::cluster::Target {
+        servers: &bootstrap,
+        key: "bootstrap.servers",
+        progress: true,
+    };
+    let reachable = crate::cluster::wait_until_reachable(
+        &kafka,
+        &target,
+        config.cluster_wait,
+        Some(shutdown.clone()),
+    )
+    .await;
+    let served = match reachable {
+        Ok(true) => crate::faces::serve(config, kafka.clone(), shutdown).await,
+        Ok(false) => Ok(()),
+        Err(e) => Err(e),
+    };
     tracing::info!("closing Kafka clients");
     kafka.close().await;
     served

@@ -2,11 +2,15 @@
 //! kgate can prepare a topic for the REST Proxy (whose v2 API cannot create one).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use kgate_kafka::{Kafka, KafkaConfig};
 
 use crate::cli::{TopicsAction, TopicsArgs};
 use crate::error::KgateError;
+
+/// How long `kgate topics` waits for the cluster before saying it cannot reach it.
+const REACH_LIMIT: Duration = Duration::from_secs(5);
 
 /// Runs one `kgate topics` action and prints its result.
 pub async fn run(args: TopicsArgs) -> Result<(), KgateError> {
@@ -15,6 +19,12 @@ pub async fn run(args: TopicsArgs) -> Result<(), KgateError> {
         ..KafkaConfig::default()
     })
     .await?;
+    let target = crate::cluster::Target {
+        servers: &args.bootstrap_server,
+        key: "--bootstrap-server",
+        progress: false,
+    };
+    crate::cluster::wait_until_reachable(&kafka, &target, REACH_LIMIT, None).await?;
     let result = act(&kafka, args.action).await;
     kafka.close().await;
     result

@@ -38,7 +38,31 @@ impl Kgate {
 
     /// Starts `kgate ARGS...` with extra environment variables.
     pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Kgate {
+        Self::spawn_limited(args, env, None)
+    }
+
+    /// Starts `kgate ARGS...` with extra environment variables and, when given, at most
+    /// `open_files` file descriptors (soft and hard limit, so kgate cannot raise it).
+    pub fn spawn_limited(args: &[&str], env: &[(&str, &str)], open_files: Option<u64>) -> Kgate {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kgate"));
+        if let Some(files) = open_files {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit {
+                rlim_cur: files as libc::rlim_t,
+                rlim_max: files as libc::rlim_t,
+            };
+            // SAFETY: between fork and exec only setrlimit runs, which is
+            // async-signal-safe and touches nothing but the struct it is given.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         command
             .args(args)
             .stdin(Stdio::null())
@@ -105,6 +129,30 @@ impl Kgate {
                 }
                 Err(_) => panic!(
                     "kgate printed no line starting with {prefix:?} in time; output so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits for an output line containing `needle` and returns it whole.
+    pub fn wait_for_text(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + STARTUP_DEADLINE;
+        if let Some(found) = self.seen.iter().find(|l| l.contains(needle)) {
+            return found.clone();
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(needle).then(|| line.clone());
+                    self.seen.push(line);
+                    if let Some(found) = found {
+                        return found;
+                    }
+                }
+                Err(_) => panic!(
+                    "kgate printed no line containing {needle:?} in time; output so far:\n{}",
                     self.seen.join("\n")
                 ),
             }

@@ -1,0 +1,371 @@
+//! The connections of one listener: what each is doing (idle, receiving a request's
+//! headers, serving requests), the deadline that follows from it, and the limit on how
+//! many are open, which closes an idle connection to make room before it refuses a new
+//! one.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use super::ServeConfig;
+
+/// Why a connection is being closed by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CloseReason {
+    /// No request for `idle.timeout.ms`.
+    Idle,
+    /// A request's headers took longer than `http.header.timeout.ms`.
+    Header,
+    /// Closed while idle to make room for a new connection.
+    Evicted,
+}
+
+impl CloseReason {
+    /// The reason in a log line.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Idle => "idle timeout",
+            CloseReason::Header => "header timeout",
+            CloseReason::Evicted => "evicted while idle",
+        }
+    }
+}
+
+/// What one connection is doing. Times are milliseconds since the listener's epoch, so
+/// they fit atomics shared by the reading side, the service and the watchdog.
+pub(super) struct ConnState {
+    epoch: Instant,
+    /// Requests handed to the app whose responses are not finished.
+    in_flight: AtomicUsize,
+    /// When the connection last had no request in flight.
+    idle_since: AtomicU64,
+    /// One more than when the first byte of a request arrived on an idle connection; 0
+    /// while no request is being received.
+    head_started: AtomicU64,
+    /// Whether anything was read yet (the first bytes tell HTTP/2 from HTTP/1).
+    read_any: AtomicBool,
+    /// An HTTP/2 connection: its frames between requests are not request headers.
+    http2: AtomicBool,
+    /// No longer served as HTTP: closed, or upgraded (a WebSocket) and owned elsewhere.
+    finished: AtomicBool,
+    /// Asked to close to make room.
+    evicted: AtomicBool,
+    /// Wakes the watchdog when the state changes.
+    wake: Notify,
+}
+
+impl ConnState {
+    fn new(epoch: Instant) -> ConnState {
+        ConnState {
+            epoch,
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(millis_since(epoch)),
+            head_started: AtomicU64::new(0),
+            read_any: AtomicBool::new(false),
+            http2: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            evicted: AtomicBool::new(false),
+            wake: Notify::new(),
+        }
+    }
+
+    /// Bytes arrived: on an idle HTTP/1 connection they start a request's headers.
+    pub(super) fn on_read(&self, bytes: &[u8]) {
+        if !self.read_any.swap(true, Ordering::Relaxed) && bytes.starts_with(b"PRI * HTTP/2") {
+            self.http2.store(true, Ordering::Relaxed);
+        }
+        if self.http2.load(Ordering::Relaxed) || self.in_flight.load(Ordering::Acquire) > 0 {
+            return;
+        }
+        if self.head_started.load(Ordering::Relaxed) == 0 {
+            self.head_started
+                .store(millis_since(self.epoch) + 1, Ordering::Relaxed);
+            self.wake.notify_one();
+        }
+    }
+
+    /// A request's headers were read and it goes to the app; the guard marks its end.
+    pub(super) fn request_started(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.head_started.store(0, Ordering::Relaxed);
+        self.wake.notify_one();
+        InFlight(self.clone())
+    }
+
+    /// Requests in flight.
+    pub(super) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// The connection is no longer served as HTTP.
+    pub(super) fn finish(&self) {
+        self.finished.store(true, Ordering::Release);
+    }
+
+    /// Whether the connection is no longer served as HTTP.
+    pub(super) fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    /// Idle and evictable: HTTP, nothing in flight, no request arriving, not already
+    /// asked to close.
+    fn is_idle(&self) -> bool {
+        !self.is_finished()
+            && self.in_flight() == 0
+            && self.head_started.load(Ordering::Relaxed) == 0
+            && !self.evicted.load(Ordering::Relaxed)
+    }
+
+    fn evict(&self) {
+        self.evicted.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    /// When the connection must close and why, as things stand; `None` while a request is
+    /// in flight (its handler and the body guard bound it) or no timeout applies. Once
+    /// the server is stopping (since `stopping`), an idle connection gets only
+    /// [`STOPPING_LINGER`]: an HTTP/2 client that never acknowledges the server's GOAWAY
+    /// must not hold the shutdown up.
+    fn deadline(
+        &self,
+        config: &ServeConfig,
+        stopping: Option<Instant>,
+    ) -> Option<(Instant, CloseReason)> {
+        if self.is_finished() || self.in_flight() > 0 {
+            return None;
+        }
+        // Times are kept in whole milliseconds, rounded down: a millisecond more keeps
+        // every deadline from coming early.
+        let at = |millis: u64| self.epoch + Duration::from_millis(millis + 1);
+        match self.head_started.load(Ordering::Relaxed) {
+            0 => {
+                let idle_since = at(self.idle_since.load(Ordering::Relaxed));
+                let idle = config.idle_timeout.map(|t| idle_since + t);
+                let linger = stopping.map(|since| since.max(idle_since) + STOPPING_LINGER);
+                let deadline = match (idle, linger) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                deadline.map(|d| (d, CloseReason::Idle))
+            }
+            started => config
+                .header_timeout
+                .map(|t| (at(started - 1) + t, CloseReason::Header)),
+        }
+    }
+}
+
+/// How long an idle connection may stay once the server is stopping.
+const STOPPING_LINGER: Duration = Duration::from_secs(1);
+
+/// Marks a request in flight until dropped (when its response body is done or dropped).
+pub(super) struct InFlight(Arc<ConnState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let state = &self.0;
+        if state.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            state
+                .idle_since
+                .store(millis_since(state.epoch), Ordering::Relaxed);
+            state.wake.notify_one();
+        }
+    }
+}
+
+/// Completes when the connection must be closed: its idle or header deadline passed, or
+/// it was evicted. Never completes while a request is in flight.
+pub(super) async fn watchdog(
+    state: &ConnState,
+    config: &ServeConfig,
+    stopping: Option<Instant>,
+) -> CloseReason {
+    loop {
+        if state.evicted.load(Ordering::Relaxed) {
+            return CloseReason::Evicted;
+        }
+        match state.deadline(config, stopping) {
+            Some((at, reason)) if at <= Instant::now() => return reason,
+            Some((at, _)) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at.into()) => {}
+                    () = state.wake.notified() => {}
+                }
+            }
+            None => state.wake.notified().await,
+        }
+    }
+}
+
+fn millis_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The open connections of one listener.
+pub(super) struct Connections {
+    limit: Option<usize>,
+    epoch: Instant,
+    next_id: AtomicU64,
+    open: Mutex<HashMap<u64, Arc<ConnState>>>,
+}
+
+impl Connections {
+    /// No connections yet; at most `limit` at once.
+    pub(super) fn new(limit: Option<usize>) -> Arc<Connections> {
+        Arc::new(Connections {
+            limit,
+            epoch: Instant::now(),
+            next_id: AtomicU64::new(0),
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A slot for a new connection; at the limit an idle connection is asked to close to
+    /// make room, and `None` means none was idle.
+    pub(super) fn admit(self: &Arc<Self>) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(limit) = self.limit
+            && open.len() >= limit
+        {
+            // Connections already asked to close are on their way out.
+            let leaving = open
+                .values()
+                .filter(|c| c.evicted.load(Ordering::Relaxed))
+                .count();
+            if open.len() - leaving >= limit && !evict_oldest_idle(&open) {
+                return None;
+            }
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let state = Arc::new(ConnState::new(self.epoch));
+        open.insert(id, state.clone());
+        Some(Slot {
+            connections: self.clone(),
+            id,
+            state,
+        })
+    }
+
+    /// Asks the connection idle the longest to close; whether there was one.
+    pub(super) fn evict_oldest_idle(&self) -> bool {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        evict_oldest_idle(&open)
+    }
+
+    /// How many connections are open.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+fn evict_oldest_idle(open: &HashMap<u64, Arc<ConnState>>) -> bool {
+    // Ties (same millisecond) go to the connection opened first.
+    let oldest = open
+        .iter()
+        .filter(|(_, c)| c.is_idle())
+        .min_by_key(|(id, c)| (c.idle_since.load(Ordering::Relaxed), **id));
+    match oldest {
+        Some((_, connection)) => {
+            connection.evict();
+            true
+        }
+        None => false,
+    }
+}
+
+/// A connection's place among the open ones, freed when dropped (with the connection's
+/// socket, which may outlive the HTTP connection when it is upgraded).
+pub(super) struct Slot {
+    connections: Arc<Connections>,
+    id: u64,
+    state: Arc<ConnState>,
+}
+
+impl Slot {
+    /// The connection's state.
+    pub(super) fn state(&self) -> Arc<ConnState> {
+        self.state.clone()
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self
+            .connections
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        open.remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_the_limit_the_longest_idle_connection_makes_room() {
+        let connections = Connections::new(Some(2));
+        let first = connections.admit().expect("room");
+        let second = connections.admit().expect("room");
+        // Both idle: a third evicts the first (idle longest), and is admitted.
+        let third = connections.admit().expect("room made");
+        assert!(first.state.evicted.load(Ordering::Relaxed));
+        assert!(!second.state.evicted.load(Ordering::Relaxed));
+        assert_eq!(connections.len(), 3, "the evicted one is still closing");
+        drop(first);
+        // Busy connections are never evicted: with both in flight, a new one is refused.
+        let _a = second.state.request_started();
+        let _b = third.state.request_started();
+        assert!(connections.admit().is_none());
+        // A connection receiving a request's headers is not idle either.
+        drop(_a);
+        second.state.on_read(b"GET / HTTP/1.1\r\n");
+        assert!(connections.admit().is_none());
+    }
+
+    #[test]
+    fn deadlines_follow_the_state() {
+        let config = ServeConfig {
+            header_timeout: Some(Duration::from_secs(5)),
+            body_timeout: None,
+            idle_timeout: Some(Duration::from_secs(60)),
+            connection_limit: None,
+        };
+        let state = Arc::new(ConnState::new(Instant::now()));
+        let (at, reason) = state.deadline(&config, None).expect("idle deadline");
+        assert_eq!(reason, CloseReason::Idle);
+        assert!(at > Instant::now() + Duration::from_secs(50));
+        state.on_read(b"GET / HTTP/1.1\r\n");
+        let (at, reason) = state.deadline(&config, None).expect("header deadline");
+        assert_eq!(reason, CloseReason::Header);
+        assert!(at < Instant::now() + Duration::from_secs(6));
+        let request = state.request_started();
+        assert_eq!(
+            state.deadline(&config, None),
+            None,
+            "no deadline while in flight"
+        );
+        drop(request);
+        assert_eq!(
+            state.deadline(&config, None).map(|d| d.1),
+            Some(CloseReason::Idle)
+        );
+        // HTTP/2: frames between requests do not start a header deadline.
+        let h2 = Arc::new(ConnState::new(Instant::now()));
+        h2.on_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        assert_eq!(
+            h2.deadline(&config, None).map(|d| d.1),
+            Some(CloseReason::Idle)
+        );
+        // Stopping: an idle connection lingers a moment, not the whole idle timeout.
+        let (at, _) = h2
+            .deadline(&config, Some(Instant::now()))
+            .expect("deadline");
+        assert!(at < Instant::now() + STOPPING_LINGER * 2);
+    }
+}

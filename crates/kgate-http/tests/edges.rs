@@ -1,0 +1,474 @@
+//! The HTTP edge against real sockets: timeouts (idle, headers, stalled body), the
+//! per-listener connection limit, errors hyper and axum produce answered in the JSON
+//! envelope, half-closed requests, and HTTP/2 with prior knowledge.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::{Server, closed_within, raw_exchange, read_until_closed, relaxed, status_and_json};
+use kgate_http::ServeConfig;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed_after_the_idle_timeout() {
+    let idle = Duration::from_millis(300);
+    let server = Server::start(ServeConfig {
+        idle_timeout: Some(idle),
+        ..relaxed()
+    })
+    .await;
+    let opened = Instant::now();
+    let mut silent = TcpStream::connect(server.addr).await.expect("connect");
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(20)).await,
+        "a silent connection stayed open"
+    );
+    assert!(opened.elapsed() >= idle, "closed before the idle timeout");
+
+    // After a response, a kept-alive connection is idle again and closed likewise.
+    let mut kept = TcpStream::connect(server.addr).await.expect("connect");
+    kept.write_all(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .expect("write");
+    let answer = read_until_closed(&mut kept, Duration::from_secs(20)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("ok"), "{answer}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn headers_dripped_slowly_are_cut_off_by_the_header_timeout() {
+    let header = Duration::from_millis(500);
+    let server = Server::start(ServeConfig {
+        header_timeout: Some(header),
+        ..relaxed()
+    })
+    .await;
+    let mut slow = TcpStream::connect(server.addr).await.expect("connect");
+    let started = Instant::now();
+    slow.write_all(b"GET /ok HTTP/1.1\r\nHost: t\r\n")
+        .await
+        .expect("write");
+    // One header byte every 100 ms keeps the connection busy, never idle, for 20 s
+    // unless the server cuts it off.
+    let mut cut_off = false;
+    while started.elapsed() < Duration::from_secs(20) {
+        if slow.write_all(b"X").await.is_err() {
+            cut_off = true;
+            break;
+        }
+        if closed_within(&mut slow, Duration::from_millis(100)).await {
+            cut_off = true;
+            break;
+        }
+    }
+    assert!(cut_off, "a request whose headers never end was kept open");
+    assert!(
+        started.elapsed() >= header,
+        "cut off before the header timeout"
+    );
+    // The idle timeout (two minutes here) had nothing to do with it; other clients are
+    // still served.
+    let ok = reqwest::get(format!("{}/ok", server.base))
+        .await
+        .expect("GET /ok");
+    assert_eq!(ok.status().as_u16(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_stalled_body_is_answered_408_in_the_envelope() {
+    let server = Server::start(ServeConfig {
+        body_timeout: Some(Duration::from_millis(300)),
+        ..relaxed()
+    })
+    .await;
+    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n0123456789")
+        .await
+        .expect("write");
+    let answer = read_until_closed(&mut stream, Duration::from_secs(20)).await;
+    let (status, body) = status_and_json(&answer);
+    assert_eq!(status, 408, "{answer}");
+    assert_eq!(body["error_code"], 408, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("300 ms"),
+        "{body}"
+    );
+    // A body that arrives in pieces, each within the timeout, is read whole.
+    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 20\r\nConnection: close\r\n\r\n0123456789")
+        .await
+        .expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stream.write_all(b"0123456789").await.expect("write");
+    let answer = read_until_closed(&mut stream, Duration::from_secs(20)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("20"), "{answer}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn idle_connections_past_the_limit_make_room_and_busy_ones_get_503() {
+    const LIMIT: usize = 100;
+    let server = Server::start(ServeConfig {
+        connection_limit: Some(LIMIT),
+        ..relaxed()
+    })
+    .await;
+
+    // 1,100 connections that send nothing (timeouts are two minutes here): each one past
+    // the limit closes the one idle longest.
+    let mut idle = Vec::new();
+    for _ in 0..1_100 {
+        idle.push(TcpStream::connect(server.addr).await.expect("connect"));
+    }
+    let client = reqwest::Client::new();
+    let ok = client
+        .get(format!("{}/ok", server.base))
+        .send()
+        .await
+        .expect("a new client is served");
+    assert_eq!(ok.status().as_u16(), 200);
+    let mut closed = 0;
+    for stream in &mut idle[..1_000] {
+        if closed_within(stream, Duration::from_millis(20)).await {
+            closed += 1;
+        }
+    }
+    assert!(
+        closed >= 900,
+        "only {closed} of the oldest idle connections were closed"
+    );
+    drop(idle);
+    drop(client);
+
+    // LIMIT connections each with a request in progress: nothing is idle, so one more is
+    // answered 503 in the envelope. Each request is seen in its handler before the next
+    // connection opens, so none of them is taken for idle.
+    let mut busy = Vec::new();
+    for n in 1..=LIMIT {
+        let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+        stream
+            .write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .expect("write");
+        busy.push(stream);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while server.slow_entered.load(Ordering::SeqCst) < n {
+            assert!(
+                Instant::now() < deadline,
+                "request {n} never reached its handler"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let answer = raw_exchange(server.addr, b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    let (status, body) = status_and_json(&answer);
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(body["error_code"], 503);
+    assert!(
+        body["message"].as_str().unwrap_or_default().contains("100"),
+        "{body}"
+    );
+
+    // Once the requests finish, their connections are idle and new clients are served.
+    server.release.notify_waiters();
+    for stream in &mut busy {
+        let mut buf = [0u8; 256];
+        let n = tokio::time::timeout(
+            Duration::from_secs(20),
+            tokio::io::AsyncReadExt::read(stream, &mut buf),
+        )
+        .await
+        .expect("a response in time")
+        .expect("read");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    }
+    let ok = reqwest::get(format!("{}/ok", server.base))
+        .await
+        .expect("served again");
+    assert_eq!(ok.status().as_u16(), 200);
+    drop(busy);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn errors_hyper_answers_itself_are_in_the_envelope() {
+    let server = Server::start(relaxed()).await;
+
+    let answer = raw_exchange(server.addr, b"NOT AN HTTP REQUEST\r\n\r\n").await;
+    let (status, body) = status_and_json(&answer);
+    assert_eq!(
+        (status, body["error_code"].as_u64()),
+        (400, Some(400)),
+        "{answer}"
+    );
+
+    let header = format!(
+        "GET /ok HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(512 * 1024)
+    );
+    let answer = raw_exchange(server.addr, header.as_bytes()).await;
+    let (status, body) = status_and_json(&answer);
+    assert_eq!(
+        (status, body["error_code"].as_u64()),
+        (431, Some(431)),
+        "{answer}"
+    );
+
+    let uri = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "u".repeat(70_000));
+    let answer = raw_exchange(server.addr, uri.as_bytes()).await;
+    let (status, body) = status_and_json(&answer);
+    assert_eq!(
+        (status, body["error_code"].as_u64()),
+        (414, Some(414)),
+        "{answer}"
+    );
+
+    // The server is unharmed.
+    let ok = reqwest::get(format!("{}/ok", server.base))
+        .await
+        .expect("GET");
+    assert_eq!(ok.status().as_u16(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn errors_axum_answers_itself_are_in_the_envelope() {
+    let server = Server::start(relaxed()).await;
+    let client = reqwest::Client::new();
+    let json = |response: reqwest::Response| async move {
+        let status = response.status().as_u16();
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .to_string();
+        let body: serde_json::Value = response.json().await.expect("a JSON body");
+        (status, content_type, body)
+    };
+
+    // A path parameter that is not UTF-8 (axum's Path rejection).
+    let (status, content_type, body) = json(
+        client
+            .get(format!("{}/topics/%FF%FE", server.base))
+            .send()
+            .await
+            .expect("GET"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(content_type, "application/json");
+    assert_eq!(body["error_code"], 400, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    // The same route with a valid name works.
+    let fine = client
+        .get(format!("{}/topics/caf%C3%A9", server.base))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(fine.text().await.expect("body"), "café");
+
+    // No route, and a route without that method (this router has no fallbacks).
+    let (status, _, body) = json(
+        client
+            .get(format!("{}/nowhere", server.base))
+            .send()
+            .await
+            .expect("GET"),
+    )
+    .await;
+    assert_eq!(
+        (status, &body),
+        (
+            404,
+            &serde_json::json!({"error_code": 404, "message": "HTTP 404 Not Found"})
+        )
+    );
+    let (status, _, body) = json(
+        client
+            .delete(format!("{}/ok", server.base))
+            .send()
+            .await
+            .expect("DELETE"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error_code"].as_u64()),
+        (405, Some(405)),
+        "{body}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_followed_by_a_half_close_gets_its_response() {
+    let server = Server::start(relaxed()).await;
+    for (request, expected_body) in [
+        (&b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n"[..], "ok"),
+        // The half-close arrives while the handler is still at work.
+        (&b"GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n"[..], "slept"),
+        (
+            &b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"[..],
+            "5",
+        ),
+    ] {
+        let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+        stream.write_all(request).await.expect("write");
+        // SHUT_WR: the client has nothing more to say and waits for the answer.
+        stream.shutdown().await.expect("half-close");
+        let answer = read_until_closed(&mut stream, Duration::from_secs(20)).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+        assert!(answer.ends_with(expected_body), "{answer:?}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn http2_with_prior_knowledge_is_served() {
+    let server = Server::start(relaxed()).await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    let response = h2
+        .get(format!("{}/ok", server.base))
+        .send()
+        .await
+        .expect("GET over h2c");
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.text().await.expect("body"), "ok");
+    // Errors over HTTP/2 are in the envelope too.
+    let missing = h2
+        .get(format!("{}/nowhere", server.base))
+        .send()
+        .await
+        .expect("GET over h2c");
+    assert_eq!(missing.status().as_u16(), 404);
+    let body: serde_json::Value = missing.json().await.expect("JSON");
+    assert_eq!(body["error_code"], 404);
+
+    // The bare preface is answered with the server's SETTINGS frame, not left hanging.
+    let mut raw = TcpStream::connect(server.addr).await.expect("connect");
+    raw.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .expect("write");
+    let mut frame = [0u8; 9];
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::io::AsyncReadExt::read_exact(&mut raw, &mut frame),
+    )
+    .await
+    .expect("an answer to the preface")
+    .expect("read");
+    assert_eq!(frame[3], 0x4, "the first frame is SETTINGS: {frame:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_idle_connections_and_lets_requests_finish() {
+    let server = Server::start(relaxed()).await;
+    let mut idle = TcpStream::connect(server.addr).await.expect("connect");
+    let mut busy = TcpStream::connect(server.addr).await.expect("connect");
+    busy.write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .expect("write");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.slow_entered.load(Ordering::SeqCst) < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the request never reached its handler"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let release = server.release.clone();
+    let stopping = tokio::spawn(server.stop());
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(20)).await,
+        "an idle connection kept shutdown waiting"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !stopping.is_finished(),
+        "serve returned with a request in flight"
+    );
+    release.notify_waiters();
+    let answer = read_until_closed(&mut busy, Duration::from_secs(20)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("done"), "{answer}");
+    stopping.await.expect("stopped");
+}
+
+#[tokio::test]
+async fn an_upgraded_connection_is_left_to_its_new_protocol() {
+    // Short timeouts and a limit of two: none of them may touch an upgraded connection
+    // (a WebSocket), which has no HTTP requests any more.
+    let server = Server::start(ServeConfig {
+        idle_timeout: Some(Duration::from_millis(200)),
+        header_timeout: Some(Duration::from_millis(200)),
+        connection_limit: Some(2),
+        ..relaxed()
+    })
+    .await;
+    let mut upgraded = TcpStream::connect(server.addr).await.expect("connect");
+    upgraded
+        .write_all(
+            b"GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n",
+        )
+        .await
+        .expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(
+            Duration::from_secs(20),
+            tokio::io::AsyncReadExt::read(&mut upgraded, &mut byte),
+        )
+        .await
+        .expect("the 101 in time")
+        .expect("read");
+        assert_eq!(n, 1, "closed during the handshake: {head:?}");
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+
+    // Other connections come and go, past the limit, while the upgraded one is quiet for
+    // longer than the idle and header timeouts.
+    for _ in 0..5 {
+        let ok = reqwest::Client::new()
+            .get(format!("{}/ok", server.base))
+            .send()
+            .await
+            .expect("GET /ok");
+        assert_eq!(ok.status().as_u16(), 200);
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    upgraded.write_all(b"still here").await.expect("write");
+    let mut echo = [0u8; 10];
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::io::AsyncReadExt::read_exact(&mut upgraded, &mut echo),
+    )
+    .await
+    .expect("the echo in time")
+    .expect("the upgraded connection is open");
+    assert_eq!(&echo, b"still here");
+    drop(upgraded);
+    server.stop().await;
+}
