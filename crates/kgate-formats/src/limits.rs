@@ -33,6 +33,13 @@ pub const MAX_SCHEMA_DEPTH: usize = 128;
 /// protobuf compiler recurses on each level.
 pub const MAX_PROTOBUF_NESTING: usize = 64;
 
+/// How many subschemas a JSON Schema may unfold into when every reference is replaced
+/// by what it refers to (recursion counted once): the validator compiles them lazily as
+/// documents reach them and keeps them, so references shared at every level (a schema
+/// of a kilobyte can unfold into a million subschemas) would grow its memory without
+/// bound.
+pub const MAX_SCHEMA_EXPANSION: usize = 100_000;
+
 /// The work a compatibility check of two schemas may do, in comparisons of a pair of
 /// subschemas (JSON Schema) or types (Avro, Protobuf). A check that needs more reports
 /// the pair as incompatible, with a message saying why, instead of running for minutes.
@@ -43,3 +50,7 @@ pub const MAX_COMPATIBILITY_STEPS: usize = 1_000_000;
 /// is otherwise exponential, and an array of empty items is otherwise unbounded by the
 /// record's size.
 pub const MAX_RECORD_STEPS: usize = 1_000_000;
+
+/// The largest answer read from a Schema Registry: a schema of [`MAX_SCHEMA_BYTES`] as a
+/// JSON string, escapes included, with room to spare.
+pub const MAX_REGISTRY_ANSWER_BYTES: usize = 8 * MAX_SCHEMA_BYTES;

@@ -60,7 +60,8 @@ impl JsonSchema {
         if let Some(cycle) = super::json_refs::find_reference_cycle(&all) {
             return Err(invalid(&cycle));
         }
-        let mut options = jsonschema::options().with_draft(draft);
+        let mut options =
+            super::json_steps::with_step_keyword(jsonschema::options().with_draft(draft));
         for (name, mut contents) in documents {
             let uris = if name.contains(':') {
                 vec![name.clone()]
@@ -72,12 +73,14 @@ impl JsonSchema {
             };
             let draft = draft_of(&contents);
             forget_unknown_meta_schema(&mut contents);
+            super::json_steps::instrument(&mut contents);
             for uri in uris {
                 options = options.with_resource(uri, draft.create_resource(contents.clone()));
             }
         }
         let mut compiled = value.clone();
         forget_unknown_meta_schema(&mut compiled);
+        super::json_steps::instrument(&mut compiled);
         let validator =
             crate::catch_panic("Compiling the JSON Schema", || options.build(&compiled))
                 .map_err(|e| invalid(&e))?
@@ -93,20 +96,9 @@ impl JsonSchema {
         self.value.to_string()
     }
 
-    /// Checks a document against the schema; the error lists what does not match.
+    /// Checks a document against the schema; the error says what does not match first.
     pub fn validate(&self, instance: &Value) -> Result<(), String> {
-        crate::check_value_depth(instance).map_err(|e| e.to_string())?;
-        let errors: Vec<String> = crate::catch_panic("JSON Schema validation", || {
-            self.validator
-                .iter_errors(instance)
-                .map(|e| format!("{}: {e}", e.instance_path))
-                .collect()
-        })?;
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("; "))
-        }
+        check_document(&self.validator, instance)
     }
 
     /// Why documents valid under `writer` may be rejected or misread with this schema.
@@ -125,6 +117,32 @@ impl JsonSchema {
         }
         out
     }
+}
+
+/// Checks a document against a compiled schema, within kgate's limits on the document's
+/// depth and on the work of the check; the error says what does not match first.
+///
+/// Only the first mismatch is reported: finding every mismatch means evaluating every
+/// alternative of the schema to its end, which the work limit could not stop early.
+pub(crate) fn check_document(
+    validator: &jsonschema::Validator,
+    instance: &Value,
+) -> Result<(), String> {
+    let values = crate::check_value_depth(instance).map_err(|e| e.to_string())?;
+    crate::catch_panic("JSON Schema validation", || {
+        super::json_steps::bounded(super::json_steps::budget(values), || {
+            validator.validate(instance).map_err(|e| {
+                let at = e.instance_path.to_string();
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
+            })
+        })
+    })
+    .and_then(|bounded| bounded)
+    .and_then(|checked| checked)
 }
 
 /// The draft a schema is written in: the one its `$schema` names (over http or https,

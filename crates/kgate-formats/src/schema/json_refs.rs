@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::limits::MAX_COMPATIBILITY_STEPS;
+use crate::limits::{MAX_COMPATIBILITY_STEPS, MAX_SCHEMA_DEPTH, MAX_SCHEMA_EXPANSION};
 
 /// Keywords whose subschema applies to the same document as the schema holding them.
 const IN_PLACE: &[&str] = &["not", "if", "then", "else"];
@@ -45,15 +45,18 @@ const DATA: &[&str] = &["enum", "const", "default", "examples"];
 /// pointer of the subschema in it.
 type Node = (usize, String);
 
-/// The description of a cycle of references that do not descend into the document, if
-/// the schema (the first of `documents`, the others being the schemas it references,
-/// with their names) has one.
+/// What is wrong with the references of a schema (the first of `documents`, the others
+/// being the schemas it references, with their names), if anything: a cycle that does not
+/// descend into the document, or a chain of subschemas (through references or not)
+/// longer than [`MAX_SCHEMA_DEPTH`], which the validator would compile by recursing once
+/// per link.
 pub(crate) fn find_reference_cycle(documents: &[(&str, &Value)]) -> Option<String> {
     let targets = collect_targets(documents);
     let mut edges = 0usize;
     let mut index: HashMap<Node, usize> = HashMap::new();
     let mut nodes: Vec<Node> = Vec::new();
     let mut in_place: Vec<Vec<usize>> = Vec::new();
+    let mut descending: Vec<(usize, usize)> = Vec::new();
     let mut queue: Vec<usize> = Vec::new();
     let add = |node: Node,
                index: &mut HashMap<Node, usize>,
@@ -125,7 +128,8 @@ pub(crate) fn find_reference_cycle(documents: &[(&str, &Value)]) -> Option<Strin
             }
         }
         for node in below {
-            add(node, &mut index, &mut nodes, &mut in_place, &mut queue);
+            let to = add(node, &mut index, &mut nodes, &mut in_place, &mut queue);
+            descending.push((at, to));
         }
         edges += same.len();
         if edges > MAX_COMPATIBILITY_STEPS {
@@ -138,17 +142,126 @@ pub(crate) fn find_reference_cycle(documents: &[(&str, &Value)]) -> Option<Strin
             in_place[at].push(to);
         }
     }
-    find_cycle(&in_place).map(|n| {
+    let place = |n: usize| {
         let (doc, pointer) = &nodes[n];
-        let place = if *doc == 0 {
+        let document = if *doc == 0 {
             "the schema".to_string()
         } else {
             format!("reference {:?}", documents[*doc].0)
         };
+        format!("#{pointer} of {document}")
+    };
+    if let Some(n) = find_cycle(&in_place) {
+        return Some(format!(
+            "the references at {} lead back to it without descending into the document, so validating would never end",
+            place(n)
+        ));
+    }
+    let mut all = in_place;
+    for (from, to) in descending {
+        all[from].push(to);
+    }
+    let (longest, unfolded) = longest_chain(&all);
+    if longest > MAX_SCHEMA_DEPTH {
+        return Some(format!(
+            "its subschemas and references form a chain of {longest} levels or more, more than kgate's limit of {MAX_SCHEMA_DEPTH}"
+        ));
+    }
+    (unfolded > MAX_SCHEMA_EXPANSION).then(|| {
         format!(
-            "the references at #{pointer} of {place} lead back to it without descending into the document, so validating would never end"
+            "its references unfold into more than kgate's limit of {MAX_SCHEMA_EXPANSION} subschemas"
         )
     })
+}
+
+/// From node 0: the number of nodes on the longest path, where a set of nodes that reach
+/// each other (a recursive schema) counts as all of its nodes, an upper bound on how
+/// deeply a compiler that stops at the first repeated node can recurse; and the number of
+/// paths (each such set counting as one node), which is how many subschemas the validator
+/// compiles when it unfolds shared references, as it does lazily while validating.
+fn longest_chain(edges: &[Vec<usize>]) -> (usize, usize) {
+    let component = strongly_connected(edges);
+    let count = component.iter().copied().max().map_or(0, |m| m + 1);
+    let mut size = vec![0usize; count];
+    for &c in &component {
+        size[c] += 1;
+    }
+    let mut next: Vec<Vec<usize>> = vec![Vec::new(); count];
+    for (from, targets) in edges.iter().enumerate() {
+        for &to in targets {
+            if component[from] != component[to] {
+                next[component[from]].push(component[to]);
+            }
+        }
+    }
+    // Tarjan numbers components in reverse topological order: successors first.
+    let mut longest = vec![0usize; count];
+    let mut paths = vec![0usize; count];
+    for c in 0..count {
+        let below = next[c].iter().map(|&d| longest[d]).max().unwrap_or(0);
+        longest[c] = size[c].saturating_add(below);
+        paths[c] = next[c]
+            .iter()
+            .fold(size[c], |sum, &d| sum.saturating_add(paths[d]));
+    }
+    component
+        .first()
+        .map_or((0, 0), |&root| (longest[root], paths[root]))
+}
+
+/// Tarjan's strongly connected components, without recursion: the component of each
+/// node, numbered so that every edge between components goes to a lower number.
+fn strongly_connected(edges: &[Vec<usize>]) -> Vec<usize> {
+    const UNSEEN: usize = usize::MAX;
+    let n = edges.len();
+    let mut order = vec![UNSEEN; n];
+    let mut low = vec![0usize; n];
+    let mut on_stack = vec![false; n];
+    let mut component = vec![UNSEEN; n];
+    let mut stack: Vec<usize> = Vec::new();
+    let (mut counter, mut components) = (0usize, 0usize);
+    for start in 0..n {
+        if order[start] != UNSEEN {
+            continue;
+        }
+        let mut calls: Vec<(usize, usize)> = vec![(start, 0)];
+        order[start] = counter;
+        low[start] = counter;
+        counter += 1;
+        stack.push(start);
+        on_stack[start] = true;
+        while let Some(&mut (node, ref mut next)) = calls.last_mut() {
+            if let Some(&to) = edges[node].get(*next) {
+                *next += 1;
+                if order[to] == UNSEEN {
+                    order[to] = counter;
+                    low[to] = counter;
+                    counter += 1;
+                    stack.push(to);
+                    on_stack[to] = true;
+                    calls.push((to, 0));
+                } else if on_stack[to] {
+                    low[node] = low[node].min(order[to]);
+                }
+                continue;
+            }
+            calls.pop();
+            if let Some(&(parent, _)) = calls.last() {
+                low[parent] = low[parent].min(low[node]);
+            }
+            if low[node] == order[node] {
+                while let Some(member) = stack.pop() {
+                    on_stack[member] = false;
+                    component[member] = components;
+                    if member == node {
+                        break;
+                    }
+                }
+                components += 1;
+            }
+        }
+    }
+    component
 }
 
 /// A node on a cycle of `edges`, if there is one (iterative depth-first search).
@@ -406,6 +519,42 @@ mod tests {
         assert!(cycle(json!({"properties": {"$ref": {"$ref": "#"}}})).is_none());
         assert!(
             cycle(json!({"enum": [{"$ref": "#"}], "default": {"allOf": [{"$ref": "#"}]}}))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn long_chains_are_found() {
+        let chain = |links: usize, via_properties: bool| {
+            let mut definitions = serde_json::Map::new();
+            for i in 0..links {
+                let next = json!({"$ref": format!("#/definitions/d{}", i + 1)});
+                let link = if via_properties {
+                    json!({"properties": {"a": next}})
+                } else {
+                    next
+                };
+                definitions.insert(format!("d{i}"), link);
+            }
+            definitions.insert(format!("d{links}"), json!({"type": "string"}));
+            json!({"definitions": definitions, "$ref": "#/definitions/d0"})
+        };
+        assert!(cycle(chain(MAX_SCHEMA_DEPTH - 2, false)).is_none());
+        assert!(cycle(chain(MAX_SCHEMA_DEPTH, false)).is_some());
+        assert!(cycle(chain(MAX_SCHEMA_DEPTH / 2 - 2, true)).is_none());
+        assert!(cycle(chain(MAX_SCHEMA_DEPTH / 2, true)).is_some());
+        // References shared at every level unfold exponentially.
+        let mut definitions = serde_json::Map::new();
+        for i in 0..20 {
+            let next = json!({"$ref": format!("#/definitions/d{}", i + 1)});
+            definitions.insert(format!("d{i}"), json!({"allOf": [next.clone(), next]}));
+        }
+        definitions.insert("d20".into(), json!({"type": "string"}));
+        let message = cycle(json!({"definitions": definitions, "$ref": "#/definitions/d0"}));
+        assert!(message.is_some_and(|m| m.contains("unfold")));
+        // A recursive schema counts once, however often it recurses.
+        assert!(
+            cycle(json!({"properties": {"a": {"$ref": "#"}, "b": {"items": {"$ref": "#"}}}}))
                 .is_none()
         );
     }

@@ -8,6 +8,7 @@
 mod avro;
 mod json;
 mod json_refs;
+pub(crate) mod json_steps;
 mod protobuf;
 mod protobuf_text;
 
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use avro::AvroSchema;
 pub use json::JsonSchema;
+pub(crate) use json::check_document;
 pub use protobuf::ProtobufSchema;
 
 /// The type of a registered schema, as Confluent Schema Registry names it.
