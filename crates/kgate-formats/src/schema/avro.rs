@@ -119,10 +119,8 @@ fn check_names(json: &Value) -> Result<(), String> {
     let mut pending = vec![json];
     while let Some(schema) = pending.pop() {
         match schema {
-            Value::String(name) => {
-                if !is_full_name(name) {
-                    return Err(format!("{name:?} is not a valid Avro type name"));
-                }
+            Value::String(name) if !is_full_name(name) => {
+                return Err(format!("{name:?} is not a valid Avro type name"));
             }
             Value::Array(union) => pending.extend(union),
             Value::Object(o) => {

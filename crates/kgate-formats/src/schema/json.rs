@@ -81,10 +81,11 @@ impl JsonSchema {
         let mut compiled = value.clone();
         forget_unknown_meta_schema(&mut compiled);
         super::json_steps::instrument(&mut compiled);
-        let validator =
-            crate::catch_panic("Compiling the JSON Schema", || options.build(&compiled))
-                .map_err(|e| invalid(&e))?
-                .map_err(|e| invalid(&e))?;
+        let validator = crate::catch_panic("Compiling the JSON Schema", || {
+            options.build(&compiled).map_err(|e| e.to_string())
+        })
+        .map_err(|e| invalid(&e))?
+        .map_err(|e| invalid(&e))?;
         Ok(JsonSchema {
             value,
             validator: Arc::new(validator),

@@ -53,32 +53,10 @@ type Node = (usize, String);
 pub(crate) fn find_reference_cycle(documents: &[(&str, &Value)]) -> Option<String> {
     let targets = collect_targets(documents);
     let mut edges = 0usize;
-    let mut index: HashMap<Node, usize> = HashMap::new();
-    let mut nodes: Vec<Node> = Vec::new();
-    let mut in_place: Vec<Vec<usize>> = Vec::new();
-    let mut descending: Vec<(usize, usize)> = Vec::new();
-    let mut queue: Vec<usize> = Vec::new();
-    let add = |node: Node,
-               index: &mut HashMap<Node, usize>,
-               nodes: &mut Vec<Node>,
-               in_place: &mut Vec<Vec<usize>>,
-               queue: &mut Vec<usize>| {
-        *index.entry(node.clone()).or_insert_with(|| {
-            nodes.push(node);
-            in_place.push(Vec::new());
-            queue.push(nodes.len() - 1);
-            nodes.len() - 1
-        })
-    };
-    add(
-        (0, String::new()),
-        &mut index,
-        &mut nodes,
-        &mut in_place,
-        &mut queue,
-    );
-    while let Some(at) = queue.pop() {
-        let (doc, pointer) = nodes[at].clone();
+    let mut graph = Graph::default();
+    graph.add((0, String::new()));
+    while let Some(at) = graph.queue.pop() {
+        let (doc, pointer) = graph.nodes[at].clone();
         let Some(Value::Object(schema)) = documents[doc].1.pointer(&pointer) else {
             continue;
         };
@@ -128,8 +106,8 @@ pub(crate) fn find_reference_cycle(documents: &[(&str, &Value)]) -> Option<Strin
             }
         }
         for node in below {
-            let to = add(node, &mut index, &mut nodes, &mut in_place, &mut queue);
-            descending.push((at, to));
+            let to = graph.add(node);
+            graph.descending.push((at, to));
         }
         edges += same.len();
         if edges > MAX_COMPATIBILITY_STEPS {
@@ -138,10 +116,16 @@ pub(crate) fn find_reference_cycle(documents: &[(&str, &Value)]) -> Option<Strin
             ));
         }
         for node in same {
-            let to = add(node, &mut index, &mut nodes, &mut in_place, &mut queue);
-            in_place[at].push(to);
+            let to = graph.add(node);
+            graph.in_place[at].push(to);
         }
     }
+    let Graph {
+        nodes,
+        in_place,
+        descending,
+        ..
+    } = graph;
     let place = |n: usize| {
         let (doc, pointer) = &nodes[n];
         let document = if *doc == 0 {
@@ -262,6 +246,34 @@ fn strongly_connected(edges: &[Vec<usize>]) -> Vec<usize> {
         }
     }
     component
+}
+
+/// The subschemas found so far and the edges between them.
+#[derive(Default)]
+struct Graph {
+    index: HashMap<Node, usize>,
+    nodes: Vec<Node>,
+    /// Edges to subschemas that apply to the same document.
+    in_place: Vec<Vec<usize>>,
+    /// Edges to subschemas that apply to a part of the document.
+    descending: Vec<(usize, usize)>,
+    /// Nodes whose edges are still to be found.
+    queue: Vec<usize>,
+}
+
+impl Graph {
+    /// The number of `node`, added (and queued) if it is new.
+    fn add(&mut self, node: Node) -> usize {
+        if let Some(&n) = self.index.get(&node) {
+            return n;
+        }
+        let n = self.nodes.len();
+        self.index.insert(node.clone(), n);
+        self.nodes.push(node);
+        self.in_place.push(Vec::new());
+        self.queue.push(n);
+        n
+    }
 }
 
 /// A node on a cycle of `edges`, if there is one (iterative depth-first search).

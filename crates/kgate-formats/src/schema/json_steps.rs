@@ -79,6 +79,8 @@ impl Keyword for Step {
 }
 
 /// Teaches `options` the step keyword.
+// The factory's error type is the validator's, whatever its size.
+#[allow(clippy::result_large_err)]
 pub(crate) fn with_step_keyword(options: ValidationOptions) -> ValidationOptions {
     options.with_keyword(STEP_KEYWORD, |_, _, _| Ok(Box::new(Step)))
 }
