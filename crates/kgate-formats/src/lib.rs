@@ -234,22 +234,31 @@ fn decode_append(text: &[u8], out: &mut Vec<u8>) -> Result<(), FormatError> {
 /// many values it holds. Iterative, so a value too deep to walk recursively is measured
 /// safely.
 pub fn check_value_depth(value: &Value) -> Result<usize, FormatError> {
+    let too_deep = || {
+        FormatError::InvalidValue(format!(
+            "The value nests more than kgate's limit of {} levels",
+            limits::MAX_VALUE_DEPTH
+        ))
+    };
     let mut count = 0usize;
     let mut pending: Vec<(&Value, usize)> = vec![(value, 0)];
     while let Some((v, depth)) = pending.pop() {
         count += 1;
-        let children: Box<dyn Iterator<Item = &Value>> = match v {
-            Value::Array(items) => Box::new(items.iter()),
-            Value::Object(fields) => Box::new(fields.values()),
-            _ => continue,
-        };
-        if depth >= limits::MAX_VALUE_DEPTH {
-            return Err(FormatError::InvalidValue(format!(
-                "The value nests more than kgate's limit of {} levels",
-                limits::MAX_VALUE_DEPTH
-            )));
+        match v {
+            Value::Array(items) if !items.is_empty() => {
+                if depth >= limits::MAX_VALUE_DEPTH {
+                    return Err(too_deep());
+                }
+                pending.extend(items.iter().map(|c| (c, depth + 1)));
+            }
+            Value::Object(fields) if !fields.is_empty() => {
+                if depth >= limits::MAX_VALUE_DEPTH {
+                    return Err(too_deep());
+                }
+                pending.extend(fields.values().map(|c| (c, depth + 1)));
+            }
+            _ => {}
         }
-        pending.extend(children.map(|c| (c, depth + 1)));
     }
     Ok(count)
 }

@@ -43,7 +43,7 @@ pub const MAX_SCHEMA_EXPANSION: usize = 100_000;
 /// The work a compatibility check of two schemas may do, in comparisons of a pair of
 /// subschemas (JSON Schema) or types (Avro, Protobuf). A check that needs more reports
 /// the pair as incompatible, with a message saying why, instead of running for minutes.
-pub const MAX_COMPATIBILITY_STEPS: usize = 1_000_000;
+pub const MAX_COMPATIBILITY_STEPS: usize = 200_000;
 
 /// The work one encoding or decoding of a record may do, counted in values visited, over
 /// and above one per input byte: trying the branches of Avro unions nested in each other

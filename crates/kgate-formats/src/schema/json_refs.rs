@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::limits::{MAX_COMPATIBILITY_STEPS, MAX_SCHEMA_DEPTH, MAX_SCHEMA_EXPANSION};
+use crate::limits::{MAX_SCHEMA_DEPTH, MAX_SCHEMA_EXPANSION, MAX_SCHEMA_TOTAL_BYTES};
 
 /// Keywords whose subschema applies to the same document as the schema holding them.
 const IN_PLACE: &[&str] = &["not", "if", "then", "else"];
@@ -110,9 +110,11 @@ pub(crate) fn find_reference_cycle(documents: &[(&str, &Value)]) -> Option<Strin
             graph.descending.push((at, to));
         }
         edges += same.len();
-        if edges > MAX_COMPATIBILITY_STEPS {
+        // Only anchors declared many times over can make more edges than the texts have
+        // bytes.
+        if edges > MAX_SCHEMA_TOTAL_BYTES {
             return Some(format!(
-                "its references are too many to check for cycles (kgate's limit is {MAX_COMPATIBILITY_STEPS})"
+                "its references lead to more than {MAX_SCHEMA_TOTAL_BYTES} places"
             ));
         }
         for node in same {
