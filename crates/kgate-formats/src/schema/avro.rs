@@ -84,7 +84,8 @@ impl AvroSchema {
     /// Why data written with `writer` cannot be read with this schema.
     pub fn read_incompatibilities(&self, writer: &AvroSchema) -> Vec<String> {
         let checked = crate::catch_panic("The Avro compatibility check", || {
-            SchemaCompatibility::can_read(&writer.schema, &self.schema).map_err(|e| e.to_string())
+            let (reader, writer) = (self.without_logical_types(), writer.without_logical_types());
+            SchemaCompatibility::can_read(&writer, &reader).map_err(|e| e.to_string())
         });
         match checked.and_then(|r| r) {
             Ok(()) => Vec::new(),
@@ -94,6 +95,47 @@ impl AvroSchema {
                 writer.canonical()
             )],
         }
+    }
+}
+
+impl AvroSchema {
+    /// The schema with every logical type replaced by the type under it. Avro's schema
+    /// resolution (and the Java implementation Confluent's registry checks compatibility
+    /// with) looks at the types under logical types only; apache-avro's check refuses a
+    /// `decimal` or `duration` even against itself.
+    fn without_logical_types(&self) -> apache_avro::Schema {
+        let strip = |mut json: Value| {
+            let mut pending = vec![&mut json];
+            while let Some(value) = pending.pop() {
+                match value {
+                    Value::Object(o) => {
+                        o.remove("logicalType");
+                        pending.extend(
+                            o.iter_mut()
+                                .filter(|(k, _)| k.as_str() != "default")
+                                .map(|(_, v)| v),
+                        );
+                    }
+                    Value::Array(items) => pending.extend(items.iter_mut()),
+                    _ => {}
+                }
+            }
+            json.to_string()
+        };
+        let main = strip(self.json.clone());
+        let parsed = if self.references.is_empty() {
+            apache_avro::Schema::parse_str(&main)
+        } else {
+            let references: Vec<String> = self
+                .references
+                .iter()
+                .filter_map(|r| serde_json::to_value(r).ok())
+                .map(strip)
+                .collect();
+            apache_avro::Schema::parse_str_with_list(&main, references.iter().map(String::as_str))
+                .map(|(schema, _)| schema)
+        };
+        parsed.unwrap_or_else(|_| self.schema.clone())
     }
 }
 
