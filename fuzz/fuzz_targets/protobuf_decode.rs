@@ -16,8 +16,12 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(value) = codec.decode(&indexes, payload) {
         let message = codec.message_at(&indexes).expect("decoded, so it exists");
-        let (_, written) = codec.encode(&message, &value).expect("a decoded value encodes");
-        let again = codec.decode(&indexes, &written).expect("an encoded value decodes");
+        let (_, written) = codec
+            .encode(&message, &value)
+            .expect("a decoded value encodes");
+        let again = codec
+            .decode(&indexes, &written)
+            .expect("an encoded value decodes");
         assert_eq!(again, value);
     }
 });
