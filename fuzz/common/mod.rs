@@ -61,7 +61,8 @@ pub static AVRO: LazyLock<Vec<AvroCodec>> = LazyLock::new(|| {
 });
 
 /// A .proto file with every scalar type, enums, maps, a oneof, recursion and the
-/// well-known types whose JSON mapping is special.
+/// well-known types whose JSON mapping is special. (Not `FieldMask`: prost-reflect writes
+/// paths that are not field names as they are, so they do not read back the same.)
 pub const PROTO: &str = r#"
 syntax = "proto3";
 package kgate.fuzz;
@@ -69,7 +70,6 @@ import "google/protobuf/timestamp.proto";
 import "google/protobuf/duration.proto";
 import "google/protobuf/struct.proto";
 import "google/protobuf/wrappers.proto";
-import "google/protobuf/field_mask.proto";
 
 message Everything {
   double d = 1; float f = 2; int32 i32 = 3; int64 i64 = 4; uint32 u32 = 5;
@@ -88,7 +88,6 @@ message Everything {
   google.protobuf.Value any_value = 26;
   map<int64, bytes> blobs = 27;
   google.protobuf.Duration took = 28;
-  google.protobuf.FieldMask mask = 29;
   repeated Kind kinds = 30;
   message Inner { repeated Inner more = 1; string tag = 2; }
   Inner inner = 31;

@@ -624,3 +624,12 @@ fn protobuf_parser_panics_are_errors() {
     let text = "synt999999999999990;00000000000000000000000000000000000000000000184<6744073709551614ax`= \"proto3\"; message A { in#t64 a = 1; string s = 2; message B { bool b = 1; } }";
     assert!(ParsedSchema::parse(SchemaType::Protobuf, text, &[]).is_err());
 }
+
+/// Found by fuzzing (schema_json): a `$ref` to "/" (the schema's own base URI) inside an
+/// `allOf` looped without end, growing memory until the process was killed.
+#[test]
+fn json_schema_references_to_its_own_base_are_cycles() {
+    let text = r#"{"anyOf":[{"type":"string","format":"email"},{"type":"integer","maximum":20}],"allOf":[{"$ref":"/"}],"$defs":{"a":{"not":{"type":"boolean"}}}}"#;
+    let message = invalid(ParsedSchema::parse(SchemaType::Json, text, &[]));
+    assert!(message.contains("never end"), "{message}");
+}

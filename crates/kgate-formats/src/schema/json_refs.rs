@@ -331,22 +331,26 @@ struct Targets {
 /// other documents are matched: loosely, so that no possible target is missed.
 fn last_segment(uri: &str) -> String {
     let uri = uri.split('#').next().unwrap_or("");
-    uri.trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or("")
-        .to_string()
+    // A directory (`/`, `json-schema:///`, `./`), such as the schema's own base URI.
+    if uri.ends_with('/') {
+        return String::new();
+    }
+    match uri.rsplit('/').next().unwrap_or("") {
+        "." | ".." => String::new(),
+        segment => segment.to_string(),
+    }
 }
 
 fn collect_targets(documents: &[(&str, &Value)]) -> Targets {
     let mut t = Targets::default();
     for (doc, (name, root)) in documents.iter().enumerate() {
-        if doc > 0 {
-            t.named
-                .entry(last_segment(name))
-                .or_default()
-                .push((doc, String::new()));
-        }
+        // The schema itself is at the validator's default base, `json-schema:///`, whose
+        // last segment is empty: `"$ref": "/"` or `"."` is the whole schema.
+        let name = if doc == 0 { "" } else { name };
+        t.named
+            .entry(last_segment(name))
+            .or_default()
+            .push((doc, String::new()));
         let mut pending: Vec<(String, &Value)> = vec![(String::new(), root)];
         while let Some((pointer, value)) = pending.pop() {
             match value {
@@ -517,6 +521,14 @@ mod tests {
                 .is_some()
         );
         assert!(cycle(json!({"$ref": "#/%64efs/a", "defs": {"a": {"$ref": "#"}}})).is_some());
+        // Found by fuzzing (schema_json): "/" is the schema's own base URI.
+        for reference in ["/", ".", "./", "json-schema:///"] {
+            assert!(
+                cycle(json!({"allOf": [{"$ref": reference}]})).is_some(),
+                "{reference}"
+            );
+        }
+        assert!(cycle(json!({"$id": "http://x.org/s.json", "not": {"$ref": "s.json"}})).is_some());
     }
 
     #[test]
