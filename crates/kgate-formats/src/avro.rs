@@ -11,7 +11,57 @@ use apache_avro::Schema;
 use serde_json::{Map, Number, Value};
 
 use crate::FormatError;
+use crate::limits::{MAX_RECORD_STEPS, MAX_VALUE_DEPTH};
 use crate::wire::{read_zigzag, write_zigzag};
+
+/// What one encoding or decoding may still do: how deep it is and how many values it may
+/// still visit. Recursive schemas make both unbounded by the schema alone.
+struct Walk {
+    depth: usize,
+    steps_left: usize,
+    exhausted: bool,
+}
+
+impl Walk {
+    fn new(steps: usize) -> Self {
+        Self {
+            depth: 0,
+            steps_left: steps,
+            exhausted: false,
+        }
+    }
+
+    /// Counts one value visited.
+    fn step(&mut self) -> Result<(), FormatError> {
+        if self.steps_left == 0 {
+            self.exhausted = true;
+            return Err(Self::exhausted_error());
+        }
+        self.steps_left -= 1;
+        Ok(())
+    }
+
+    fn exhausted_error() -> FormatError {
+        FormatError::SchemaMismatch(format!(
+            "The Avro value needs more than kgate's limit of {MAX_RECORD_STEPS} steps to convert"
+        ))
+    }
+
+    /// Enters a record, array, map or union branch.
+    fn enter(&mut self, error: fn(String) -> FormatError) -> Result<(), FormatError> {
+        if self.depth >= MAX_VALUE_DEPTH {
+            return Err(error(format!(
+                "The Avro value nests more than kgate's limit of {MAX_VALUE_DEPTH} levels"
+            )));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+}
 
 /// An Avro schema ready to encode and decode records, with the named types of its
 /// references so that `Ref`s resolve.
@@ -39,15 +89,18 @@ impl AvroCodec {
 
     /// Encodes a value in Avro's JSON encoding as Avro binary.
     pub fn encode(&self, value: &Value) -> Result<Vec<u8>, FormatError> {
+        let size = crate::check_value_depth(value)?;
         let mut out = Vec::new();
-        self.write(&self.schema, value, &mut out, false, "$")?;
+        let mut walk = Walk::new(MAX_RECORD_STEPS.saturating_add(size));
+        self.write(&self.schema, value, &mut out, false, "$", &mut walk)?;
         Ok(out)
     }
 
     /// Decodes Avro binary into Avro's JSON encoding; trailing bytes are an error.
     pub fn decode(&self, bytes: &[u8]) -> Result<Value, FormatError> {
         let mut input = bytes;
-        let value = self.read(&self.schema, &mut input)?;
+        let mut walk = Walk::new(MAX_RECORD_STEPS.saturating_add(bytes.len()));
+        let value = self.read(&self.schema, &mut input, &mut walk)?;
         if !input.is_empty() {
             return Err(FormatError::Undecodable(format!(
                 "{} bytes left over after the Avro record",
@@ -78,8 +131,33 @@ impl AvroCodec {
         out: &mut Vec<u8>,
         default: bool,
         path: &str,
+        walk: &mut Walk,
     ) -> Result<(), FormatError> {
         let schema = self.resolve(schema)?;
+        walk.step()?;
+        let nested = matches!(
+            schema,
+            Schema::Record(_) | Schema::Array(_) | Schema::Map(_) | Schema::Union(_)
+        );
+        if nested {
+            walk.enter(FormatError::SchemaMismatch)?;
+        }
+        let written = self.write_resolved(schema, value, out, default, path, walk);
+        if nested {
+            walk.leave();
+        }
+        written
+    }
+
+    fn write_resolved(
+        &self,
+        schema: &Schema,
+        value: &Value,
+        out: &mut Vec<u8>,
+        default: bool,
+        path: &str,
+        walk: &mut Walk,
+    ) -> Result<(), FormatError> {
         let mismatch = |expected: &str| {
             FormatError::SchemaMismatch(format!(
                 "Expected {expected} at {path}, found {}",
@@ -140,7 +218,7 @@ impl AvroCodec {
                 out.extend_from_slice(s.as_bytes());
                 Ok(())
             }
-            Schema::Decimal(d) => self.write(&d.inner, value, out, default, path),
+            Schema::Decimal(d) => self.write(&d.inner, value, out, default, path, walk),
             Schema::Fixed(f) => {
                 let bytes = json_bytes(value)
                     .filter(|b| b.len() == f.size)
@@ -171,7 +249,7 @@ impl AvroCodec {
                 if !items.is_empty() {
                     write_zigzag(items.len() as i64, out);
                     for (i, item) in items.iter().enumerate() {
-                        self.write(&a.items, item, out, default, &format!("{path}[{i}]"))?;
+                        self.write(&a.items, item, out, default, &format!("{path}[{i}]"), walk)?;
                     }
                 }
                 out.push(0);
@@ -184,7 +262,7 @@ impl AvroCodec {
                     for (k, v) in entries {
                         write_zigzag(k.len() as i64, out);
                         out.extend_from_slice(k.as_bytes());
-                        self.write(&m.types, v, out, default, &format!("{path}.{k}"))?;
+                        self.write(&m.types, v, out, default, &format!("{path}.{k}"), walk)?;
                     }
                 }
                 out.push(0);
@@ -201,8 +279,12 @@ impl AvroCodec {
                 for field in &r.fields {
                     let field_path = format!("{path}.{}", field.name);
                     match (fields.get(&field.name), &field.default) {
-                        (Some(v), _) => self.write(&field.schema, v, out, default, &field_path)?,
-                        (None, Some(d)) => self.write(&field.schema, d, out, true, &field_path)?,
+                        (Some(v), _) => {
+                            self.write(&field.schema, v, out, default, &field_path, walk)?
+                        }
+                        (None, Some(d)) => {
+                            self.write(&field.schema, d, out, true, &field_path, walk)?
+                        }
                         (None, None) => {
                             return Err(FormatError::SchemaMismatch(format!(
                                 "Missing field {field_path}, which has no default"
@@ -217,11 +299,17 @@ impl AvroCodec {
                 if default {
                     let first = variants.first().ok_or_else(|| mismatch("a union"))?;
                     write_zigzag(0, out);
-                    return self.write(first, value, out, true, path);
+                    return self.write(first, value, out, true, path, walk);
                 }
-                let (index, inner) = self.pick_branch(variants, value, path)?;
+                let (index, inner, written) = self.pick_branch(variants, value, path, walk)?;
                 write_zigzag(index as i64, out);
-                self.write(&variants[index], inner, out, false, path)
+                match written {
+                    Some(bytes) => {
+                        out.extend_from_slice(&bytes);
+                        Ok(())
+                    }
+                    None => self.write(&variants[index], inner, out, false, path, walk),
+                }
             }
             Schema::Ref { name } => Err(FormatError::InvalidSchema(format!(
                 "Unresolved Avro reference {}",
@@ -232,17 +320,19 @@ impl AvroCodec {
 
     /// Chooses a union branch: `null` picks the null branch, `{"<branch name>": v}` picks
     /// the named one (Avro's JSON encoding); as a convenience a bare value is accepted
-    /// when exactly one non-null branch takes it.
+    /// when exactly one non-null branch takes it. Also returns the value already written
+    /// as that branch when finding the branch meant writing it.
     fn pick_branch<'v>(
         &self,
         variants: &[Schema],
         value: &'v Value,
         path: &str,
-    ) -> Result<(usize, &'v Value), FormatError> {
+        walk: &mut Walk,
+    ) -> Result<(usize, &'v Value, Option<Vec<u8>>), FormatError> {
         if value.is_null()
             && let Some(i) = variants.iter().position(|s| matches!(s, Schema::Null))
         {
-            return Ok((i, value));
+            return Ok((i, value, None));
         }
         if let Value::Object(o) = value
             && o.len() == 1
@@ -250,29 +340,49 @@ impl AvroCodec {
         {
             for (i, s) in variants.iter().enumerate() {
                 if self.branch_names(s).iter().any(|n| n == key) {
-                    return Ok((i, inner));
+                    return Ok((i, inner, None));
                 }
             }
         }
-        let fitting: Vec<usize> = (0..variants.len())
-            .filter(|&i| {
-                !matches!(variants[i], Schema::Null)
-                    && self
-                        .write(&variants[i], value, &mut Vec::new(), false, path)
-                        .is_ok()
-            })
+        let non_null: Vec<usize> = (0..variants.len())
+            .filter(|&i| !matches!(variants[i], Schema::Null))
             .collect();
-        match fitting.as_slice() {
-            [one] => Ok((*one, value)),
-            _ => Err(FormatError::SchemaMismatch(format!(
-                "Value at {path} does not match the union {}: write it as {{\"<type>\": value}}",
-                variants
-                    .iter()
-                    .map(|s| self.branch_names(s).into_iter().next().unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
+        // The common `["null", T]`: a bare value can only be meant as T, and is written
+        // (or refused) once instead of being tried first, which for a recursive T would
+        // try every level below it again at each level.
+        if let [only] = non_null.as_slice()
+            && !value.is_null()
+        {
+            return Ok((*only, value, None));
         }
+        // Each branch is tried once, and the one that fits is kept as written: writing it
+        // again would try the unions below it again, for every level of nesting.
+        let mut fitting = Vec::new();
+        for i in non_null {
+            let mut written = Vec::new();
+            let fits = self
+                .write(&variants[i], value, &mut written, false, path, walk)
+                .is_ok();
+            if walk.exhausted {
+                return Err(Walk::exhausted_error());
+            }
+            if fits {
+                fitting.push((i, written));
+            }
+        }
+        if fitting.len() == 1
+            && let Some((one, written)) = fitting.pop()
+        {
+            return Ok((one, value, Some(written)));
+        }
+        Err(FormatError::SchemaMismatch(format!(
+            "Value at {path} does not match the union {}: write it as {{\"<type>\": value}}",
+            variants
+                .iter()
+                .map(|s| self.branch_names(s).into_iter().next().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
     }
 
     /// The names a union branch goes by in Avro's JSON encoding: its type name, or the
@@ -291,8 +401,34 @@ impl AvroCodec {
         vec![type_name(resolved).to_string()]
     }
 
-    fn read(&self, schema: &Schema, input: &mut &[u8]) -> Result<Value, FormatError> {
+    fn read(
+        &self,
+        schema: &Schema,
+        input: &mut &[u8],
+        walk: &mut Walk,
+    ) -> Result<Value, FormatError> {
         let schema = self.resolve(schema)?;
+        walk.step()?;
+        let nested = matches!(
+            schema,
+            Schema::Record(_) | Schema::Array(_) | Schema::Map(_) | Schema::Union(_)
+        );
+        if nested {
+            walk.enter(FormatError::Undecodable)?;
+        }
+        let value = self.read_resolved(schema, input, walk);
+        if nested {
+            walk.leave();
+        }
+        value
+    }
+
+    fn read_resolved(
+        &self,
+        schema: &Schema,
+        input: &mut &[u8],
+        walk: &mut Walk,
+    ) -> Result<Value, FormatError> {
         Ok(match schema {
             Schema::Null => Value::Null,
             Schema::Boolean => {
@@ -338,7 +474,7 @@ impl AvroCodec {
                         .to_string(),
                 )
             }
-            Schema::Decimal(d) => self.read(&d.inner, input)?,
+            Schema::Decimal(d) => self.read(&d.inner, input, walk)?,
             Schema::Fixed(f) => bytes_json(take(input, f.size)?),
             Schema::Duration => bytes_json(take(input, 12)?),
             Schema::Enum(e) => {
@@ -352,7 +488,7 @@ impl AvroCodec {
             Schema::Array(a) => {
                 let mut items = Vec::new();
                 read_blocks(input, |input| {
-                    items.push(self.read(&a.items, input)?);
+                    items.push(self.read(&a.items, input, walk)?);
                     Ok(())
                 })?;
                 Value::Array(items)
@@ -364,7 +500,7 @@ impl AvroCodec {
                     let key = std::str::from_utf8(take(input, len)?)
                         .map_err(|_| undecodable("map key is not UTF-8"))?
                         .to_string();
-                    let v = self.read(&m.types, input)?;
+                    let v = self.read(&m.types, input, walk)?;
                     entries.insert(key, v);
                     Ok(())
                 })?;
@@ -373,7 +509,7 @@ impl AvroCodec {
             Schema::Record(r) => {
                 let mut fields = Map::new();
                 for field in &r.fields {
-                    fields.insert(field.name.clone(), self.read(&field.schema, input)?);
+                    fields.insert(field.name.clone(), self.read(&field.schema, input, walk)?);
                 }
                 Value::Object(fields)
             }
@@ -383,7 +519,7 @@ impl AvroCodec {
                     .ok()
                     .and_then(|i| u.variants().get(i))
                     .ok_or_else(|| undecodable("union index out of range"))?;
-                let v = self.read(branch, input)?;
+                let v = self.read(branch, input, walk)?;
                 if matches!(self.resolve(branch)?, Schema::Null) {
                     Value::Null
                 } else {
@@ -542,9 +678,8 @@ fn read_blocks(
                 .ok_or_else(|| undecodable("block count"))?;
             read_long(input)?;
         }
-        if count as u64 > input.len() as u64 + 1 {
-            return Err(undecodable("block count larger than the record"));
-        }
+        // No check of the count against the bytes left: items of `null` (or of an empty
+        // record) take none. Each item counts against the decoding's step budget instead.
         for _ in 0..count {
             item(input)?;
         }

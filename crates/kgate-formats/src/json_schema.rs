@@ -8,24 +8,9 @@ use crate::FormatError;
 
 /// Checks `value` against `validator` and returns its JSON text.
 pub fn encode(validator: &Validator, value: &Value) -> Result<Vec<u8>, FormatError> {
-    let problems: Vec<String> = validator
-        .iter_errors(value)
-        .take(5)
-        .map(|e| {
-            let at = e.instance_path.to_string();
-            if at.is_empty() {
-                e.to_string()
-            } else {
-                format!("{at}: {e}")
-            }
-        })
-        .collect();
-    if !problems.is_empty() {
-        return Err(FormatError::SchemaMismatch(format!(
-            "Value does not match the JSON schema: {}",
-            problems.join("; ")
-        )));
-    }
+    crate::schema::check_document(validator, value).map_err(|problem| {
+        FormatError::SchemaMismatch(format!("Value does not match the JSON schema: {problem}"))
+    })?;
     serde_json::to_vec(value).map_err(|e| FormatError::InvalidValue(e.to_string()))
 }
 

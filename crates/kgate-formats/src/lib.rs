@@ -9,6 +9,7 @@
 
 pub mod avro;
 pub mod json_schema;
+pub mod limits;
 pub mod protobuf;
 pub mod registry;
 pub mod schema;
@@ -146,9 +147,12 @@ pub fn json_to_bytes(
                 kind_of(other)
             ))),
         },
-        EmbeddedFormat::Json => serde_json::to_vec(value)
-            .map(Some)
-            .map_err(|e| FormatError::InvalidValue(e.to_string())),
+        EmbeddedFormat::Json => {
+            check_value_depth(value)?;
+            serde_json::to_vec(value)
+                .map(Some)
+                .map_err(|e| FormatError::InvalidValue(e.to_string()))
+        }
         EmbeddedFormat::String => match value {
             Value::String(s) => Ok(Some(s.as_bytes().to_vec())),
             other => Err(FormatError::InvalidValue(format!(
@@ -223,6 +227,53 @@ fn decode_append(text: &[u8], out: &mut Vec<u8>) -> Result<(), FormatError> {
             Ok(_) => "not accepted".to_string(),
         };
         FormatError::InvalidBase64(format!("Invalid base64 string: {detail}"))
+    })
+}
+
+/// Checks that `value` nests no deeper than [`limits::MAX_VALUE_DEPTH`] and returns how
+/// many values it holds. Iterative, so a value too deep to walk recursively is measured
+/// safely.
+pub fn check_value_depth(value: &Value) -> Result<usize, FormatError> {
+    let too_deep = || {
+        FormatError::InvalidValue(format!(
+            "The value nests more than kgate's limit of {} levels",
+            limits::MAX_VALUE_DEPTH
+        ))
+    };
+    let mut count = 0usize;
+    let mut pending: Vec<(&Value, usize)> = vec![(value, 0)];
+    while let Some((v, depth)) = pending.pop() {
+        count += 1;
+        match v {
+            Value::Array(items) if !items.is_empty() => {
+                if depth >= limits::MAX_VALUE_DEPTH {
+                    return Err(too_deep());
+                }
+                pending.extend(items.iter().map(|c| (c, depth + 1)));
+            }
+            Value::Object(fields) if !fields.is_empty() => {
+                if depth >= limits::MAX_VALUE_DEPTH {
+                    return Err(too_deep());
+                }
+                pending.extend(fields.values().map(|c| (c, depth + 1)));
+            }
+            _ => {}
+        }
+    }
+    Ok(count)
+}
+
+/// Runs a call into a library that may panic on what it is given, turning a panic into
+/// an error message: a client's schema or record must never take a request (or the
+/// process) down. The panic is still reported by the process's panic hook.
+pub(crate) fn catch_panic<T>(what: &str, call: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|payload| {
+        let detail = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_string());
+        format!("{what} failed: {detail}")
     })
 }
 

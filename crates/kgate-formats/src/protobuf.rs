@@ -54,31 +54,50 @@ impl ProtobufCodec {
                     message.full_name()
                 ))
             })?;
+        crate::check_value_depth(value)?;
         let options = DeserializeOptions::new().deny_unknown_fields(true);
-        let dynamic = DynamicMessage::deserialize_with_options(message.clone(), value, &options)
-            .map_err(|e| {
-                FormatError::SchemaMismatch(format!(
-                    "Value does not match protobuf message {}: {e}",
-                    message.full_name()
-                ))
-            })?;
-        Ok((indexes, dynamic.encode_to_vec()))
+        let mismatch = |e: &dyn std::fmt::Display| {
+            FormatError::SchemaMismatch(format!(
+                "Value does not match protobuf message {}: {e}",
+                message.full_name()
+            ))
+        };
+        let dynamic = crate::catch_panic("Protobuf conversion", || {
+            DynamicMessage::deserialize_with_options(message.clone(), value, &options)
+        })
+        .map_err(|e| mismatch(&e))?
+        .map_err(|e| mismatch(&e))?;
+        let bytes = crate::catch_panic("Protobuf encoding", || dynamic.encode_to_vec())
+            .map_err(|e| mismatch(&e))?;
+        Ok((indexes, bytes))
     }
 
     /// Decodes a binary record of the message at `indexes` into protobuf's JSON mapping,
     /// with fields at their default values included as Confluent's proxy shows them.
     pub fn decode(&self, indexes: &[i32], bytes: &[u8]) -> Result<Value, FormatError> {
         let message = self.message_at(indexes)?;
-        let dynamic = DynamicMessage::decode(message.clone(), bytes).map_err(|e| {
+        let invalid = |e: &dyn std::fmt::Display| {
             FormatError::Undecodable(format!(
                 "Record is not a valid protobuf {}: {e}",
                 message.full_name()
             ))
-        })?;
+        };
+        // prost refuses messages nested more than 100 levels deep while decoding, so
+        // neither decoding nor the conversion below recurses without bound.
+        let dynamic = crate::catch_panic("Protobuf decoding", || {
+            DynamicMessage::decode(message.clone(), bytes)
+        })
+        .map_err(|e| invalid(&e))?
+        .map_err(|e| invalid(&e))?;
         let options = SerializeOptions::new().skip_default_fields(false);
-        dynamic
-            .serialize_with_options(serde_json::value::Serializer, &options)
-            .map_err(|e| FormatError::Undecodable(e.to_string()))
+        let value = crate::catch_panic("Protobuf conversion", || {
+            dynamic.serialize_with_options(serde_json::value::Serializer, &options)
+        })
+        .map_err(|e| invalid(&e))?
+        .map_err(|e| FormatError::Undecodable(e.to_string()))?;
+        // Maps and repeated fields add JSON levels of their own.
+        crate::check_value_depth(&value).map_err(|e| invalid(&e))?;
+        Ok(value)
     }
 }
 

@@ -249,12 +249,15 @@ impl HttpSchemaRegistry {
                     .await
                     .map_err(|e| describe(&e))?;
                 let status = response.status();
-                let bytes = response
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(|e| describe(&e))?
-                    .to_bytes();
+                // A registry is trusted with schemas, not with the process's memory.
+                let bytes = http_body_util::Limited::new(
+                    response.into_body(),
+                    crate::limits::MAX_REGISTRY_ANSWER_BYTES,
+                )
+                .collect()
+                .await
+                .map_err(|e| describe(e.as_ref()))?
+                .to_bytes();
                 Ok::<_, String>((status, bytes))
             };
             let (status, bytes) = match tokio::time::timeout(self.timeout, exchange).await {

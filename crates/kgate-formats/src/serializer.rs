@@ -366,10 +366,11 @@ impl SchemaFormats {
             if found.iter().any(|r| r.name == reference.name) {
                 continue;
             }
-            if found.len() > 256 {
-                return Err(FormatError::InvalidSchema(
-                    "Too many schema references".to_string(),
-                ));
+            if found.len() >= crate::limits::MAX_REFERENCES {
+                return Err(FormatError::InvalidSchema(format!(
+                    "More than kgate's limit of {} schema references",
+                    crate::limits::MAX_REFERENCES
+                )));
             }
             let referenced = self
                 .registry

@@ -374,7 +374,10 @@ async fn accept_is_honoured_everywhere_and_paths_are_forgiving_where_confluent_i
         "{body}"
     );
     assert!(
-        !body["message"].as_str().unwrap_or("").contains("-1"),
+        !body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Partition -1"),
         "{body}"
     );
 

@@ -500,10 +500,11 @@ async fn broker_and_cluster_configs_alter() {
     assert_eq!(a.status, 204);
     let a = get(&cluster, &format!("{broker}/log.retention.ms")).await;
     assert_ne!(a.body["source"], "DYNAMIC_BROKER_CONFIG");
+    // Back to Kafka's default: no value of its own (log.retention.hours=168 applies).
     let e = kafka_broker_config(&cluster, "log.retention.ms").await;
     assert_eq!(
         (e.value.as_deref(), e.source),
-        (Some("604800000"), ConfigValueSource::Default)
+        (None, ConfigValueSource::Default)
     );
     let e = kafka_broker_config(&cluster, "message.max.bytes").await;
     assert_eq!(

@@ -1,11 +1,14 @@
 //! JSON Schemas, compiled by the `jsonschema` crate; compatibility follows Confluent's
 //! rules for the common keywords (type, properties, required, items, enum, content model).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use jsonschema::Draft;
 use serde_json::Value;
 
 use super::{ResolvedReference, SchemaError, SchemaType};
+use crate::limits::MAX_COMPATIBILITY_STEPS;
 
 /// A parsed JSON Schema with its compiled validator.
 #[derive(Clone)]
@@ -30,32 +33,59 @@ const DEFAULT_BASE: &str = "json-schema:///";
 impl JsonSchema {
     /// Parses a JSON Schema; each reference is made available under its name (also
     /// relative to the default base URI, so `"$ref": "other.json"` finds it).
+    ///
+    /// The draft is the one `$schema` names; a schema without `$schema`, or naming one
+    /// the validator does not know, is read as draft 7, as Confluent's registry does.
     pub fn parse(text: &str, references: &[ResolvedReference]) -> Result<JsonSchema, SchemaError> {
         let invalid = |e: &dyn std::fmt::Display| SchemaError::invalid(SchemaType::Json, e);
         let value: Value = serde_json::from_str(text).map_err(|e| invalid(&e))?;
         if !(value.is_object() || value.is_boolean()) {
             return Err(invalid(&"a JSON Schema must be an object or a boolean"));
         }
-        jsonschema::meta::validate(&value).map_err(|e| invalid(&e))?;
-        let mut options = jsonschema::options();
+        let draft = draft_of(&value);
+        crate::catch_panic("Checking the JSON Schema against its meta-schema", || {
+            meta_validate(draft, &value)
+        })
+        .map_err(|e| invalid(&e))?
+        .map_err(|e| invalid(&e))?;
+        let mut documents: Vec<(String, Value)> = Vec::with_capacity(references.len());
         for reference in references {
             let contents: Value = serde_json::from_str(&reference.schema)
                 .map_err(|e| invalid(&format!("reference {}: {e}", reference.name)))?;
-            let uris = if reference.name.contains(':') {
-                vec![reference.name.clone()]
+            documents.push((reference.name.clone(), contents));
+        }
+        let all: Vec<(&str, &Value)> = std::iter::once(("", &value))
+            .chain(documents.iter().map(|(n, v)| (n.as_str(), v)))
+            .collect();
+        if let Some(cycle) = super::json_refs::find_reference_cycle(&all) {
+            return Err(invalid(&cycle));
+        }
+        let mut options =
+            super::json_steps::with_step_keyword(jsonschema::options().with_draft(draft));
+        for (name, mut contents) in documents {
+            let uris = if name.contains(':') {
+                vec![name.clone()]
             } else {
                 vec![
-                    reference.name.clone(),
-                    format!("{DEFAULT_BASE}{}", reference.name.trim_start_matches('/')),
+                    name.clone(),
+                    format!("{DEFAULT_BASE}{}", name.trim_start_matches('/')),
                 ]
             };
+            let draft = draft_of(&contents);
+            forget_unknown_meta_schema(&mut contents);
+            super::json_steps::instrument(&mut contents);
             for uri in uris {
-                let resource = jsonschema::Resource::from_contents(contents.clone())
-                    .map_err(|e| invalid(&format!("reference {}: {e}", reference.name)))?;
-                options = options.with_resource(uri, resource);
+                options = options.with_resource(uri, draft.create_resource(contents.clone()));
             }
         }
-        let validator = options.build(&value).map_err(|e| invalid(&e))?;
+        let mut compiled = value.clone();
+        forget_unknown_meta_schema(&mut compiled);
+        super::json_steps::instrument(&mut compiled);
+        let validator = crate::catch_panic("Compiling the JSON Schema", || {
+            options.build(&compiled).map_err(|e| e.to_string())
+        })
+        .map_err(|e| invalid(&e))?
+        .map_err(|e| invalid(&e))?;
         Ok(JsonSchema {
             value,
             validator: Arc::new(validator),
@@ -67,26 +97,106 @@ impl JsonSchema {
         self.value.to_string()
     }
 
-    /// Checks a document against the schema; the error lists what does not match.
+    /// Checks a document against the schema; the error says what does not match first.
     pub fn validate(&self, instance: &Value) -> Result<(), String> {
-        let errors: Vec<String> = self
-            .validator
-            .iter_errors(instance)
-            .map(|e| format!("{}: {e}", e.instance_path))
-            .collect();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("; "))
-        }
+        check_document(&self.validator, instance)
     }
 
     /// Why documents valid under `writer` may be rejected or misread with this schema.
+    ///
+    /// The comparison is bounded by [`MAX_COMPATIBILITY_STEPS`]: schemas that need more
+    /// (alternatives nested in alternatives multiply the work) are reported incompatible,
+    /// with a message that says so.
     pub fn read_incompatibilities(&self, writer: &JsonSchema) -> Vec<String> {
         let mut out = Vec::new();
-        compare(&self.value, &writer.value, "#", &mut out);
+        let mut steps = MAX_COMPATIBILITY_STEPS;
+        compare(&self.value, &writer.value, "#", &mut out, &mut steps);
+        if steps == 0 {
+            out.push(format!(
+                "TOO_COMPLEX: comparing the schemas needs more than kgate's limit of {MAX_COMPATIBILITY_STEPS} steps"
+            ));
+        }
         out
     }
+}
+
+/// Checks a document against a compiled schema, within kgate's limits on the document's
+/// depth and on the work of the check; the error says what does not match first.
+///
+/// Only the first mismatch is reported: finding every mismatch means evaluating every
+/// alternative of the schema to its end, which the work limit could not stop early.
+pub(crate) fn check_document(
+    validator: &jsonschema::Validator,
+    instance: &Value,
+) -> Result<(), String> {
+    let values = crate::check_value_depth(instance).map_err(|e| e.to_string())?;
+    crate::catch_panic("JSON Schema validation", || {
+        super::json_steps::bounded(super::json_steps::budget(values), || {
+            validator.validate(instance).map_err(|e| {
+                let at = e.instance_path.to_string();
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
+            })
+        })
+    })
+    .and_then(|bounded| bounded)
+    .and_then(|checked| checked)
+}
+
+/// The draft a schema is written in: the one its `$schema` names (over http or https,
+/// with or without the trailing `#`), else draft 7. Confluent's registry reads schemas
+/// without `$schema`, or with one it does not know, as draft 7; so does kgate, rather
+/// than refusing the schema (or taking the validator's own default, 2020-12).
+fn draft_of(schema: &Value) -> Draft {
+    schema
+        .get("$schema")
+        .and_then(Value::as_str)
+        .and_then(known_draft)
+        .unwrap_or(Draft::Draft7)
+}
+
+/// The draft a `$schema` URL names, if it names one.
+fn known_draft(url: &str) -> Option<Draft> {
+    let url = url.trim_end_matches('#');
+    let url = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or(url);
+    Some(match url {
+        "json-schema.org/draft-04/schema" => Draft::Draft4,
+        "json-schema.org/draft-06/schema" => Draft::Draft6,
+        "json-schema.org/draft-07/schema" => Draft::Draft7,
+        "json-schema.org/draft/2019-09/schema" => Draft::Draft201909,
+        "json-schema.org/draft/2020-12/schema" => Draft::Draft202012,
+        _ => return None,
+    })
+}
+
+/// Removes a `$schema` that names no known draft (the schema is then read as draft 7):
+/// the validator would otherwise try to fetch it as a meta-schema of its own.
+fn forget_unknown_meta_schema(schema: &mut Value) {
+    let known = schema
+        .get("$schema")
+        .and_then(Value::as_str)
+        .is_none_or(|url| known_draft(url).is_some());
+    if !known && let Value::Object(o) = schema {
+        o.remove("$schema");
+    }
+}
+
+/// Checks a schema against the meta-schema of `draft`.
+fn meta_validate(draft: Draft, schema: &Value) -> Result<(), String> {
+    let checked = match draft {
+        Draft::Draft4 => jsonschema::draft4::meta::validate(schema),
+        Draft::Draft6 => jsonschema::draft6::meta::validate(schema),
+        Draft::Draft201909 => jsonschema::draft201909::meta::validate(schema),
+        Draft::Draft202012 => jsonschema::draft202012::meta::validate(schema),
+        _ => jsonschema::draft7::meta::validate(schema),
+    };
+    checked.map_err(|e| e.to_string())
 }
 
 /// The alternatives of a `oneOf` / `anyOf` schema.
@@ -100,7 +210,12 @@ fn alternatives(schema: &Value) -> Option<&Vec<Value>> {
 /// Compares schemas of which at least one is a `oneOf` / `anyOf` of alternatives: every
 /// alternative the writer may have used must be readable by one of the reader's. `None`
 /// when neither is such a schema.
-fn compare_combined(reader: &Value, writer: &Value, path: &str) -> Option<Vec<String>> {
+fn compare_combined(
+    reader: &Value,
+    writer: &Value,
+    path: &str,
+    steps: &mut usize,
+) -> Option<Vec<String>> {
     let (r, w) = (alternatives(reader), alternatives(writer));
     if r.is_none() && w.is_none() {
         return None;
@@ -110,12 +225,16 @@ fn compare_combined(reader: &Value, writer: &Value, path: &str) -> Option<Vec<St
     let r: &[Value] = r.map_or(&single_r[..], Vec::as_slice);
     let w: &[Value] = w.map_or(&single_w[..], Vec::as_slice);
     let mut out = Vec::new();
+    // An alternative both sides have unchanged is readable without comparing it with
+    // every alternative of the reader, which for long lists is what costs.
+    let unchanged: HashSet<String> = r.iter().map(Value::to_string).collect();
     for (i, wanted) in w.iter().enumerate() {
-        let readable = r.iter().any(|candidate| {
-            let mut found = Vec::new();
-            compare(candidate, wanted, path, &mut found);
-            found.is_empty()
-        });
+        let readable = unchanged.contains(&wanted.to_string())
+            || r.iter().any(|candidate| {
+                let mut found = Vec::new();
+                compare(candidate, wanted, path, &mut found, steps);
+                found.is_empty()
+            });
         if !readable {
             out.push(format!(
                 "COMBINED_TYPE_SUBSCHEMAS_CHANGED at {path}: the writer's alternative {i} matches none of the reader's"
@@ -129,7 +248,7 @@ fn compare_combined(reader: &Value, writer: &Value, path: &str) -> Option<Vec<St
             r.iter()
                 .filter(|candidate| {
                     let mut found = Vec::new();
-                    compare(candidate, wanted, path, &mut found);
+                    compare(candidate, wanted, path, &mut found, steps);
                     found.is_empty()
                 })
                 .count()
@@ -174,10 +293,15 @@ fn required(schema: &Value) -> Vec<String> {
 
 /// Compares a reader's schema with a writer's at `path`, pushing Confluent-style
 /// difference names for what makes the pair incompatible.
-fn compare(reader: &Value, writer: &Value, path: &str, out: &mut Vec<String>) {
+fn compare(reader: &Value, writer: &Value, path: &str, out: &mut Vec<String>, steps: &mut usize) {
     if reader == writer {
         return;
     }
+    // Out of steps: the caller reports the check as too complex.
+    if *steps == 0 {
+        return;
+    }
+    *steps -= 1;
     match (reader, writer) {
         (Value::Bool(true), _) => return,
         (Value::Bool(false), _) => {
@@ -194,7 +318,7 @@ fn compare(reader: &Value, writer: &Value, path: &str, out: &mut Vec<String>) {
         }
         _ => {}
     }
-    if let Some(found) = compare_combined(reader, writer, path) {
+    if let Some(found) = compare_combined(reader, writer, path, steps) {
         out.extend(found);
         return;
     }
@@ -251,7 +375,7 @@ fn compare(reader: &Value, writer: &Value, path: &str, out: &mut Vec<String>) {
     for (name, rprop) in rprops {
         let child = format!("{path}/properties/{name}");
         match wprops.get(name) {
-            Some(wprop) => compare(rprop, wprop, &child, out),
+            Some(wprop) => compare(rprop, wprop, &child, out, steps),
             // The writer may have put anything under this name.
             None if is_open(writer)
                 && rprop != &Value::Bool(true)
@@ -278,7 +402,7 @@ fn compare(reader: &Value, writer: &Value, path: &str, out: &mut Vec<String>) {
         writer.get("additionalProperties"),
     ) {
         (Some(r @ Value::Object(_)), Some(w @ Value::Object(_))) => {
-            compare(r, w, &format!("{path}/additionalProperties"), out);
+            compare(r, w, &format!("{path}/additionalProperties"), out, steps);
         }
         (Some(Value::Object(r)), None | Some(Value::Bool(true))) if !r.is_empty() => {
             out.push(format!("ADDITIONAL_PROPERTIES_NARROWED at {path}"));
@@ -286,7 +410,7 @@ fn compare(reader: &Value, writer: &Value, path: &str, out: &mut Vec<String>) {
         _ => {}
     }
     if let (Some(ri), Some(wi)) = (reader.get("items"), writer.get("items")) {
-        compare(ri, wi, &format!("{path}/items"), out);
+        compare(ri, wi, &format!("{path}/items"), out, steps);
     }
     match (
         reader.get("pattern").and_then(Value::as_str),

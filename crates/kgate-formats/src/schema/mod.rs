@@ -7,6 +7,8 @@
 
 mod avro;
 mod json;
+mod json_refs;
+pub(crate) mod json_steps;
 mod protobuf;
 mod protobuf_text;
 
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use avro::AvroSchema;
 pub use json::JsonSchema;
+pub(crate) use json::check_document;
 pub use protobuf::ProtobufSchema;
 
 /// The type of a registered schema, as Confluent Schema Registry names it.
@@ -121,11 +124,15 @@ pub enum ParsedSchema {
 impl ParsedSchema {
     /// Parses `text` as a schema of `schema_type`; `references` holds every schema it
     /// refers to, directly or not, dependencies before the schemas that use them.
+    ///
+    /// The texts are untrusted: their sizes, count and nesting are checked against
+    /// [`crate::limits`] before any parser (several of which recurse on nesting) sees them.
     pub fn parse(
         schema_type: SchemaType,
         text: &str,
         references: &[ResolvedReference],
     ) -> Result<ParsedSchema, SchemaError> {
+        check_limits(schema_type, text, references)?;
         Ok(match schema_type {
             SchemaType::Avro => ParsedSchema::Avro(AvroSchema::parse(text, references)?),
             SchemaType::Protobuf => {
@@ -178,6 +185,158 @@ impl ParsedSchema {
             )],
         }
     }
+}
+
+/// Checks the size, count and nesting of a schema and its references.
+fn check_limits(
+    schema_type: SchemaType,
+    text: &str,
+    references: &[ResolvedReference],
+) -> Result<(), SchemaError> {
+    use crate::limits::{MAX_REFERENCES, MAX_SCHEMA_BYTES, MAX_SCHEMA_TOTAL_BYTES};
+    let invalid = |m: String| SchemaError::invalid(schema_type, m);
+    if references.len() > MAX_REFERENCES {
+        return Err(invalid(format!(
+            "{} schema references, more than kgate's limit of {MAX_REFERENCES}",
+            references.len()
+        )));
+    }
+    let mut total = 0usize;
+    for (name, text) in std::iter::once(("the schema", text)).chain(
+        references
+            .iter()
+            .map(|r| (r.name.as_str(), r.schema.as_str())),
+    ) {
+        if text.len() > MAX_SCHEMA_BYTES {
+            return Err(invalid(format!(
+                "{} is {} bytes long, more than kgate's limit of {MAX_SCHEMA_BYTES}",
+                quoted_name(name),
+                text.len()
+            )));
+        }
+        total += text.len();
+        check_nesting(schema_type, text)
+            .map_err(|m| invalid(format!("{}: {m}", quoted_name(name))))?;
+    }
+    if total > MAX_SCHEMA_TOTAL_BYTES {
+        return Err(invalid(format!(
+            "the schema and its references are {total} bytes long, more than kgate's limit of {MAX_SCHEMA_TOTAL_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
+fn quoted_name(name: &str) -> String {
+    if name == "the schema" {
+        name.to_string()
+    } else {
+        format!("reference {name:?}")
+    }
+}
+
+/// Refuses a text nested deeper than the parser of its type may safely recurse.
+fn check_nesting(schema_type: SchemaType, text: &str) -> Result<(), String> {
+    use crate::limits::{MAX_PROTOBUF_NESTING, MAX_SCHEMA_DEPTH};
+    match schema_type {
+        SchemaType::Avro | SchemaType::Json => {
+            if json_nesting(text) > MAX_SCHEMA_DEPTH {
+                return Err(format!(
+                    "nested more than kgate's limit of {MAX_SCHEMA_DEPTH} levels"
+                ));
+            }
+        }
+        SchemaType::Protobuf => {
+            if protobuf_nesting(text) > MAX_PROTOBUF_NESTING {
+                return Err(format!(
+                    "declarations nested more than kgate's limit of {MAX_PROTOBUF_NESTING} levels"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The deepest nesting of JSON arrays and objects in `text`, strings skipped. Only an
+/// upper bound for text that is not valid JSON, which is all a pre-check needs.
+pub(crate) fn json_nesting(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'"' => {
+                while let Some(c) = bytes.next() {
+                    match c {
+                        b'\\' => {
+                            bytes.next();
+                        }
+                        b'"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// The deepest nesting of brackets (`{`, `[`, `(`, `<`) in `.proto` text, strings and
+/// comments skipped. A closing bracket only closes the same kind, so mismatched or
+/// unbalanced text counts at least as deep as a parser that recovers from errors could
+/// go.
+pub(crate) fn protobuf_nesting(text: &str) -> usize {
+    let mut open: Vec<u8> = Vec::new();
+    let mut deepest = 0usize;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'"' | b'\'') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote && bytes[i] != b'\n' {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b @ (b'{' | b'[' | b'(' | b'<') => {
+                open.push(b);
+                deepest = deepest.max(open.len());
+            }
+            b @ (b'}' | b']' | b')' | b'>') => {
+                let opening = match b {
+                    b'}' => b'{',
+                    b']' => b'[',
+                    b')' => b'(',
+                    _ => b'<',
+                };
+                if open.last() == Some(&opening) {
+                    open.pop();
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    deepest
 }
 
 #[cfg(test)]

@@ -66,6 +66,8 @@ impl ProtobufSchema {
         references: &[ResolvedReference],
     ) -> Result<ProtobufSchema, SchemaError> {
         let invalid = |e: &dyn std::fmt::Display| SchemaError::invalid(SchemaType::Protobuf, e);
+        // The text may have been printed from a descriptor, after the caller's checks.
+        super::check_nesting(SchemaType::Protobuf, text).map_err(|e| invalid(&e))?;
         let mut files: HashMap<String, String> = references
             .iter()
             .map(|r| (r.name.clone(), r.schema.clone()))
@@ -74,10 +76,14 @@ impl ProtobufSchema {
         let mut resolver = ChainFileResolver::new();
         resolver.add(InMemoryFiles(files));
         resolver.add(GoogleFileResolver::new());
-        let mut compiler = protox::Compiler::with_file_resolver(resolver);
-        compiler.include_imports(true);
-        compiler.open_file(MAIN_FILE).map_err(|e| invalid(&e))?;
-        let pool = compiler.descriptor_pool();
+        let pool = crate::catch_panic("Compiling the protobuf schema", || {
+            let mut compiler = protox::Compiler::with_file_resolver(resolver);
+            compiler.include_imports(true);
+            compiler.open_file(MAIN_FILE)?;
+            Ok::<_, protox::Error>(compiler.descriptor_pool())
+        })
+        .map_err(|e| invalid(&e))?
+        .map_err(|e| invalid(&e))?;
         let file = pool
             .get_file_by_name(MAIN_FILE)
             .ok_or_else(|| invalid(&"the compiled file is missing"))?;
@@ -100,7 +106,11 @@ impl ProtobufSchema {
     /// layout, comments, or how type names are qualified, so the registry compares
     /// schemas by it. `None` for what the printer does not cover (extensions, groups).
     pub fn printed(&self) -> Option<String> {
-        super::protobuf_text::print_file(self.file.file_descriptor_proto()).ok()
+        crate::catch_panic("Printing the protobuf schema", || {
+            super::protobuf_text::print_file(self.file.file_descriptor_proto())
+        })
+        .ok()?
+        .ok()
     }
 
     /// The text with comments dropped and whitespace collapsed, so layout-only edits
