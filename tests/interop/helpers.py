@@ -208,6 +208,7 @@ class Kgate(_Process):
             "listeners=http://127.0.0.1:0",
             "broker.listeners=127.0.0.1:0",
             "schema.registry.listeners=http://127.0.0.1:0",
+            "connect.listeners=http://127.0.0.1:0",
             "data.dir=%s" % self.data_dir,
             *self.extra_sets,
         ]

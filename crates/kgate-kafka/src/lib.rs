@@ -10,6 +10,7 @@ mod admin;
 pub mod consumer;
 mod context;
 mod error;
+pub mod group_membership;
 mod metadata;
 pub mod native;
 mod producer;

@@ -19,14 +19,8 @@ pub async fn serve(config: Config, shutdown: Shutdown) -> Result<(), KgateError>
     for key in &config.ignored {
         tracing::warn!(key = %key, "configuration key not supported by kgate yet; ignored");
     }
-    // The WebSocket proxy and Connect faces are not built yet.
+    // The WebSocket proxy face is not built yet.
     let unserved = config.ws_properties.keys().map(|k| format!("ws.{k}"));
-    let unserved = unserved.chain(
-        config
-            .connect_properties
-            .keys()
-            .map(|k| format!("connect.{k}")),
-    );
     for key in unserved {
         tracing::warn!(key = %key, "configuration key of a face kgate does not serve yet; ignored");
     }

@@ -4,6 +4,7 @@
 //!
 //! Adding a face is a module here and one entry in [`FACES`].
 
+mod connect;
 mod registry;
 mod rest;
 
@@ -21,7 +22,7 @@ use crate::shutdown::Shutdown;
 
 /// Every face, in the order they are bound, announced and started. A face that needs
 /// what another makes known (the REST Proxy needs the registry's URL) comes after it.
-const FACES: &[&dyn Face] = &[&registry::Registry, &rest::Rest];
+const FACES: &[&dyn Face] = &[&registry::Registry, &rest::Rest, &connect::Connect];
 
 /// A listener a face wants: what it serves and the configuration key that placed it.
 pub struct Wanted {

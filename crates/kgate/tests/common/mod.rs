@@ -55,6 +55,8 @@ impl Kgate {
         // The built-in Schema Registry would otherwise take port 8081, which tests running
         // side by side cannot share.
         command.env("KGATE_SCHEMA_REGISTRY_LISTENERS", "http://127.0.0.1:0");
+        // Likewise the Connect worker's 8083.
+        command.env("KGATE_CONNECT_LISTENERS", "http://127.0.0.1:0");
         for (key, value) in env {
             command.env(key, value);
         }

@@ -1,0 +1,117 @@
+//! Converters between Kafka's bytes and Connect data, under Apache's class names:
+//! JsonConverter (`schemas.enable`), StringConverter, ByteArrayConverter and the
+//! primitive converters (Integer, Long, Float, Double, Short, Boolean).
+
+pub mod json;
+pub mod primitive;
+
+use std::collections::BTreeMap;
+
+use crate::data::SchemaAndValue;
+
+/// Why data could not be converted.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct ConvertError(pub String);
+
+/// Turns Connect data into bytes and back, for one slot (key, value or header).
+pub trait Converter: Send + Sync {
+    /// Bytes for `data` (`None` for a null record part).
+    fn from_connect(
+        &self,
+        topic: &str,
+        data: &SchemaAndValue,
+    ) -> Result<Option<Vec<u8>>, ConvertError>;
+    /// Connect data for `bytes`.
+    fn to_connect(&self, topic: &str, bytes: Option<&[u8]>)
+    -> Result<SchemaAndValue, ConvertError>;
+}
+
+/// A converter kgate offers: its class name and alias.
+pub struct ConverterPlugin {
+    /// Apache's class name.
+    pub class: &'static str,
+    /// What `connector-plugins?connectorsOnly=false` calls its type.
+    pub kind: &'static str,
+}
+
+/// The converters, as `GET /connector-plugins?connectorsOnly=false` lists them.
+pub const CONVERTERS: &[ConverterPlugin] = &[
+    ConverterPlugin {
+        class: "org.apache.kafka.connect.converters.BooleanConverter",
+        kind: "converter",
+    },
+    ConverterPlugin {
+        class: "org.apache.kafka.connect.converters.ByteArrayConverter",
+        kind: "converter",
+    },
+    ConverterPlugin {
+        class: "org.apache.kafka.connect.converters.DoubleConverter",
+        kind: "converter",
+    },
+    ConverterPlugin {
+        class: "org.apache.kafka.connect.converters.FloatConverter",
+        kind: "converter",
+    },
+    ConverterPlugin {
+        class: "org.apache.kafka.connect.converters.IntegerConverter",
+        kind: "converter",
+    },
+    ConverterPlugin {
+        class: "org.apache.kafka.connect.converters.LongConverter",
+        kind: "converter",
+    },
+    ConverterPlugin {
+        class: "org.apache.kafka.connect.converters.ShortConverter",
+        kind: "converter",
+    },
+    ConverterPlugin {
+        class: "org.apache.kafka.connect.json.JsonConverter",
+        kind: "converter",
+    },
+    ConverterPlugin {
+        class: "org.apache.kafka.connect.storage.StringConverter",
+        kind: "converter",
+    },
+];
+
+/// The default converter of keys and values (Apache's default too).
+pub const DEFAULT_CONVERTER: &str = "org.apache.kafka.connect.json.JsonConverter";
+
+/// Whether `class` names a converter kgate has (by full name or simple name).
+pub fn is_known(class: &str) -> bool {
+    full_name(class).is_some()
+}
+
+fn full_name(class: &str) -> Option<&'static str> {
+    CONVERTERS
+        .iter()
+        .map(|c| c.class)
+        .find(|c| *c == class || c.rsplit('.').next() == Some(class))
+}
+
+/// Builds the converter named `class` for the key (`is_key`) or value slot with its
+/// nested `settings` (`schemas.enable`, `converter.encoding`, ...).
+pub fn create(
+    class: &str,
+    settings: &BTreeMap<String, String>,
+    is_key: bool,
+) -> Result<Box<dyn Converter>, ConvertError> {
+    let Some(class) = full_name(class) else {
+        return Err(ConvertError(format!(
+            "Class {class} could not be found: kgate's converters are {}",
+            CONVERTERS
+                .iter()
+                .map(|c| c.class)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    let simple = class.rsplit('.').next().unwrap_or(class);
+    Ok(match simple {
+        "JsonConverter" => Box::new(json::JsonConverter::new(settings, is_key)?),
+        "StringConverter" => Box::new(primitive::StringConverter::new(settings)?),
+        "ByteArrayConverter" => Box::new(primitive::ByteArrayConverter),
+        other => Box::new(primitive::NumberConverter::new(other)?),
+    })
+}
