@@ -137,6 +137,9 @@ async fn health(axum::extract::State(state): axum::extract::State<ApiState>) -> 
     }
 }
 
+/// How long a write waits for a rebalance to end before it answers 409.
+const REBALANCE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// The `forward` query parameter: `None` when absent.
 pub(crate) fn forward_flag(query: Option<&str>) -> Option<bool> {
     query?
@@ -160,7 +163,15 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Response, ConnectError>>,
 {
-    match state.herder.write_target() {
+    // Like Apache's herder, which queues requests during a rebalance, a write waits a
+    // while for the group to settle before it is refused.
+    let deadline = tokio::time::Instant::now() + REBALANCE_PATIENCE;
+    let mut target = state.herder.write_target();
+    while matches!(target, WriteTarget::Unknown) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        target = state.herder.write_target();
+    }
+    match target {
         WriteTarget::Here => here().await,
         WriteTarget::Unknown => Err(ConnectError::rebalancing()),
         WriteTarget::Leader(url) => {

@@ -321,8 +321,10 @@ impl Herder {
             Some(records::properties_value(&config)),
         ));
         self.stores.write_config(writes).await?;
-        self.reconcile_tasks().await?;
+        // Apache answers before the connector's tasks are configured: a new connector
+        // shows none, an updated one its current tasks.
         let info = self.connector_info(name)?;
+        self.reconcile_tasks().await?;
         Ok((!exists, info))
     }
 
