@@ -82,15 +82,15 @@ pub async fn list(State(state): State<ApiState>, uri: Uri) -> Answer {
     let mut out = Map::new();
     for name in names {
         let mut entry = Map::new();
-        if expand.iter().any(|e| e == "info") {
-            if let Ok(info) = state.herder.connector_info(&name) {
-                entry.insert("info".into(), info);
-            }
+        if expand.iter().any(|e| e == "info")
+            && let Ok(info) = state.herder.connector_info(&name)
+        {
+            entry.insert("info".into(), info);
         }
-        if expand.iter().any(|e| e == "status") {
-            if let Ok(status) = state.herder.connector_status(&name) {
-                entry.insert("status".into(), status);
-            }
+        if expand.iter().any(|e| e == "status")
+            && let Ok(status) = state.herder.connector_status(&name)
+        {
+            entry.insert("status".into(), status);
         }
         out.insert(name, Value::Object(entry));
     }
@@ -301,10 +301,8 @@ pub async fn restart(
             }
         };
         restarting(&mut status["connector"]);
-        if include_tasks {
-            if let Some(tasks) = status["tasks"].as_array_mut() {
-                tasks.iter_mut().for_each(restarting);
-            }
+        if include_tasks && let Some(tasks) = status["tasks"].as_array_mut() {
+            tasks.iter_mut().for_each(restarting);
         }
         Ok(json_response(StatusCode::ACCEPTED, &status))
     })

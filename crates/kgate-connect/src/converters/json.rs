@@ -32,12 +32,13 @@ impl JsonConverter {
                 )));
             }
         };
-        if let Some(format) = settings.get("decimal.format") {
-            if !format.eq_ignore_ascii_case("BASE64") && !format.eq_ignore_ascii_case("NUMERIC") {
-                return Err(ConvertError(format!(
-                    "Invalid value {format} for configuration decimal.format: String must be one of: BASE64, NUMERIC"
-                )));
-            }
+        if let Some(format) = settings.get("decimal.format")
+            && !format.eq_ignore_ascii_case("BASE64")
+            && !format.eq_ignore_ascii_case("NUMERIC")
+        {
+            return Err(ConvertError(format!(
+                "Invalid value {format} for configuration decimal.format: String must be one of: BASE64, NUMERIC"
+            )));
         }
         Ok(JsonConverter { schemas_enabled })
     }

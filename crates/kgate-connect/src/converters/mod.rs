@@ -15,6 +15,8 @@ use crate::data::SchemaAndValue;
 pub struct ConvertError(pub String);
 
 /// Turns Connect data into bytes and back, for one slot (key, value or header).
+// The names are Apache's (`fromConnectData`, `toConnectData`), which users know.
+#[allow(clippy::wrong_self_convention)]
 pub trait Converter: Send + Sync {
     /// Bytes for `data` (`None` for a null record part).
     fn from_connect(

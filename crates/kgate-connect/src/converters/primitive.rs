@@ -63,13 +63,13 @@ impl Converter for ByteArrayConverter {
         _topic: &str,
         data: &SchemaAndValue,
     ) -> Result<Option<Vec<u8>>, ConvertError> {
-        if let Some(schema) = &data.schema {
-            if schema.kind != SchemaType::Bytes {
-                return Err(ConvertError(format!(
-                    "Invalid schema type for ByteArrayConverter: {}",
-                    schema.kind.name().to_uppercase()
-                )));
-            }
+        if let Some(schema) = &data.schema
+            && schema.kind != SchemaType::Bytes
+        {
+            return Err(ConvertError(format!(
+                "Invalid schema type for ByteArrayConverter: {}",
+                schema.kind.name().to_uppercase()
+            )));
         }
         match &data.value {
             Value::Null => Ok(None),

@@ -122,10 +122,10 @@ async fn standalone(herder: Arc<Herder>) {
 async fn after_config_change(herder: &Herder) {
     herder.worker.apply_target_states().await;
     herder.worker.restart_changed_tasks().await;
-    if herder.view.read().is_leader {
-        if let Err(e) = herder.reconcile_tasks().await {
-            tracing::warn!(error = %e, "writing task configurations failed");
-        }
+    if herder.view.read().is_leader
+        && let Err(e) = herder.reconcile_tasks().await
+    {
+        tracing::warn!(error = %e, "writing task configurations failed");
     }
 }
 
@@ -170,15 +170,14 @@ async fn distributed(herder: Arc<Herder>, membership: &mut GroupMembership) {
             continue;
         };
         // The assignment was made at the leader's config offset: catch up first.
-        if herder.stores.config_offset() < mine.config_offset {
-            if let Err(e) = herder
+        if herder.stores.config_offset() < mine.config_offset
+            && let Err(e) = herder
                 .stores
                 .refresh_config(herder.config.worker_sync_timeout)
                 .await
-            {
-                tracing::warn!(error = %e, "could not catch up with the config topic; rejoining");
-                continue;
-            }
+        {
+            tracing::warn!(error = %e, "could not catch up with the config topic; rejoining");
+            continue;
         }
         *herder.view.write() = GroupView {
             leader_url: Some(mine.leader_url.clone()),
@@ -196,10 +195,10 @@ async fn distributed(herder: Arc<Herder>, membership: &mut GroupMembership) {
             "joined the Connect worker group"
         );
         start_assigned(&herder, &mine).await;
-        if joined.is_leader() {
-            if let Err(e) = herder.reconcile_tasks().await {
-                tracing::warn!(error = %e, "writing task configurations failed");
-            }
+        if joined.is_leader()
+            && let Err(e) = herder.reconcile_tasks().await
+        {
+            tracing::warn!(error = %e, "writing task configurations failed");
         }
         // Work until the group or the work to assign changes.
         loop {

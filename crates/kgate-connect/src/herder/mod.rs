@@ -308,13 +308,11 @@ impl Herder {
             )));
         }
         let mut writes = Vec::new();
-        if !exists {
-            if let Some(state) = initial_state.filter(|s| *s != TargetState::Started) {
-                writes.push((
-                    records::target_state_key(name),
-                    Some(records::target_state_value(state)),
-                ));
-            }
+        if !exists && let Some(state) = initial_state.filter(|s| *s != TargetState::Started) {
+            writes.push((
+                records::target_state_key(name),
+                Some(records::target_state_value(state)),
+            ));
         }
         writes.push((
             records::connector_key(name),

@@ -152,6 +152,9 @@ impl Assignment {
     }
 }
 
+/// What one member is given: connectors, and tasks as (connector, task number).
+pub type Share = (Vec<String>, Vec<(String, u32)>);
+
 /// The leader's assignment: connectors round-robin over the members (in member id
 /// order), then tasks round-robin continuing where the connectors stopped, as Apache's
 /// eager assignor spreads them.
@@ -159,10 +162,10 @@ pub fn assign(
     members: &[String],
     connectors: &[String],
     tasks: &[(String, u32)],
-) -> BTreeMap<String, (Vec<String>, Vec<(String, u32)>)> {
+) -> BTreeMap<String, Share> {
     let mut sorted: Vec<&String> = members.iter().collect();
     sorted.sort();
-    let mut out: BTreeMap<String, (Vec<String>, Vec<(String, u32)>)> = sorted
+    let mut out: BTreeMap<String, Share> = sorted
         .iter()
         .map(|m| ((*m).clone(), (Vec::new(), Vec::new())))
         .collect();

@@ -92,6 +92,8 @@ pub const DEFAULT_HEADER_CONVERTER: &str = "org.apache.kafka.connect.storage.Sim
 /// The version kgate reports for its built-in plugins and its API.
 pub const PLUGIN_VERSION: &str = "4.4.0";
 
+// One positional argument per field keeps the tables below one line per setting.
+#[allow(clippy::too_many_arguments)]
 const fn key(
     name: &'static str,
     kind: Kind,
@@ -674,10 +676,10 @@ pub fn validate(
     let mut configs = Vec::new();
     let mut error_count = 0;
     for k in keys {
-        if let Some(g) = k.group {
-            if !groups.contains(&g) {
-                groups.push(g);
-            }
+        if let Some(g) = k.group
+            && !groups.contains(&g)
+        {
+            groups.push(g);
         }
         let given = config.get(k.name).map(String::as_str);
         let mut errors = k.errors(given);

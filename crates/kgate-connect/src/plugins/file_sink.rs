@@ -42,7 +42,7 @@ pub struct FileStreamSinkTask {
 impl SinkTask for FileStreamSinkTask {
     async fn start(&mut self, config: &Properties, committed: &[String]) -> Result<(), TaskError> {
         self.filename = config.get("file").filter(|f| !f.is_empty()).cloned();
-        self.single_writer = config.get("tasks.max").map_or(true, |m| m.trim() == "1");
+        self.single_writer = config.get("tasks.max").is_none_or(|m| m.trim() == "1");
         let writer: Box<dyn AsyncWrite + Send + Unpin> = match &self.filename {
             None => Box::new(tokio::io::stdout()),
             Some(name) => {

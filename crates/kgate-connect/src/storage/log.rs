@@ -25,6 +25,9 @@ pub struct TopicSpec {
     pub key: &'static str,
 }
 
+/// A record to write: key, value (`None`: a tombstone), partition (`None`: by key).
+pub type Write = (Vec<u8>, Option<Vec<u8>>, Option<i32>);
+
 /// Applies each record read, in log order per partition.
 pub type Apply = Box<dyn FnMut(&ConsumedRecord) + Send>;
 
@@ -188,11 +191,7 @@ impl TopicLog {
 
     /// Writes records (key, value; `partition` None picks by key) and waits until they
     /// are acknowledged and, with `read_back`, applied by this worker's reader.
-    pub async fn write(
-        &self,
-        records: Vec<(Vec<u8>, Option<Vec<u8>>, Option<i32>)>,
-        read_back: bool,
-    ) -> Result<(), ConnectError> {
+    pub async fn write(&self, records: Vec<Write>, read_back: bool) -> Result<(), ConnectError> {
         let records: Vec<ProduceRecord> = records
             .into_iter()
             .map(|(key, value, partition)| ProduceRecord {

@@ -231,10 +231,10 @@ impl Stores {
                 let version = {
                     let mut state = self.config.write();
                     for (key, value) in records {
-                        if let Some(record) = decode_config(&key, value.as_deref()) {
-                            if let Some(restart) = state.apply(record) {
-                                let _ = self.restarts.send(restart);
-                            }
+                        if let Some(record) = decode_config(&key, value.as_deref())
+                            && let Some(restart) = state.apply(record)
+                        {
+                            let _ = self.restarts.send(restart);
                         }
                     }
                     state.version

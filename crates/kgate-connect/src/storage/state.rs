@@ -174,11 +174,14 @@ fn accept(known: Option<&StatusValue>, new: &StatusValue) -> bool {
     }
 }
 
+/// A source partition and its offset.
+pub type PartitionOffset = (Map<String, Value>, Map<String, Value>);
+
 /// Source offsets: connector -> (partition -> offset), partitions compared as JSON.
 #[derive(Debug, Clone, Default)]
 pub struct OffsetState {
     /// The offsets known.
-    pub offsets: BTreeMap<String, Vec<(Map<String, Value>, Map<String, Value>)>>,
+    pub offsets: BTreeMap<String, Vec<PartitionOffset>>,
 }
 
 impl OffsetState {

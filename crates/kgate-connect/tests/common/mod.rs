@@ -63,10 +63,10 @@ impl Worker {
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(r) = http.get(format!("{}/health", worker.url)).send().await {
-                if r.status().as_u16() == 200 {
-                    return worker;
-                }
+            if let Ok(r) = http.get(format!("{}/health", worker.url)).send().await
+                && r.status().as_u16() == 200
+            {
+                return worker;
             }
             assert!(Instant::now() < deadline, "the worker did not become ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
