@@ -25,6 +25,8 @@ pub async fn serve(config: Config, shutdown: Shutdown) -> Result<(), KgateError>
         tracing::warn!(key = %key, "configuration key of a face kgate does not serve yet; ignored");
     }
 
+    crate::faces::check(&config)?;
+
     let mut broker = None;
     let bootstrap = match &config.bootstrap_servers {
         Some(servers) => servers.clone(),

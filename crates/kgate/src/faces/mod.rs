@@ -68,8 +68,9 @@ pub type Serving = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
 
 /// One face of kgate.
 pub trait Face: Sync {
-    /// The listeners it wants; none when it is switched off.
-    fn listeners(&self, config: &Config) -> Vec<Wanted>;
+    /// The listeners it wants; none when it is switched off. A face checks its own
+    /// settings here, so a bad one stops start-up before anything is bound or started.
+    fn listeners(&self, config: &Config) -> Result<Vec<Wanted>, KgateError>;
     /// Called once every face's listeners are bound, before any face starts, so a face
     /// can make its addresses known to the others.
     fn bound(&self, _context: &mut Context<'_>, _listeners: &[Bound]) {}
@@ -90,6 +91,14 @@ struct Running {
     task: JoinHandle<std::io::Result<()>>,
 }
 
+/// Checks every face's settings (see [`Face::listeners`]); run before anything starts.
+pub fn check(config: &Config) -> Result<(), KgateError> {
+    for face in FACES {
+        face.listeners(config)?;
+    }
+    Ok(())
+}
+
 /// Binds, announces and serves every enabled face until `shutdown`, or until one face
 /// stops on its own (then the others are stopped too: no face is left half-alive, and
 /// the error is returned so the process exits non-zero).
@@ -103,7 +112,7 @@ pub async fn serve(config: &Config, kafka: Kafka, shutdown: Shutdown) -> Result<
     let mut bound = Vec::new();
     for face in FACES {
         let mut listeners = Vec::new();
-        for wanted in face.listeners(config) {
+        for wanted in face.listeners(config)? {
             listeners.push(bind_wanted(wanted).await?);
         }
         if !listeners.is_empty() {

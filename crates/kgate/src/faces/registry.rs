@@ -9,8 +9,8 @@ use crate::shutdown::Shutdown;
 pub struct Registry;
 
 impl Face for Registry {
-    fn listeners(&self, config: &Config) -> Vec<Wanted> {
-        config
+    fn listeners(&self, config: &Config) -> Result<Vec<Wanted>, KgateError> {
+        Ok(config
             .registry_listener
             .iter()
             .map(|at| Wanted {
@@ -18,7 +18,7 @@ impl Face for Registry {
                 key: "schema.registry.listeners",
                 at: at.clone(),
             })
-            .collect()
+            .collect())
     }
 
     fn bound(&self, context: &mut Context<'_>, listeners: &[Bound]) {

@@ -9,12 +9,12 @@ use crate::shutdown::Shutdown;
 pub struct Rest;
 
 impl Face for Rest {
-    fn listeners(&self, config: &Config) -> Vec<Wanted> {
-        vec![Wanted {
+    fn listeners(&self, config: &Config) -> Result<Vec<Wanted>, KgateError> {
+        Ok(vec![Wanted {
             name: "REST Proxy",
             key: "listeners",
             at: config.rest_listener.clone(),
-        }]
+        }])
     }
 
     fn start(
