@@ -68,7 +68,7 @@ pub async fn serve(
     }
     .map_err(|e| std::io::Error::other(format!("starting the Connect worker: {e}")))?;
     let config = Arc::new(config);
-    let herder = herder::Herder::new(kafka, config, stores, url, worker_id);
+    let herder = herder::Herder::new(kafka, config, stores.clone(), url, worker_id);
     let (stop_herder, herder_stopped) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(herder.clone().run(async move {
         let mut stopped = herder_stopped;
@@ -85,5 +85,6 @@ pub async fn serve(
     if let Err(e) = running.await {
         tracing::warn!(error = %e, "the Connect worker ended abnormally");
     }
+    stores.close().await;
     served
 }

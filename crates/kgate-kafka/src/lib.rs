@@ -11,11 +11,13 @@ pub mod consumer;
 mod context;
 mod error;
 pub mod group_membership;
+pub mod log_reader;
 mod metadata;
 pub mod native;
 mod producer;
 pub mod raw;
 mod record_stream;
+pub mod transactions;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! commit the offsets of what was put once the task has flushed it, every
 //! `offset.flush.interval.ms` and when the task stops.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use kgate_kafka::consumer::{
@@ -103,6 +103,10 @@ async fn work(
 
     // What the task committed before (the file sink's length marks).
     let mut committed_metadata = Vec::new();
+    // Partitions with a committed offset: a partition without one gets its starting
+    // point committed (with the task's flush metadata) before its first records are put,
+    // so a task that crashes before its first regular commit finds a mark too.
+    let mut committed: HashSet<(String, i32)> = HashSet::new();
     if let Subscription::Topics(topics) = &subscription {
         let mut partitions = Vec::new();
         for t in topics {
@@ -114,13 +118,14 @@ async fn work(
             }
         }
         if !partitions.is_empty() {
-            committed_metadata = consumer
+            for o in consumer
                 .committed(partitions)
                 .await
                 .map_err(|e| format!("Failed to read the committed offsets: {e}"))?
-                .into_iter()
-                .map(|o| o.metadata)
-                .collect();
+            {
+                committed.insert((o.topic.clone(), o.partition));
+                committed_metadata.push(o.metadata);
+            }
         }
     }
     task.start(&context.properties, &committed_metadata).await?;
@@ -196,6 +201,33 @@ async fn work(
                     value,
                     timestamp: r.timestamp,
                 });
+            }
+            let mut starts: Vec<PartitionOffset> = Vec::new();
+            for r in &records {
+                let id = (r.topic.to_string(), r.partition);
+                if !committed.contains(&id)
+                    && !starts
+                        .iter()
+                        .any(|s| s.topic == id.0 && s.partition == id.1)
+                {
+                    starts.push(PartitionOffset {
+                        topic: id.0,
+                        partition: id.1,
+                        offset: r.offset,
+                        metadata: String::new(),
+                    });
+                }
+            }
+            if !starts.is_empty() {
+                let metadata = task.flush().await?;
+                for s in &mut starts {
+                    s.metadata.clone_from(&metadata);
+                    committed.insert((s.topic.clone(), s.partition));
+                }
+                consumer
+                    .commit(Some(starts))
+                    .await
+                    .map_err(|e| format!("Commit of offsets failed: {e}"))?;
             }
             task.put(batch).await?;
             for r in &records {

@@ -9,13 +9,13 @@ use kgate_kafka::{Delivered, ProduceRecord};
 use tokio::sync::watch;
 
 use super::{Control, TaskContext, converter_for, trace};
-use crate::plugins::{OffsetReader, SourceTask};
+use crate::plugins::{OffsetReader, SourceRecord, SourceTask};
 use crate::storage::JsonMap;
 use crate::storage::records::StatusKey;
 
 /// Reads offsets from the worker's offset store.
-struct StoredOffsets<'a> {
-    context: &'a TaskContext,
+pub(super) struct StoredOffsets<'a> {
+    pub(super) context: &'a TaskContext,
 }
 
 impl OffsetReader for StoredOffsets<'_> {
@@ -52,7 +52,16 @@ pub(crate) async fn run(
     mut control: watch::Receiver<Control>,
 ) {
     let key = StatusKey::Task(context.connector.clone(), context.task);
-    match work(&context, task.as_mut(), &mut control).await {
+    // Standalone workers keep offsets in a file, which cannot join a transaction:
+    // exactly-once support is for distributed workers, as in Apache.
+    let exactly_once =
+        context.config.exactly_once_source && context.stores.offset_topic().is_some();
+    let worked = if exactly_once {
+        super::exactly_once::work(&context, task.as_mut(), &mut control).await
+    } else {
+        work(&context, task.as_mut(), &mut control).await
+    };
+    match worked {
         Ok(()) => {}
         Err(message) => {
             tracing::warn!(connector = %context.connector, task = context.task, error = %message, "source task failed");
@@ -70,8 +79,7 @@ async fn work(
     task: &mut dyn SourceTask,
     control: &mut watch::Receiver<Control>,
 ) -> Result<(), String> {
-    let key_converter = converter_for("key.converter", &context.properties, &context.config)?;
-    let value_converter = converter_for("value.converter", &context.properties, &context.config)?;
+    let converters = RecordConverters::new(context)?;
     let mut queue = context.kafka.delivery_queue().map_err(|e| e.to_string())?;
     task.start(&context.properties, &StoredOffsets { context })
         .await?;
@@ -114,27 +122,7 @@ async fn work(
             _ = control.changed() => continue,
         };
         for r in records {
-            let key_bytes = key_converter
-                .from_connect(&r.topic, &r.key)
-                .map_err(|e| format!("Conversion error: {e}"))?;
-            let value_bytes = value_converter
-                .from_connect(&r.topic, &r.value)
-                .map_err(|e| format!("Conversion error: {e}"))?;
-            if !topics_seen.contains(&r.topic) {
-                context
-                    .stores
-                    .write_topic_status(&context.connector, context.task, &r.topic)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                topics_seen.push(r.topic.clone());
-            }
-            let record = ProduceRecord {
-                key: key_bytes,
-                value: value_bytes,
-                partition: r.kafka_partition,
-                timestamp: r.timestamp,
-                ..ProduceRecord::default()
-            };
+            let record = converted(context, &converters, &r, &mut topics_seen).await?;
             queue
                 .send_waiting(&r.topic, record.as_ref())
                 .await
@@ -150,6 +138,55 @@ async fn work(
     }
     drain(&mut queue, &mut offsets, &mut delivered).await?;
     commit(context, &mut offsets).await
+}
+
+/// The converters of a task's records.
+pub(super) struct RecordConverters {
+    key: Box<dyn crate::converters::Converter>,
+    value: Box<dyn crate::converters::Converter>,
+}
+
+impl RecordConverters {
+    /// The task's key and value converters (its connector's, else the worker's).
+    pub(super) fn new(context: &TaskContext) -> Result<RecordConverters, String> {
+        Ok(RecordConverters {
+            key: converter_for("key.converter", &context.properties, &context.config)?,
+            value: converter_for("value.converter", &context.properties, &context.config)?,
+        })
+    }
+}
+
+/// A source record as the record to produce; notes (once) that the connector used its
+/// topic.
+pub(super) async fn converted(
+    context: &TaskContext,
+    converters: &RecordConverters,
+    r: &SourceRecord,
+    topics_seen: &mut Vec<String>,
+) -> Result<ProduceRecord, String> {
+    let key = converters
+        .key
+        .from_connect(&r.topic, &r.key)
+        .map_err(|e| format!("Conversion error: {e}"))?;
+    let value = converters
+        .value
+        .from_connect(&r.topic, &r.value)
+        .map_err(|e| format!("Conversion error: {e}"))?;
+    if !topics_seen.contains(&r.topic) {
+        context
+            .stores
+            .write_topic_status(&context.connector, context.task, &r.topic)
+            .await
+            .map_err(|e| e.to_string())?;
+        topics_seen.push(r.topic.clone());
+    }
+    Ok(ProduceRecord {
+        key,
+        value,
+        partition: r.kafka_partition,
+        timestamp: r.timestamp,
+        ..ProduceRecord::default()
+    })
 }
 
 /// Takes the acknowledgements already known, without waiting.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kgate_kafka::consumer::{ConsumedRecord, ConsumerSettings, ReadLimits, TopicPartition};
+use kgate_kafka::log_reader::{LogReader, LogRecord};
 use kgate_kafka::{Kafka, KafkaError, ProduceRecord};
 use tokio::sync::watch;
 
@@ -29,27 +29,31 @@ pub struct TopicSpec {
 pub type Write = (Vec<u8>, Option<Vec<u8>>, Option<i32>);
 
 /// Applies each record read, in log order per partition.
-pub type Apply = Box<dyn FnMut(&ConsumedRecord) + Send>;
+pub type Apply = Box<dyn FnMut(&LogRecord) + Send>;
 
 /// A state topic and its reader.
 pub struct TopicLog {
     kafka: Kafka,
     topic: String,
     partitions: Vec<i32>,
-    /// The next offset to apply, per partition.
+    /// The reader's position (the next offset to read) per partition, once the records
+    /// before it are applied. Positions, not record offsets, because transaction markers
+    /// (in the offsets topic of exactly-once source tasks) take offsets too.
     applied: watch::Sender<BTreeMap<i32, i64>>,
-    reader: tokio::task::JoinHandle<()>,
+    reader: tokio::sync::Mutex<Option<LogReader>>,
+    applier: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for TopicLog {
     fn drop(&mut self) {
-        self.reader.abort();
+        self.applier.abort();
     }
 }
 
 impl TopicLog {
     /// Creates the topic if needed (compacted), starts reading it from the beginning with
-    /// `apply`, and returns once everything written before the call has been applied.
+    /// `apply` (only committed records with `isolation_committed`), and returns once
+    /// everything written before the call has been applied.
     pub async fn start(
         kafka: Kafka,
         spec: &TopicSpec,
@@ -69,62 +73,20 @@ impl TopicLog {
                 spec.name
             )));
         }
-        let mut overrides = BTreeMap::new();
-        overrides.insert("enable.auto.commit".to_string(), "false".to_string());
-        overrides.insert("auto.offset.reset".to_string(), "earliest".to_string());
-        if isolation_committed {
-            overrides.insert("isolation.level".to_string(), "read_committed".to_string());
-        }
-        let consumer = kafka
-            .create_consumer(ConsumerSettings {
-                // Never committed: each reader reads the whole topic.
-                group_id: format!("kgate-connect-log-{}", uuid::Uuid::new_v4()),
-                client_id: format!("kgate-connect-{}", spec.name),
-                overrides,
-            })
-            .await?;
-        consumer
-            .assign(
-                partitions
-                    .iter()
-                    .map(|p| TopicPartition {
-                        topic: spec.name.clone(),
-                        partition: *p,
-                    })
-                    .collect(),
-            )
-            .await?;
+        let (reader, mut batches) = kafka.read_log(&spec.name, &partitions, isolation_committed)?;
         let (applied, _) = watch::channel(partitions.iter().map(|p| (*p, 0)).collect());
         let sender = applied.clone();
-        let topic = spec.name.clone();
-        let reader = tokio::spawn(async move {
-            loop {
-                let limits = ReadLimits {
-                    timeout: Duration::from_millis(200),
-                    max_bytes: 8 * 1024 * 1024,
-                    min_bytes: 1,
-                };
-                match consumer.read(limits).await {
-                    Ok(records) if records.is_empty() => {}
-                    Ok(records) => {
-                        for r in &records {
-                            apply(r);
-                        }
-                        sender.send_modify(|positions: &mut BTreeMap<i32, i64>| {
-                            for r in &records {
-                                let next = positions.entry(r.partition).or_insert(0);
-                                *next = (*next).max(r.offset + 1);
-                            }
-                        });
-                    }
-                    Err(e) => {
-                        if consumer.is_closed() {
-                            return;
-                        }
-                        tracing::warn!(topic = %topic, error = %e, "reading a Connect state topic failed; retrying");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
+        let applier = tokio::spawn(async move {
+            while let Some(batch) = batches.recv().await {
+                for r in &batch.records {
+                    apply(r);
                 }
+                sender.send_modify(|positions: &mut BTreeMap<i32, i64>| {
+                    for (p, next) in &batch.positions {
+                        let at = positions.entry(*p).or_insert(0);
+                        *at = (*at).max(*next);
+                    }
+                });
             }
         });
         let log = Arc::new(TopicLog {
@@ -132,10 +94,18 @@ impl TopicLog {
             topic: spec.name.clone(),
             partitions,
             applied,
-            reader,
+            reader: tokio::sync::Mutex::new(Some(reader)),
+            applier,
         });
         log.read_to_end(Duration::from_secs(60)).await?;
         Ok(log)
+    }
+
+    /// Stops reading (the reader's consumer is closed when this returns).
+    pub async fn close(&self) {
+        if let Some(reader) = self.reader.lock().await.take() {
+            reader.close().await;
+        }
     }
 
     /// The topic's name.
@@ -153,15 +123,19 @@ impl TopicLog {
         self.partitions.len()
     }
 
-    /// Waits until every record written before the call has been applied.
+    /// Waits until every record written before the call has been applied (with
+    /// read_committed, every record of a transaction committed before the call).
     pub async fn read_to_end(&self, timeout: Duration) -> Result<(), ConnectError> {
-        let asked: Vec<(String, i32)> = self
-            .partitions
-            .iter()
-            .map(|p| (self.topic.clone(), *p))
-            .collect();
-        let ends = self.kafka.partitions_offsets(&asked).await?;
-        let ends: BTreeMap<i32, i64> = ends.into_iter().map(|((_, p), o)| (p, o.end)).collect();
+        let ends = {
+            let reader = self.reader.lock().await;
+            let Some(reader) = reader.as_ref() else {
+                return Err(ConnectError::Internal(format!(
+                    "the reader of {} is closed",
+                    self.topic
+                )));
+            };
+            reader.end_offsets().await?
+        };
         self.wait_for(&ends, timeout).await
     }
 

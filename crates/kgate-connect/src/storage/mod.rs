@@ -119,8 +119,9 @@ impl Stores {
                 replication: config.offset_replication,
                 key: "offset.storage.topic",
             },
-            // Offsets written in an aborted transaction must never be seen.
-            config.exactly_once_source,
+            // Offsets written in an aborted (or still open) transaction must never be
+            // seen, whichever worker wrote them; plain writes are read all the same.
+            true,
             Box::new(move |r| {
                 let Some((connector, partition)) = r.key.as_deref().and_then(decode_offset_key)
                 else {
@@ -171,6 +172,17 @@ impl Stores {
         }))
     }
 
+    /// Stops reading the state topics, closing their consumers: done before the
+    /// cluster (the embedded broker) stops, so no client is left talking to it.
+    pub async fn close(&self) {
+        for log in [&self.config_log, &self.status_log, &self.offset_log]
+            .into_iter()
+            .flatten()
+        {
+            log.close().await;
+        }
+    }
+
     /// Reads the config state.
     pub fn config<R>(&self, f: impl FnOnce(&ConfigState) -> R) -> R {
         f(&self.config.read())
@@ -208,6 +220,16 @@ impl Stores {
     /// Reads the config topic to its end (a leader does before assigning work).
     pub async fn refresh_config(&self, timeout: Duration) -> Result<(), ConnectError> {
         match &self.config_log {
+            Some(log) => log.read_to_end(timeout).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Reads the offsets topic to its end (its committed records: with exactly-once
+    /// source support, a restarted task's producer has just aborted what its earlier
+    /// instance left open).
+    pub async fn refresh_offsets(&self, timeout: Duration) -> Result<(), ConnectError> {
+        match &self.offset_log {
             Some(log) => log.read_to_end(timeout).await,
             None => Ok(()),
         }

@@ -33,33 +33,19 @@ fn worker_config(config: &Config) -> Result<kgate_connect::WorkerConfig, KgateEr
 }
 
 impl Face for Connect {
-    fn listeners(&self, config: &Config) -> Vec<Wanted> {
-        // A bad setting is reported by `start`, which can fail; here it only means the
-        // default listener is bound first.
-        let (enabled, at) = match worker_config(config) {
-            Ok(c) => (
-                c.enabled,
-                HostPort {
-                    host: c.listener_host,
-                    port: c.listener_port,
-                },
-            ),
-            Err(_) => (
-                true,
-                HostPort {
-                    host: "0.0.0.0".into(),
-                    port: 8083,
-                },
-            ),
-        };
-        if !enabled {
-            return Vec::new();
+    fn listeners(&self, config: &Config) -> Result<Vec<Wanted>, KgateError> {
+        let worker = worker_config(config)?;
+        if !worker.enabled {
+            return Ok(Vec::new());
         }
-        vec![Wanted {
+        Ok(vec![Wanted {
             name: "Connect",
             key: "connect.listeners",
-            at,
-        }]
+            at: HostPort {
+                host: worker.listener_host,
+                port: worker.listener_port,
+            },
+        }])
     }
 
     fn start(

@@ -156,6 +156,9 @@ pub async fn serve(config: &Config, kafka: Kafka, shutdown: Shutdown) -> Result<
     {
         let watched = futures::future::select_all(running.iter_mut().map(|r| &mut r.task));
         tokio::select! {
+            // A face that stops because shutdown was asked for is no failure: when both
+            // are ready, the shutdown counts.
+            biased;
             () = faces_shutdown.clone().wait() => {}
             (ended, index, _) = watched => {
                 let name = running[index].name;
