@@ -185,6 +185,12 @@ async fn connector_lifecycle_through_the_rest_api() {
             .filter(|(c, t)| c == "RUNNING" && t == &["RUNNING"])
     })
     .await;
+    // The task is RUNNING before its first records (and their topic) exist.
+    eventually("the topic", Duration::from_secs(30), || async {
+        let meta = cluster.kafka().fresh_metadata().await.ok()?;
+        meta.topics.contains_key(&topic).then_some(())
+    })
+    .await;
     let records = cluster
         .consume_all(&topic, 3, Duration::from_secs(30))
         .await;
@@ -236,6 +242,42 @@ async fn connector_lifecycle_through_the_rest_api() {
     );
     let (status, _) = call("GET", &format!("{url}/connectors/src/tasks-config"), None).await;
     assert_eq!(status, 404);
+
+    // Forgetting the topics a connector used: 202, as Apache answers (for any name), and
+    // a tombstone for the topic's record in the status topic.
+    assert_eq!(
+        call("PUT", &format!("{url}/connectors/src/topics/reset"), None).await,
+        (202, serde_json::Value::Null)
+    );
+    assert_eq!(
+        call("GET", &format!("{url}/connectors/src/topics"), None).await,
+        (200, json!({"src": {"topics": []}}))
+    );
+    let status_topic = format!("{prefix}-status");
+    let topic_key = format!("status-topic-{topic}:connector-src");
+    let history = common::read_all(cluster.kafka(), &status_topic).await;
+    let last = history
+        .iter()
+        .rev()
+        .find(|r| r.key.as_deref() == Some(topic_key.as_bytes()))
+        .expect("the topic's status record");
+    assert_eq!(last.value, None, "the reset writes a tombstone");
+    assert!(
+        history
+            .iter()
+            .any(|r| r.key.as_deref() == Some(topic_key.as_bytes()) && r.value.is_some()),
+        "the topic was recorded before the reset"
+    );
+    assert_eq!(
+        call("PUT", &format!("{url}/connectors/nope/topics/reset"), None)
+            .await
+            .0,
+        202
+    );
+    assert_eq!(
+        call("GET", &format!("{url}/connectors/nope/topics"), None).await,
+        (200, json!({"nope": {"topics": []}}))
+    );
 
     // Pause, resume, restart.
     assert_eq!(

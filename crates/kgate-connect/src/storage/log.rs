@@ -199,6 +199,17 @@ async fn ensure_topic(kafka: &Kafka, spec: &TopicSpec) -> Result<(), ConnectErro
         .await
     {
         Ok(()) | Err(KafkaError::TopicAlreadyExists(_)) => {}
+        Err(KafkaError::InvalidRequest(message)) if message.contains("replication factor") => {
+            // Most often Apache's default of 3 on a cluster of fewer brokers.
+            return Err(ConnectError::Config {
+                key: spec.key.replace(".topic", ".replication.factor"),
+                value: spec.replication.to_string(),
+                message: format!(
+                    "the cluster cannot create the topic {} with it ({message}); set it to what the cluster can hold, or -1 for the broker's default",
+                    spec.name
+                ),
+            });
+        }
         Err(KafkaError::InvalidRequest(message)) => {
             return Err(ConnectError::Config {
                 key: spec.key.to_string(),

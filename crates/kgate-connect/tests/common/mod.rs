@@ -141,3 +141,38 @@ pub async fn states(url: &str, name: &str) -> Option<(String, Vec<String>)> {
         .collect();
     Some((connector, tasks))
 }
+
+/// Every record of `topic` up to its end now, read through the Kafka layer.
+pub async fn read_all(kafka: &Kafka, topic: &str) -> Vec<kgate_kafka::log_reader::LogRecord> {
+    let partitions: Vec<i32> = kafka
+        .topic(topic)
+        .await
+        .expect("topic metadata")
+        .partitions
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    let (reader, mut batches) = kafka
+        .read_log(topic, &partitions, false)
+        .expect("log reader");
+    let ends = reader.end_offsets().await.expect("end offsets");
+    let mut records = Vec::new();
+    let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ends
+        .iter()
+        .any(|(p, end)| positions.get(p).copied().unwrap_or(0) < *end)
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let batch = tokio::time::timeout(left, batches.recv())
+            .await
+            .unwrap_or_else(|_| panic!("could not read {topic} to its end"))
+            .expect("the reader stopped");
+        records.extend(batch.records);
+        for (p, at) in batch.positions {
+            positions.insert(p, at);
+        }
+    }
+    reader.close().await;
+    records
+}
