@@ -101,6 +101,14 @@ impl SinkTask for FileStreamSinkTask {
             })?;
             self.length += text.len() as u64;
         }
+        // Each batch reaches the file at once, as each of Apache's lines does: readers of
+        // the file need not wait for the next offset flush.
+        output.flush().await.map_err(|e| {
+            format!(
+                "Couldn't write to {}: {e}",
+                self.filename.as_deref().unwrap_or("stdout")
+            )
+        })?;
         Ok(())
     }
 
