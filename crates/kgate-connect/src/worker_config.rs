@@ -87,6 +87,10 @@ pub struct WorkerConfig {
     pub properties: BTreeMap<String, String>,
     /// Keys this worker does not know, logged at start-up.
     pub unknown: Vec<String>,
+    /// The Schema Registry the registry converters use when their
+    /// `*.converter.schema.registry.url` is not set: kgate's `schema.registry.url`, else
+    /// its built-in registry (set by the binary, not a `connect.*` key).
+    pub default_registry_url: Option<String>,
 }
 
 /// Keys accepted and passed to converters, plugins or clients without being checked here.
@@ -233,6 +237,7 @@ impl WorkerConfig {
                 .filter(|k| !is_known(k))
                 .map(|k| format!("connect.{k}"))
                 .collect(),
+            default_registry_url: None,
         };
         if config.mode == Mode::Standalone && config.offset_file.is_none() {
             return Err(bad(

@@ -1,9 +1,15 @@
 //! Converters between Kafka's bytes and Connect data, under Apache's class names:
 //! JsonConverter (`schemas.enable`), StringConverter, ByteArrayConverter and the
-//! primitive converters (Integer, Long, Float, Double, Short, Boolean).
+//! primitive converters (Integer, Long, Float, Double, Short, Boolean); and Confluent's
+//! Schema Registry converters (Avro, Protobuf, JSON Schema), which ask a registry and
+//! so convert asynchronously (see [`SlotConverter`]).
 
+pub mod avro_data;
 pub mod json;
+pub mod json_schema_data;
 pub mod primitive;
+pub mod protobuf_data;
+pub mod schema_registry;
 
 use std::collections::BTreeMap;
 
@@ -75,6 +81,18 @@ pub const CONVERTERS: &[ConverterPlugin] = &[
         class: "org.apache.kafka.connect.storage.StringConverter",
         kind: "converter",
     },
+    ConverterPlugin {
+        class: "io.confluent.connect.avro.AvroConverter",
+        kind: "converter",
+    },
+    ConverterPlugin {
+        class: "io.confluent.connect.json.JsonSchemaConverter",
+        kind: "converter",
+    },
+    ConverterPlugin {
+        class: "io.confluent.connect.protobuf.ProtobufConverter",
+        kind: "converter",
+    },
 ];
 
 /// The default converter of keys and values (Apache's default too).
@@ -92,13 +110,49 @@ fn full_name(class: &str) -> Option<&'static str> {
         .find(|c| *c == class || c.rsplit('.').next() == Some(class))
 }
 
+/// A converter of one slot: Apache's, which convert in place, or a Schema Registry one.
+pub enum SlotConverter {
+    /// JsonConverter, StringConverter, ByteArrayConverter, the primitive converters.
+    Plain(Box<dyn Converter>),
+    /// AvroConverter, ProtobufConverter, JsonSchemaConverter.
+    Registry(schema_registry::RegistryConverter),
+}
+
+// The names are Apache's (`fromConnectData`, `toConnectData`), which users know.
+#[allow(clippy::wrong_self_convention)]
+impl SlotConverter {
+    /// Bytes for `data` (`None` for a null record part).
+    pub async fn from_connect(
+        &self,
+        topic: &str,
+        data: &SchemaAndValue,
+    ) -> Result<Option<Vec<u8>>, ConvertError> {
+        match self {
+            SlotConverter::Plain(c) => c.from_connect(topic, data),
+            SlotConverter::Registry(c) => c.from_connect(topic, data).await,
+        }
+    }
+
+    /// Connect data for `bytes`.
+    pub async fn to_connect(
+        &self,
+        topic: &str,
+        bytes: Option<&[u8]>,
+    ) -> Result<SchemaAndValue, ConvertError> {
+        match self {
+            SlotConverter::Plain(c) => c.to_connect(topic, bytes),
+            SlotConverter::Registry(c) => c.to_connect(topic, bytes).await,
+        }
+    }
+}
+
 /// Builds the converter named `class` for the key (`is_key`) or value slot with its
-/// nested `settings` (`schemas.enable`, `converter.encoding`, ...).
+/// nested `settings` (`schemas.enable`, `converter.encoding`, `schema.registry.url`, ...).
 pub fn create(
     class: &str,
     settings: &BTreeMap<String, String>,
     is_key: bool,
-) -> Result<Box<dyn Converter>, ConvertError> {
+) -> Result<SlotConverter, ConvertError> {
     let Some(class) = full_name(class) else {
         return Err(ConvertError(format!(
             "Class {class} could not be found: kgate's converters are {}",
@@ -110,10 +164,17 @@ pub fn create(
         )));
     };
     let simple = class.rsplit('.').next().unwrap_or(class);
-    Ok(match simple {
+    let registry = |format| {
+        schema_registry::RegistryConverter::new(format, settings, is_key)
+            .map(SlotConverter::Registry)
+    };
+    Ok(SlotConverter::Plain(match simple {
         "JsonConverter" => Box::new(json::JsonConverter::new(settings, is_key)?),
         "StringConverter" => Box::new(primitive::StringConverter::new(settings)?),
         "ByteArrayConverter" => Box::new(primitive::ByteArrayConverter),
+        "AvroConverter" => return registry(schema_registry::RegistryFormat::Avro),
+        "JsonSchemaConverter" => return registry(schema_registry::RegistryFormat::JsonSchema),
+        "ProtobufConverter" => return registry(schema_registry::RegistryFormat::Protobuf),
         other => Box::new(primitive::NumberConverter::new(other)?),
-    })
+    }))
 }

@@ -93,7 +93,7 @@ impl Converter for ByteArrayConverter {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Boolean(_) => "class java.lang.Boolean",

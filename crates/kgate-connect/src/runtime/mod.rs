@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::converters::{self, Converter};
+use crate::converters::{self, SlotConverter};
 use crate::plugins::{self, TaskInstance};
 use crate::storage::Stores;
 use crate::storage::records::{Properties, StatusKey, StatusValue, TargetState};
@@ -91,7 +91,7 @@ pub(crate) fn converter_for(
     slot: &str,
     connector: &Properties,
     worker: &WorkerConfig,
-) -> Result<Box<dyn Converter>, String> {
+) -> Result<SlotConverter, String> {
     let prefix = format!("{slot}.");
     let (class, settings) = match connector.get(slot) {
         Some(class) => (
@@ -109,6 +109,12 @@ pub(crate) fn converter_for(
             )
         }
     };
+    let mut settings = settings;
+    if let Some(url) = &worker.default_registry_url {
+        settings
+            .entry("schema.registry.url".to_string())
+            .or_insert_with(|| url.clone());
+    }
     converters::create(&class, &settings, slot == "key.converter").map_err(|e| e.0)
 }
 

@@ -181,9 +181,11 @@ async fn work(
             for r in &records {
                 let key = key_converter
                     .to_connect(&r.topic, r.key.as_deref())
+                    .await
                     .map_err(|e| format!("Conversion error: {e}"))?;
                 let value = value_converter
                     .to_connect(&r.topic, r.value.as_deref())
+                    .await
                     .map_err(|e| format!("Conversion error: {e}"))?;
                 if !topics_seen.iter().any(|t| **t == *r.topic) {
                     context

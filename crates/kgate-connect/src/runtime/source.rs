@@ -142,8 +142,8 @@ async fn work(
 
 /// The converters of a task's records.
 pub(super) struct RecordConverters {
-    key: Box<dyn crate::converters::Converter>,
-    value: Box<dyn crate::converters::Converter>,
+    key: crate::converters::SlotConverter,
+    value: crate::converters::SlotConverter,
 }
 
 impl RecordConverters {
@@ -167,10 +167,12 @@ pub(super) async fn converted(
     let key = converters
         .key
         .from_connect(&r.topic, &r.key)
+        .await
         .map_err(|e| format!("Conversion error: {e}"))?;
     let value = converters
         .value
         .from_connect(&r.topic, &r.value)
+        .await
         .map_err(|e| format!("Conversion error: {e}"))?;
     if !topics_seen.contains(&r.topic) {
         context

@@ -54,7 +54,9 @@ impl Face for Connect {
         listeners: Vec<Bound>,
         shutdown: Shutdown,
     ) -> Result<Serving, KgateError> {
-        let worker = worker_config(context.config)?;
+        let mut worker = worker_config(context.config)?;
+        // The registry converters default to the registry kgate's formats use.
+        worker.default_registry_url = context.registry_url.clone();
         Ok(Box::pin(kgate_connect::serve(
             super::single(listeners),
             context.kafka.clone(),
