@@ -57,10 +57,27 @@ pub async fn config(Path(name): Path<String>) -> Answer {
             .into_iter()
             .filter(|k| !keys_has(&(plugin.keys)(), k.name)),
     );
-    Ok(json_response(
-        StatusCode::OK,
-        &Value::Array(keys.iter().map(|k| k.definition()).collect()),
-    ))
+    // The converters' defaults come from the worker, so the plugin's own definition has
+    // none (validation shows the worker's).
+    let worker_supplied = [
+        "key.converter",
+        "key.converter.plugin.version",
+        "value.converter",
+        "value.converter.plugin.version",
+        "header.converter",
+        "header.converter.plugin.version",
+    ];
+    let definitions = keys
+        .iter()
+        .map(|k| {
+            let mut d = k.definition();
+            if worker_supplied.contains(&k.name) {
+                d["default_value"] = Value::Null;
+            }
+            d
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &Value::Array(definitions)))
 }
 
 fn keys_has(keys: &[plugins::configdef::ConfigKey], name: &str) -> bool {

@@ -565,6 +565,18 @@ impl ConfigKey {
         })
     }
 
+    /// Whether `value` reads as this key's type (numbers and booleans).
+    pub fn parses(&self, value: &str) -> bool {
+        let v = value.trim();
+        match self.kind {
+            Kind::Int => v.parse::<i32>().is_ok(),
+            Kind::Short => v.parse::<i16>().is_ok(),
+            Kind::Long => v.parse::<i64>().is_ok(),
+            Kind::Boolean => v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false"),
+            _ => true,
+        }
+    }
+
     /// The errors of `value` (the given text, or `None` when not set).
     pub fn errors(&self, value: Option<&str>) -> Vec<String> {
         let Some(value) = value.or(self.default) else {
@@ -689,11 +701,13 @@ pub fn validate(
         if !errors.is_empty() {
             error_count += 1;
         }
+        // A value that does not parse as its type is shown as null, as Apache does.
+        let shown = given.or(k.default).filter(|v| k.parses(v));
         configs.push(json!({
             "definition": k.definition(),
             "value": {
                 "name": k.name,
-                "value": given.or(k.default),
+                "value": shown,
                 "recommended_values": k.recommended(),
                 "errors": errors,
                 "visible": true,
