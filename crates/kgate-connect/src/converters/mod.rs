@@ -5,6 +5,7 @@
 //! so convert asynchronously (see [`SlotConverter`]).
 
 pub mod avro_data;
+pub mod header;
 pub mod json;
 pub mod json_schema_data;
 pub mod primitive;
@@ -144,6 +145,23 @@ impl SlotConverter {
             SlotConverter::Registry(c) => c.to_connect(topic, bytes).await,
         }
     }
+}
+
+/// Builds the header converter named `class`: `SimpleHeaderConverter` (the default), or
+/// any converter (Apache's converters are header converters too).
+pub fn create_header(
+    class: &str,
+    settings: &BTreeMap<String, String>,
+) -> Result<SlotConverter, ConvertError> {
+    let class = class.trim();
+    if class == crate::plugins::configdef::DEFAULT_HEADER_CONVERTER
+        || class == "SimpleHeaderConverter"
+    {
+        return Ok(SlotConverter::Plain(Box::new(
+            header::SimpleHeaderConverter,
+        )));
+    }
+    create(class, settings, false)
 }
 
 /// Builds the converter named `class` for the key (`is_key`) or value slot with its

@@ -130,6 +130,7 @@ impl FileStreamSourceTask {
                     value: Data::String(line),
                 },
                 timestamp: Some(now_ms()),
+                headers: Vec::new(),
             });
             start = next;
         }

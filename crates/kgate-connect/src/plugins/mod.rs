@@ -170,6 +170,8 @@ pub struct SourceRecord {
     pub value: SchemaAndValue,
     /// The timestamp, in milliseconds since the epoch.
     pub timestamp: Option<i64>,
+    /// Its headers, in order (written with the header converter).
+    pub headers: Vec<(String, SchemaAndValue)>,
 }
 
 /// A record handed to a sink task.
@@ -187,6 +189,8 @@ pub struct SinkRecord {
     pub value: SchemaAndValue,
     /// Its timestamp.
     pub timestamp: Option<i64>,
+    /// Its headers, in order (read with the header converter).
+    pub headers: Vec<(String, SchemaAndValue)>,
 }
 
 /// A task failure: the message that becomes the status trace.

@@ -103,10 +103,12 @@ pub(crate) fn converter_for(
         ),
         None => {
             let (class, settings) = worker.converter_settings(slot);
-            (
-                class.unwrap_or_else(|| converters::DEFAULT_CONVERTER.to_string()),
-                settings,
-            )
+            let default = if slot == "header.converter" {
+                crate::plugins::configdef::DEFAULT_HEADER_CONVERTER
+            } else {
+                converters::DEFAULT_CONVERTER
+            };
+            (class.unwrap_or_else(|| default.to_string()), settings)
         }
     };
     let mut settings = settings;
@@ -114,6 +116,9 @@ pub(crate) fn converter_for(
         settings
             .entry("schema.registry.url".to_string())
             .or_insert_with(|| url.clone());
+    }
+    if slot == "header.converter" {
+        return converters::create_header(&class, &settings).map_err(|e| e.0);
     }
     converters::create(&class, &settings, slot == "key.converter").map_err(|e| e.0)
 }

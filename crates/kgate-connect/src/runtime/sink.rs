@@ -74,6 +74,7 @@ async fn work(
 ) -> Result<(), String> {
     let key_converter = converter_for("key.converter", &context.properties, &context.config)?;
     let value_converter = converter_for("value.converter", &context.properties, &context.config)?;
+    let header_converter = converter_for("header.converter", &context.properties, &context.config)?;
     let subscription = subscription(&context.properties)?;
     // Worker `consumer.*` settings, then the connector's `consumer.override.*` ones.
     let mut overrides = context.config.consumer.clone();
@@ -195,6 +196,14 @@ async fn work(
                         .map_err(|e| e.to_string())?;
                     topics_seen.push(r.topic.to_string());
                 }
+                let mut headers = Vec::with_capacity(r.headers.len());
+                for h in &r.headers {
+                    let data = header_converter
+                        .to_connect(&r.topic, h.value.as_deref())
+                        .await
+                        .map_err(|e| format!("Conversion error of header {}: {e}", h.name))?;
+                    headers.push((h.name.clone(), data));
+                }
                 batch.push(SinkRecord {
                     topic: r.topic.to_string(),
                     partition: r.partition,
@@ -202,6 +211,7 @@ async fn work(
                     key,
                     value,
                     timestamp: r.timestamp,
+                    headers,
                 });
             }
             let mut starts: Vec<PartitionOffset> = Vec::new();

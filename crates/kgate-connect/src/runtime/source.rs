@@ -144,6 +144,7 @@ async fn work(
 pub(super) struct RecordConverters {
     key: crate::converters::SlotConverter,
     value: crate::converters::SlotConverter,
+    header: crate::converters::SlotConverter,
 }
 
 impl RecordConverters {
@@ -152,6 +153,7 @@ impl RecordConverters {
         Ok(RecordConverters {
             key: converter_for("key.converter", &context.properties, &context.config)?,
             value: converter_for("value.converter", &context.properties, &context.config)?,
+            header: converter_for("header.converter", &context.properties, &context.config)?,
         })
     }
 }
@@ -182,12 +184,21 @@ pub(super) async fn converted(
             .map_err(|e| e.to_string())?;
         topics_seen.push(r.topic.clone());
     }
+    let mut headers = Vec::with_capacity(r.headers.len());
+    for (name, data) in &r.headers {
+        let bytes = converters
+            .header
+            .from_connect(&r.topic, data)
+            .await
+            .map_err(|e| format!("Conversion error of header {name}: {e}"))?;
+        headers.push((name.clone(), bytes));
+    }
     Ok(ProduceRecord {
         key,
         value,
         partition: r.kafka_partition,
         timestamp: r.timestamp,
-        ..ProduceRecord::default()
+        headers,
     })
 }
 
