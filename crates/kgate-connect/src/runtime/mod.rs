@@ -1,6 +1,7 @@
 //! The worker's runtime: the connectors and tasks assigned to this worker, each task a
 //! tokio task driven by its target state, its status written to the status store.
 
+mod errors;
 mod exactly_once;
 mod sink;
 mod source;

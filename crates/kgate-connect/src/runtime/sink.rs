@@ -10,6 +10,7 @@ use kgate_kafka::consumer::{
 };
 use tokio::sync::watch;
 
+use super::errors::{ErrorHandler, Stage};
 use super::{Control, TaskContext, converter_for, trace};
 use crate::plugins::{SinkRecord, SinkTask};
 use crate::storage::records::StatusKey;
@@ -75,6 +76,7 @@ async fn work(
     let key_converter = converter_for("key.converter", &context.properties, &context.config)?;
     let value_converter = converter_for("value.converter", &context.properties, &context.config)?;
     let header_converter = converter_for("header.converter", &context.properties, &context.config)?;
+    let mut errors = ErrorHandler::of(context)?;
     let subscription = subscription(&context.properties)?;
     // Worker `consumer.*` settings, then the connector's `consumer.override.*` ones.
     let mut overrides = context.config.consumer.clone();
@@ -180,14 +182,45 @@ async fn work(
         if !records.is_empty() {
             let mut batch = Vec::with_capacity(records.len());
             for r in &records {
-                let key = key_converter
-                    .to_connect(&r.topic, r.key.as_deref())
-                    .await
-                    .map_err(|e| format!("Conversion error: {e}"))?;
-                let value = value_converter
+                let key = match key_converter.to_connect(&r.topic, r.key.as_deref()).await {
+                    Ok(k) => k,
+                    Err(e) => {
+                        errors
+                            .failed(context, r, Stage::KeyConverter, e.to_string())
+                            .await?;
+                        continue;
+                    }
+                };
+                let value = match value_converter
                     .to_connect(&r.topic, r.value.as_deref())
                     .await
-                    .map_err(|e| format!("Conversion error: {e}"))?;
+                {
+                    Ok(v) => v,
+                    Err(e) => {
+                        errors
+                            .failed(context, r, Stage::ValueConverter, e.to_string())
+                            .await?;
+                        continue;
+                    }
+                };
+                let mut headers = Vec::with_capacity(r.headers.len());
+                let mut header_error = None;
+                for h in &r.headers {
+                    match header_converter
+                        .to_connect(&r.topic, h.value.as_deref())
+                        .await
+                    {
+                        Ok(data) => headers.push((h.name.clone(), data)),
+                        Err(e) => {
+                            header_error = Some(format!("header {}: {e}", h.name));
+                            break;
+                        }
+                    }
+                }
+                if let Some(e) = header_error {
+                    errors.failed(context, r, Stage::HeaderConverter, e).await?;
+                    continue;
+                }
                 if !topics_seen.iter().any(|t| **t == *r.topic) {
                     context
                         .stores
@@ -195,14 +228,6 @@ async fn work(
                         .await
                         .map_err(|e| e.to_string())?;
                     topics_seen.push(r.topic.to_string());
-                }
-                let mut headers = Vec::with_capacity(r.headers.len());
-                for h in &r.headers {
-                    let data = header_converter
-                        .to_connect(&r.topic, h.value.as_deref())
-                        .await
-                        .map_err(|e| format!("Conversion error of header {}: {e}", h.name))?;
-                    headers.push((h.name.clone(), data));
                 }
                 batch.push(SinkRecord {
                     topic: r.topic.to_string(),
