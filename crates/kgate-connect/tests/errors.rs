@@ -100,13 +100,20 @@ async fn unconvertible_records_go_to_the_dead_letter_queue() {
     )
     .await;
     assert_eq!(status, 201);
-    let failed = eventually("the strict sink failing", Duration::from_secs(30), || async {
-        let (_, status) = call("GET", &format!("{url}/connectors/strict/status"), None).await;
-        let task = status["tasks"][0].clone();
-        (task["state"] == "FAILED").then_some(task)
-    })
+    let failed = eventually(
+        "the strict sink failing",
+        Duration::from_secs(30),
+        || async {
+            let (_, status) = call("GET", &format!("{url}/connectors/strict/status"), None).await;
+            let task = status["tasks"][0].clone();
+            (task["state"] == "FAILED").then_some(task)
+        },
+    )
     .await;
     let trace = failed["trace"].as_str().unwrap_or_default();
-    assert!(trace.contains("Tolerance exceeded in error handler"), "{trace}");
+    assert!(
+        trace.contains("Tolerance exceeded in error handler"),
+        "{trace}"
+    );
     worker.stop().await;
 }

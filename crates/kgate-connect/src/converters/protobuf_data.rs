@@ -72,11 +72,11 @@ fn write_message(
     Ok(())
 }
 
+/// A field's type declaration and the nested messages (name, schema) it needs.
+type FieldType<'a> = (String, Vec<(String, &'a Schema)>);
+
 /// A field's type declaration and the nested messages it needs.
-fn field_type<'a>(
-    schema: &'a Schema,
-    field: &str,
-) -> Result<(String, Vec<(String, &'a Schema)>), ConvertError> {
+fn field_type<'a>(schema: &'a Schema, field: &str) -> Result<FieldType<'a>, ConvertError> {
     let scalar = |s: &Schema| -> Option<&'static str> {
         Some(match s.kind {
             SchemaType::Int8 | SchemaType::Int16 | SchemaType::Int32 => "int32",
@@ -89,9 +89,7 @@ fn field_type<'a>(
             _ => return None,
         })
     };
-    let element = |s: &'a Schema,
-                   fallback: String|
-     -> Result<(String, Vec<(String, &'a Schema)>), ConvertError> {
+    let element = |s: &'a Schema, fallback: String| -> Result<FieldType<'a>, ConvertError> {
         if let Some(t) = scalar(s) {
             return Ok((t.to_string(), Vec::new()));
         }

@@ -14,6 +14,8 @@ use super::TaskContext;
 
 /// A stage of a record's processing, as Apache names it in its error headers.
 #[derive(Debug, Clone, Copy)]
+// Apache's stage names (KEY_CONVERTER, ...).
+#[allow(clippy::enum_variant_names)]
 pub(crate) enum Stage {
     /// The key converter.
     KeyConverter,
