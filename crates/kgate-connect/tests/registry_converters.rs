@@ -157,6 +157,12 @@ async fn registry_converters_write_and_read_the_wire_format() {
                 .filter(|(c, t)| c == "RUNNING" && t == &["RUNNING"])
         })
         .await;
+        // The task is RUNNING before its first records (and their topic) exist.
+        eventually("the topic", Duration::from_secs(30), || async {
+            let meta = cluster.kafka().fresh_metadata().await.ok()?;
+            meta.topics.contains_key(&topic).then_some(())
+        })
+        .await;
         let records = cluster
             .consume_all(&topic, 2, Duration::from_secs(30))
             .await;
