@@ -84,6 +84,9 @@ pub struct Worker {
     status: StatusWriter,
     connectors: Mutex<BTreeMap<String, TargetState>>,
     tasks: Mutex<BTreeMap<(String, u32), RunningTask>>,
+    /// One restart at a time: a task being restarted is briefly not running, and a
+    /// request to restart it then must wait rather than find it gone.
+    restarting: tokio::sync::Mutex<()>,
 }
 
 /// A converter for `slot` (`key.converter`, `value.converter`): the connector's own
@@ -143,6 +146,7 @@ impl Worker {
             stores,
             connectors: Mutex::new(BTreeMap::new()),
             tasks: Mutex::new(BTreeMap::new()),
+            restarting: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -331,6 +335,7 @@ impl Worker {
 
     /// Restarts a connector here (and its tasks here when asked), all or only the failed.
     pub async fn restart(&self, connector: &str, include_tasks: bool, only_failed: bool) {
+        let _one_at_a_time = self.restarting.lock().await;
         let failed = |key: &StatusKey| {
             self.stores.status(|s| {
                 let status = match key {
@@ -363,7 +368,7 @@ impl Worker {
                 .collect();
             for n in ids {
                 if !only_failed || failed(&StatusKey::Task(connector.to_string(), n)) {
-                    self.restart_task(connector, n).await;
+                    self.restart_task_now(connector, n).await;
                 }
             }
         }
@@ -371,6 +376,11 @@ impl Worker {
 
     /// Restarts one task running here; false when it does not run here.
     pub async fn restart_task(&self, connector: &str, n: u32) -> bool {
+        let _one_at_a_time = self.restarting.lock().await;
+        self.restart_task_now(connector, n).await
+    }
+
+    async fn restart_task_now(&self, connector: &str, n: u32) -> bool {
         if !self.tasks.lock().contains_key(&(connector.to_string(), n)) {
             return false;
         }
