@@ -231,6 +231,7 @@ def read_partition(broker, topic, partition, count, timeout=30):
 
 REST_LISTENING = "kgate REST Proxy listening on "
 REGISTRY_LISTENING = "kgate Schema Registry listening on "
+CONNECT_LISTENING = "kgate Connect listening on "
 
 
 class Kgate(_Process):
@@ -247,6 +248,7 @@ class Kgate(_Process):
         self.bootstrap = None
         self.rest_url = None
         self.registry_url = None
+        self.connect_url = None
 
     def start(self):
         sets = [
@@ -254,6 +256,7 @@ class Kgate(_Process):
             "schema.registry.listeners=http://127.0.0.1:0",
             "ws.listeners=http://127.0.0.1:0",
             "ws.admin.listeners=http://127.0.0.1:0",
+            "connect.listeners=http://127.0.0.1:0",
             "data.dir=%s" % self.data_dir,
             *self.extra_sets,
         ]
@@ -273,7 +276,12 @@ class Kgate(_Process):
                 self.rest_url = line[len(REST_LISTENING):].strip()
             elif line.startswith(REGISTRY_LISTENING):
                 self.registry_url = line[len(REGISTRY_LISTENING):].strip()
-            return None not in (self.bootstrap, self.rest_url, self.registry_url)
+            elif line.startswith(CONNECT_LISTENING):
+                self.connect_url = line[len(CONNECT_LISTENING):].strip()
+            # Connect is announced last; it may be switched off with connect.enable.
+            connect_off = "connect.enable=false" in self.extra_sets
+            wanted = (self.bootstrap, self.rest_url, self.registry_url)
+            return None not in wanted and (connect_off or self.connect_url is not None)
 
         return self._launch(args, "kgate", ready)
 

@@ -10,12 +10,15 @@ mod admin;
 pub mod consumer;
 mod context;
 mod error;
+pub mod group_membership;
+pub mod log_reader;
 mod metadata;
 pub mod native;
 pub mod partition_reader;
 mod producer;
 pub mod raw;
 mod record_stream;
+pub mod transactions;
 pub mod validate;
 mod ws_clients;
 

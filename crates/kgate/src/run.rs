@@ -22,14 +22,6 @@ pub async fn serve(config: Config, shutdown: Shutdown) -> Result<(), KgateError>
     for key in &config.ignored {
         tracing::warn!(key = %key, "configuration key not supported by kgate yet; ignored");
     }
-    // The Connect face is not built yet.
-    let unserved = config
-        .connect_properties
-        .keys()
-        .map(|k| format!("connect.{k}"));
-    for key in unserved {
-        tracing::warn!(key = %key, "configuration key of a face kgate does not serve yet; ignored");
-    }
 
     crate::faces::check(&config)?;
 

@@ -224,6 +224,10 @@ async fn serve_with_bootstrap_servers_uses_that_cluster_and_readme_example_works
         &format!("bootstrap.servers={bootstrap}"),
         "--set",
         &format!("data.dir={}", path_str(&dir.path().join("unused"))),
+        // On a cluster kgate did not start, Connect's state topics take Apache's
+        // replication factor 3, which this one-broker cluster cannot hold.
+        "--set",
+        "connect.enable=false",
     ]);
     let base = kgate.rest_url();
     get_ok(&format!("{base}/topics")).await;
@@ -513,4 +517,63 @@ async fn serve_starts_the_schema_registry_and_the_formats_use_it() {
     let output = kgate.output();
     let status = status.unwrap_or_else(|| panic!("kgate did not exit on SIGTERM:\n{output}"));
     assert!(status.success(), "exit status {status:?}:\n{output}");
+}
+
+/// The WebSocket proxy's and Connect's state topics are kgate's own, like `_schemas`:
+/// REST clients may not produce to or delete them (403/40301), though they may read them.
+#[tokio::test]
+async fn the_faces_state_topics_are_guarded_from_rest_clients() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut kgate = serve_on_port_zero(dir.path(), &["connect.status.storage.topic=my-status"]);
+    let rest = kgate.rest_url();
+    // Connect creates its topics as it starts.
+    kgate.wait_for_line("kgate Connect listening on ");
+    let http = reqwest::Client::new();
+    let clusters = get_ok(&format!("{rest}/v3/clusters")).await;
+    let clusters: serde_json::Value = serde_json::from_str(&clusters).expect("json");
+    let cluster = clusters["data"][0]["cluster_id"]
+        .as_str()
+        .expect("cluster id")
+        .to_string();
+    for topic in [
+        "_wsproxy.dynamic.configs",
+        "_wsproxy.session.state",
+        "connect-configs",
+        "connect-offsets",
+        "my-status",
+    ] {
+        let (status, body) = send_json(
+            http.post(format!("{rest}/topics/{topic}")),
+            "application/vnd.kafka.json.v2+json",
+            serde_json::json!({"records": [{"value": {"hostile": true}}]}),
+        )
+        .await;
+        assert_eq!(status, 403, "produce to {topic}: {body}");
+        assert_eq!(body["error_code"], 40301, "produce to {topic}: {body}");
+        let response = http
+            .delete(format!("{rest}/v3/clusters/{cluster}/topics/{topic}"))
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(response.status(), 403, "delete {topic}");
+    }
+    // Other topics are not affected.
+    let (status, body) = send_json(
+        http.post(format!("{rest}/v3/clusters/{cluster}/topics")),
+        "application/json",
+        serde_json::json!({"topic_name": "an-ordinary-topic", "partitions_count": 1}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = send_json(
+        http.post(format!("{rest}/topics/an-ordinary-topic")),
+        "application/vnd.kafka.json.v2+json",
+        serde_json::json!({"records": [{"value": 1}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    kgate.signal(libc::SIGTERM);
+    let status = kgate.wait_exit(Duration::from_secs(30));
+    let output = kgate.output();
+    assert!(status.is_some_and(|s| s.success()), "{output}");
 }

@@ -4,6 +4,7 @@
 //!
 //! Adding a face is a module here and one entry in [`FACES`].
 
+mod connect;
 mod registry;
 mod rest;
 mod ws;
@@ -22,7 +23,7 @@ use crate::shutdown::Shutdown;
 
 /// Every face, in the order they are bound, announced and started. A face that needs
 /// what another makes known (the REST Proxy needs the registry's URL) comes after it.
-const FACES: &[&dyn Face] = &[&registry::Registry, &rest::Rest, &ws::Ws];
+const FACES: &[&dyn Face] = &[&registry::Registry, &rest::Rest, &ws::Ws, &connect::Connect];
 
 /// A listener a face wants: what it serves and the configuration key that placed it.
 pub struct Wanted {
@@ -161,6 +162,8 @@ pub async fn serve(config: &Config, kafka: Kafka, shutdown: Shutdown) -> Result<
     {
         let watched = futures::future::select_all(running.iter_mut().map(|r| &mut r.task));
         tokio::select! {
+            // A face that stops because shutdown was asked for is no failure: when both
+            // are ready, the shutdown counts.
             biased;
             () = faces_shutdown.clone().wait() => {}
             (ended, index, _) = watched => {

@@ -82,6 +82,8 @@ impl Kgate {
         // So would the WebSocket proxy's 8078 and 9078.
         command.env("KGATE_WS_LISTENERS", "http://127.0.0.1:0");
         command.env("KGATE_WS_ADMIN_LISTENERS", "http://127.0.0.1:0");
+        // Likewise the Connect worker's 8083.
+        command.env("KGATE_CONNECT_LISTENERS", "http://127.0.0.1:0");
         for (key, value) in env {
             command.env(key, value);
         }
