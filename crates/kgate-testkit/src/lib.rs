@@ -118,7 +118,14 @@ impl TestClusterBuilder {
                     .await
                     .expect("bind the broker listener");
                 let mut broker_config = BrokerConfig::new(dir.path().join("broker"));
-                broker_config.properties = self.broker_properties;
+                let mut properties = self.broker_properties;
+                // As in Kafka's own test set-ups: a new group's first rebalance does not
+                // wait 3 s for more members (tests that need the delay set it back). The
+                // shared Apache cluster keeps Kafka's default, which its tests allow for.
+                properties
+                    .entry("group.initial.rebalance.delay.ms".to_string())
+                    .or_insert_with(|| "0".to_string());
+                broker_config.properties = properties;
                 let broker = Broker::start(broker_listener, broker_config)
                     .await
                     .expect("start the embedded broker");
@@ -289,12 +296,7 @@ impl TestCluster {
     pub fn builder() -> TestClusterBuilder {
         TestClusterBuilder {
             rest: RestConfig::default(),
-            // As in Kafka's own test set-ups: a new group's first rebalance does not wait
-            // 3 s for more members (tests that need the delay set it back).
-            broker_properties: BTreeMap::from([(
-                "group.initial.rebalance.delay.ms".to_string(),
-                "0".to_string(),
-            )]),
+            broker_properties: BTreeMap::new(),
             kafka: KafkaConfig::default(),
             registry: None,
         }

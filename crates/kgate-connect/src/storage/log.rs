@@ -125,18 +125,33 @@ impl TopicLog {
 
     /// Waits until every record written before the call has been applied (with
     /// read_committed, every record of a transaction committed before the call).
+    /// A retriable answer to the end-offset lookup (a topic created a moment ago whose
+    /// leaders are not known everywhere yet: NotLeaderForPartition) is asked again until
+    /// `timeout`.
     pub async fn read_to_end(&self, timeout: Duration) -> Result<(), ConnectError> {
-        let ends = {
-            let reader = self.reader.lock().await;
-            let Some(reader) = reader.as_ref() else {
-                return Err(ConnectError::Internal(format!(
-                    "the reader of {} is closed",
-                    self.topic
-                )));
+        let deadline = tokio::time::Instant::now() + timeout;
+        let ends = loop {
+            let answer = {
+                let reader = self.reader.lock().await;
+                let Some(reader) = reader.as_ref() else {
+                    return Err(ConnectError::Internal(format!(
+                        "the reader of {} is closed",
+                        self.topic
+                    )));
+                };
+                reader.end_offsets().await
             };
-            reader.end_offsets().await?
+            match answer {
+                Ok(ends) => break ends,
+                Err(e) if e.is_retriable() && tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(topic = %self.topic, error = %e, "asking the end offsets again");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
         };
-        self.wait_for(&ends, timeout).await
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.wait_for(&ends, left.max(Duration::from_secs(1))).await
     }
 
     /// Waits until each partition's next offset to apply is at least the one given.
