@@ -34,7 +34,10 @@ struct OwnRegistry {
 }
 
 impl OwnRegistry {
-    async fn start(cluster: &TestCluster, config: RegistryConfig) -> OwnRegistry {
+    async fn start(cluster: &TestCluster, mut config: RegistryConfig) -> OwnRegistry {
+        if config.topic == RegistryConfig::default().topic {
+            config.topic = cluster.registry_topic().to_string();
+        }
         let kafka = kgate_kafka::Kafka::connect(cluster.kafka().config().clone())
             .await
             .expect("the registry's Kafka clients");
@@ -67,7 +70,7 @@ impl OwnRegistry {
 /// The number of records in the `_schemas` topic now.
 async fn schema_records(cluster: &TestCluster, at_least: usize) -> usize {
     cluster
-        .consume_all("_schemas", at_least, Duration::from_secs(30))
+        .consume_all(cluster.registry_topic(), at_least, Duration::from_secs(30))
         .await
         .len()
 }

@@ -19,7 +19,7 @@ async fn schema_records(
 ) -> Vec<Option<Value>> {
     let key = json!({"keytype": "SCHEMA", "subject": subject, "version": version, "magic": 1});
     cluster
-        .consume_all("_schemas", at_least, Duration::from_secs(30))
+        .consume_all(cluster.registry_topic(), at_least, Duration::from_secs(30))
         .await
         .into_iter()
         .filter(|r| {

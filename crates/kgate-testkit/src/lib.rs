@@ -152,17 +152,14 @@ impl TestClusterBuilder {
         // On a shared cluster each test cluster keeps its schemas in a topic of its own, so
         // that subjects, ids and global settings are the test's alone, as they are on a
         // fresh embedded broker.
-        let registry_topic = match (peer().is_embedded(), &self.registry) {
-            (false, Some(config)) if config.topic == DEFAULT_REGISTRY_TOPIC => {
-                Some(unique_name("_schemas"))
-            }
-            _ => None,
+        let registry_topic = match &self.registry {
+            Some(config) if config.topic != DEFAULT_REGISTRY_TOPIC => config.topic.clone(),
+            _ if peer().is_embedded() => DEFAULT_REGISTRY_TOPIC.to_string(),
+            _ => unique_name("_schemas"),
         };
         let registry = match self.registry {
             Some(mut config) => {
-                if let Some(topic) = &registry_topic {
-                    config.topic = topic.clone();
-                }
+                config.topic = registry_topic.clone();
                 Some(RegistryServer::start(kafka.clone(), config).await)
             }
             None => None,
@@ -212,8 +209,9 @@ const DEFAULT_REGISTRY_TOPIC: &str = "_schemas";
 /// talking to it over the Kafka protocol.
 pub struct TestCluster {
     registry: Option<RegistryServer>,
-    /// The schemas topic given to this cluster's registries on a shared cluster.
-    registry_topic: Option<String>,
+    /// The schemas topic of this cluster's registries (on a shared cluster, one of the
+    /// test's own).
+    registry_topic: String,
     broker: Option<Broker>,
     bootstrap: String,
     rest_addr: SocketAddr,
@@ -316,12 +314,17 @@ impl TestCluster {
         &self,
         mut config: kgate_registry::RegistryConfig,
     ) -> RegistryServer {
-        if let Some(topic) = &self.registry_topic
-            && config.topic == DEFAULT_REGISTRY_TOPIC
-        {
-            config.topic = topic.clone();
+        if config.topic == DEFAULT_REGISTRY_TOPIC {
+            config.topic = self.registry_topic.clone();
         }
         RegistryServer::start(self.kafka.clone(), config).await
+    }
+
+    /// The topic this cluster's registries keep their schemas in: `_schemas` on the
+    /// embedded broker, a topic of the test's own on a shared cluster (a registry a test
+    /// starts itself takes it too).
+    pub fn registry_topic(&self) -> &str {
+        &self.registry_topic
     }
 
     /// Stops the registry started with the cluster (e.g. to start a fresh one and see it
@@ -452,10 +455,13 @@ impl TestCluster {
         partitions: i32,
         configs: &BTreeMap<String, String>,
     ) {
-        self.kafka
-            .create_topic(name, partitions, 1, configs)
-            .await
-            .unwrap_or_else(|e| panic!("create topic {name}: {e}"));
+        match self.kafka.create_topic(name, partitions, 1, configs).await {
+            // Names are the test's own: "exists" is the client's retry of a request that
+            // a busy cluster carried out but answered too late (seen on Apache Kafka under
+            // CI load); the partition count is checked below.
+            Ok(()) | Err(kgate_kafka::KafkaError::TopicAlreadyExists(_)) => {}
+            Err(e) => panic!("create topic {name}: {e}"),
+        }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(t) = self.kafka.topic(name).await
