@@ -11,7 +11,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     common::allow_caught_panics();
-    let Ok(request) = body::<SchemaBody>(&bytes::Bytes::copy_from_slice(data)) else {
+    let Ok(request) = body::<SchemaBody>(Ok(kgate_http::LimitedBody(
+        bytes::Bytes::copy_from_slice(data),
+    ))) else {
         return;
     };
     let Ok(new) = request.into_new_schema() else {

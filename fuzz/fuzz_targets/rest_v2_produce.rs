@@ -16,8 +16,8 @@ fuzz_target!(|data: &[u8]| {
             EmbeddedFormat::Json,
             EmbeddedFormat::String,
         ] {
-            let _ = json_to_bytes(format, &record.key);
-            let _ = json_to_bytes(format, &record.value);
+            let _ = json_to_bytes(format, record.key());
+            let _ = json_to_bytes(format, record.value());
         }
     }
 });
