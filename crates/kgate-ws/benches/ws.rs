@@ -14,6 +14,7 @@
 //! cargo build --release -p kgate
 //! cargo bench -p kgate-ws --bench ws -- [--records N] [--size B] [--sockets N]
 //!     [--idle N] [--workloads native-in,ws-in,native-out,ws-out,idle] [--kgate PATH]
+//!     [--set key=value ...]   # more settings for the gateway's `kgate serve`
 //! ```
 
 use std::io::{BufRead, BufReader};
@@ -36,6 +37,8 @@ struct Options {
     idle: usize,
     workloads: Vec<String>,
     kgate: std::path::PathBuf,
+    /// More `--set` settings for the gateway.
+    sets: Vec<String>,
 }
 
 fn options() -> Options {
@@ -49,6 +52,7 @@ fn options() -> Options {
             .map(String::from)
             .to_vec(),
         kgate: std::path::PathBuf::from(target).join("release/kgate"),
+        sets: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -61,6 +65,7 @@ fn options() -> Options {
             "--idle" => o.idle = value().parse().expect("--idle N"),
             "--workloads" => o.workloads = value().split(',').map(String::from).collect(),
             "--kgate" => o.kgate = value().into(),
+            "--set" => o.sets.push(value()),
             other => panic!("unknown option {other}"),
         }
     }
@@ -168,6 +173,10 @@ async fn main() {
             "127.0.0.1:0".into(),
             "--data-dir".into(),
             dir.path().join("broker").display().to_string(),
+            // A new group's first join would wait Kafka's 3 s for more members: a cost
+            // of the ws-out socket's start, not of its throughput (native-out assigns).
+            "--set".into(),
+            "group.initial.rebalance.delay.ms=0".into(),
         ],
     );
     let bootstrap = broker.wait_for("kgate broker listening on ");
@@ -182,7 +191,12 @@ async fn main() {
         // Every socket holds a connection: room for the idle workload's sockets.
         format!("server.connection.limit={}", o.idle + 1_000),
         format!("data.dir={}", dir.path().join("gateway").display()),
-    ] {
+        // Connect's state topics would ask for Apache's replication factor of 3.
+        "connect.enable=false".into(),
+    ]
+    .into_iter()
+    .chain(o.sets.iter().cloned())
+    {
         args.extend(set(&kv));
     }
     let gateway = Proc::spawn(&o.kgate, &args);
