@@ -71,4 +71,9 @@ def kgate(tmp_path_factory):
     bootstrap = apache_bootstrap() if peer() == "apache" else None
     k = Kgate(tmp_path_factory.mktemp("kgate"), bootstrap=bootstrap).start()
     yield k
+    if k.process.poll() is not None:
+        # It ended while its tests ran: its last words go to the report of the test
+        # that was running at teardown.
+        print("kgate exited with %s; its last output:" % k.process.returncode)
+        print("\n".join(k.output[-40:]))
     k.kill()

@@ -125,9 +125,9 @@ impl TopicLog {
 
     /// Waits until every record written before the call has been applied (with
     /// read_committed, every record of a transaction committed before the call).
-    /// A retriable answer to the end-offset lookup (a topic created a moment ago whose
-    /// leaders are not known everywhere yet: NotLeaderForPartition) is asked again until
-    /// `timeout`.
+    /// A retriable or "not found" answer to the end-offset lookup (a topic created a
+    /// moment ago whose leaders are not known everywhere yet: NotLeaderForPartition on
+    /// Apache Kafka) is asked again until `timeout`.
     pub async fn read_to_end(&self, timeout: Duration) -> Result<(), ConnectError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let ends = loop {
@@ -143,8 +143,15 @@ impl TopicLog {
             };
             match answer {
                 Ok(ends) => break ends,
-                Err(e) if e.is_retriable() && tokio::time::Instant::now() < deadline => {
-                    tracing::debug!(topic = %self.topic, error = %e, "asking the end offsets again");
+                // "Not found" too: the topic exists (it was made sure of at start), so a
+                // broker that does not know it yet has not caught up with the controller.
+                Err(
+                    e @ (KafkaError::TopicNotFound(_)
+                    | KafkaError::PartitionNotFound { .. }
+                    | KafkaError::Retriable { .. }
+                    | KafkaError::Timeout(_)),
+                ) if tokio::time::Instant::now() < deadline => {
+                    tracing::info!(topic = %self.topic, error = %e, "asking the end offsets again");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(e) => return Err(e.into()),
@@ -209,10 +216,22 @@ impl TopicLog {
 async fn ensure_topic(kafka: &Kafka, spec: &TopicSpec) -> Result<(), ConnectError> {
     let mut configs = BTreeMap::new();
     configs.insert("cleanup.policy".to_string(), "compact".to_string());
-    match kafka
-        .create_topic(&spec.name, spec.partitions, spec.replication, &configs)
-        .await
-    {
+    // A busy or just-started cluster may answer a retriable error (its controller
+    // moving, a request timing out): asked again for up to 30 s.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let created = loop {
+        match kafka
+            .create_topic(&spec.name, spec.partitions, spec.replication, &configs)
+            .await
+        {
+            Err(e) if e.is_retriable() && tokio::time::Instant::now() < deadline => {
+                tracing::info!(topic = %spec.name, error = %e, "creating a state topic again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => break other,
+        }
+    };
+    match created {
         Ok(()) | Err(KafkaError::TopicAlreadyExists(_)) => {}
         Err(KafkaError::InvalidRequest(message)) if message.contains("replication factor") => {
             // Most often Apache's default of 3 on a cluster of fewer brokers.
@@ -234,10 +253,11 @@ async fn ensure_topic(kafka: &Kafka, spec: &TopicSpec) -> Result<(), ConnectErro
         }
         Err(e) => return Err(e.into()),
     }
-    // A topic just created may take a moment to show in metadata.
-    for _ in 0..50 {
+    // A topic just created (here, or by another worker a moment ago) may take a moment
+    // to show in metadata with a leader for every partition.
+    for _ in 0..100 {
         match kafka.fresh_metadata().await?.topics.get(&spec.name) {
-            Some(t) if !t.partitions.is_empty() => {
+            Some(t) if !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0) => {
                 if spec.partitions == 1 && t.partitions.len() > 1 {
                     return Err(ConnectError::Config {
                         key: spec.key.to_string(),
