@@ -60,19 +60,7 @@ impl TopicLog {
         isolation_committed: bool,
         mut apply: Apply,
     ) -> Result<Arc<TopicLog>, ConnectError> {
-        ensure_topic(&kafka, spec).await?;
-        let meta = kafka.fresh_metadata().await?;
-        let partitions: Vec<i32> = meta
-            .topics
-            .get(&spec.name)
-            .map(|t| t.partitions.iter().map(|p| p.id).collect())
-            .unwrap_or_default();
-        if partitions.is_empty() {
-            return Err(ConnectError::Internal(format!(
-                "topic {} has no partitions",
-                spec.name
-            )));
-        }
+        let partitions = ensure_topic(&kafka, spec).await?;
         let (reader, mut batches) = kafka.read_log(&spec.name, &partitions, isolation_committed)?;
         let (applied, _) = watch::channel(partitions.iter().map(|p| (*p, 0)).collect());
         let sender = applied.clone();
@@ -211,9 +199,10 @@ impl TopicLog {
     }
 }
 
-/// Creates a state topic (compacted, as Apache creates them) unless it exists, and checks
-/// the config topic has the single partition its ordering needs.
-async fn ensure_topic(kafka: &Kafka, spec: &TopicSpec) -> Result<(), ConnectError> {
+/// Creates a state topic (compacted, as Apache creates them) unless it exists, checks
+/// the config topic has the single partition its ordering needs, and returns the topic's
+/// partition ids.
+async fn ensure_topic(kafka: &Kafka, spec: &TopicSpec) -> Result<Vec<i32>, ConnectError> {
     let mut configs = BTreeMap::new();
     configs.insert("cleanup.policy".to_string(), "compact".to_string());
     // A busy or just-started cluster may answer a retriable error (its controller
@@ -256,7 +245,16 @@ async fn ensure_topic(kafka: &Kafka, spec: &TopicSpec) -> Result<(), ConnectErro
     // A topic just created (here, or by another worker a moment ago) may take a moment
     // to show in metadata with a leader for every partition.
     for _ in 0..100 {
-        match kafka.fresh_metadata().await?.topics.get(&spec.name) {
+        let meta = match kafka.fresh_metadata().await {
+            Ok(meta) => meta,
+            Err(e) if e.is_retriable() => {
+                tracing::info!(topic = %spec.name, error = %e, "asking for metadata again");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match meta.topics.get(&spec.name) {
             Some(t) if !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0) => {
                 if spec.partitions == 1 && t.partitions.len() > 1 {
                     return Err(ConnectError::Config {
@@ -270,7 +268,7 @@ async fn ensure_topic(kafka: &Kafka, spec: &TopicSpec) -> Result<(), ConnectErro
                         ),
                     });
                 }
-                return Ok(());
+                return Ok(t.partitions.iter().map(|p| p.id).collect());
             }
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
