@@ -195,6 +195,12 @@ async fn every_listener_accepts_again_after_file_descriptors_run_out() {
     let broker = kgate.broker_address();
     eventually_ok(&format!("{rest}/topics")).await;
     eventually_ok(&format!("{registry}/subjects")).await;
+    // Connect creates its state topics after its listener is announced, and the broker
+    // refuses to create topics with too few descriptors to spare: a start still under
+    // way when the pressure begins fails, and a face that fails stops kgate. Connect
+    // answers once its start is done.
+    let connect = kgate.wait_for_line("kgate Connect listening on ");
+    eventually_ok(&format!("{connect}/connectors")).await;
 
     // More connections than kgate has descriptors, to all three listeners: the broker's
     // have no limit and exhaust the process's descriptors.
