@@ -65,6 +65,13 @@ impl KafkaError {
         matches!(self, KafkaError::Retriable { .. } | KafkaError::Timeout(_))
     }
 
+    /// True for librdkafka's local "Unknown partition": the client's metadata does not
+    /// know the partition yet, as right after another client created its topic.
+    pub fn is_partition_unknown_to_client(&self) -> bool {
+        matches!(self, KafkaError::Kafka { code, .. }
+            if *code == RDKafkaErrorCode::UnknownPartition as i32)
+    }
+
     /// Classifies an error code reported by librdkafka or by a broker.
     pub fn from_code(code: RDKafkaErrorCode, context: &str) -> KafkaError {
         use RDKafkaErrorCode as C;
@@ -192,6 +199,14 @@ mod tests {
         assert!(KafkaError::from_code(RDKafkaErrorCode::NotLeaderForPartition, "").is_retriable());
         assert!(KafkaError::from_code(RDKafkaErrorCode::MessageTimedOut, "").is_retriable());
         assert!(!KafkaError::from_code(RDKafkaErrorCode::InvalidConfig, "").is_retriable());
+        assert!(
+            KafkaError::from_code(RDKafkaErrorCode::UnknownPartition, "t")
+                .is_partition_unknown_to_client()
+        );
+        assert!(
+            !KafkaError::from_code(RDKafkaErrorCode::UnknownTopicOrPartition, "t")
+                .is_partition_unknown_to_client()
+        );
         assert!(matches!(
             KafkaError::from_code(RDKafkaErrorCode::TopicAuthorizationFailed, ""),
             KafkaError::Authorization(_)

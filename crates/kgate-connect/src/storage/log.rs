@@ -132,13 +132,19 @@ impl TopicLog {
             match answer {
                 Ok(ends) => break ends,
                 // "Not found" too: the topic exists (it was made sure of at start), so a
-                // broker that does not know it yet has not caught up with the controller.
-                Err(
-                    e @ (KafkaError::TopicNotFound(_)
-                    | KafkaError::PartitionNotFound { .. }
-                    | KafkaError::Retriable { .. }
-                    | KafkaError::Timeout(_)),
-                ) if tokio::time::Instant::now() < deadline => {
+                // broker, or the reader's own client (librdkafka's local "Unknown
+                // partition", seen on Apache Kafka in CI), has not caught up yet.
+                Err(e)
+                    if (e.is_partition_unknown_to_client()
+                        || matches!(
+                            e,
+                            KafkaError::TopicNotFound(_)
+                                | KafkaError::PartitionNotFound { .. }
+                                | KafkaError::Retriable { .. }
+                                | KafkaError::Timeout(_)
+                        ))
+                        && tokio::time::Instant::now() < deadline =>
+                {
                     tracing::info!(topic = %self.topic, error = %e, "asking the end offsets again");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
