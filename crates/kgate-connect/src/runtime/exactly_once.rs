@@ -16,11 +16,12 @@ use kgate_kafka::ProduceRecord;
 use kgate_kafka::transactions::TransactionalProducer;
 use tokio::sync::watch;
 
-use super::source::{RecordConverters, StoredOffsets, converted};
-use super::{Control, TaskContext};
-use crate::plugins::SourceTask;
+use super::control::{Step, drive};
+use super::source::{StoredOffsets, converted};
+use super::{Control, RecordConverters, TaskContext};
+use crate::plugins::{SourceRecord, SourceTask};
 use crate::storage::JsonMap;
-use crate::storage::records::{StatusKey, offset_key};
+use crate::storage::records::offset_key;
 
 /// How long a restarted task waits to read the offsets topic to its end.
 const OFFSETS_READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -137,56 +138,53 @@ async fn transactions(
     tracing::debug!(connector = %context.connector, task = context.task, "offsets read; starting the task");
     task.start(&context.properties, &StoredOffsets { context })
         .await?;
-    let status_key = StatusKey::Task(context.connector.clone(), context.task);
-    let mut state = Control::Pause;
-    let mut open: Option<Open> = None;
-    let mut topics_seen = Vec::new();
-    loop {
-        let wanted = *control.borrow_and_update();
-        if wanted != state {
-            state = wanted;
-            match state {
-                Control::Run => {
-                    context
-                        .status
-                        .write(status_key.clone(), "RUNNING", None)
-                        .await
-                }
-                Control::Pause => {
-                    commit(context, producer, open.take()).await?;
-                    context
-                        .status
-                        .write(status_key.clone(), "PAUSED", None)
-                        .await;
-                }
-                Control::Stop => break,
-            }
-        }
-        if state == Control::Pause {
-            if control.changed().await.is_err() {
-                break;
-            }
-            continue;
-        }
-        let records = tokio::select! {
-            polled = task.poll() => polled?,
-            _ = control.changed() => continue,
-        };
+    let mut step = Transactions {
+        context,
+        task,
+        converters,
+        boundary,
+        producer,
+        open: None,
+        topics_seen: Vec::new(),
+    };
+    drive(context, control, &mut step).await
+}
+
+/// An exactly-once source task's step: its records and their offsets in transactions.
+struct Transactions<'a> {
+    context: &'a TaskContext,
+    task: &'a mut dyn SourceTask,
+    converters: &'a RecordConverters,
+    boundary: Boundary,
+    producer: &'a TransactionalProducer,
+    open: Option<Open>,
+    topics_seen: Vec<String>,
+}
+
+impl Step for Transactions<'_> {
+    type Batch = Vec<SourceRecord>;
+
+    async fn fetch(&mut self) -> Result<Vec<SourceRecord>, String> {
+        self.task.poll().await
+    }
+
+    async fn process(&mut self, records: Vec<SourceRecord>) -> Result<(), String> {
         if !records.is_empty() {
-            if open.is_none() {
-                producer
+            if self.open.is_none() {
+                self.producer
                     .begin()
                     .await
                     .map_err(|e| format!("Failed to begin a transaction: {e}"))?;
-                open = Some(Open {
+                self.open = Some(Open {
                     began: Instant::now(),
                     offsets: Vec::new(),
                 });
             }
-            if let Some(open) = open.as_mut() {
+            if let Some(open) = self.open.as_mut() {
                 for r in records {
-                    let record = converted(context, converters, &r, &mut topics_seen).await?;
-                    producer
+                    let record =
+                        converted(self.context, self.converters, &r, &mut self.topics_seen).await?;
+                    self.producer
                         .send(&r.topic, record.as_ref())
                         .await
                         .map_err(|e| {
@@ -196,16 +194,20 @@ async fn transactions(
                 }
             }
         }
-        let due = match (boundary, &open) {
+        let due = match (self.boundary, &self.open) {
             (_, None) => false,
             (Boundary::Poll, Some(_)) => true,
             (Boundary::Interval(every), Some(o)) => o.began.elapsed() >= every,
         };
         if due {
-            commit(context, producer, open.take()).await?;
+            self.commit().await?;
         }
+        Ok(())
     }
-    commit(context, producer, open.take()).await
+
+    async fn commit(&mut self) -> Result<(), String> {
+        commit(self.context, self.producer, self.open.take()).await
+    }
 }
 
 /// Adds the offsets to the open transaction and commits it; the offsets then count for

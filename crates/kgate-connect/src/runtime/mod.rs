@@ -1,6 +1,7 @@
 //! The worker's runtime: the connectors and tasks assigned to this worker, each task a
 //! tokio task driven by its target state, its status written to the status store.
 
+mod control;
 mod errors;
 mod exactly_once;
 mod sink;
@@ -87,6 +88,27 @@ pub struct Worker {
     /// One restart at a time: a task being restarted is briefly not running, and a
     /// request to restart it then must wait rather than find it gone.
     restarting: tokio::sync::Mutex<()>,
+}
+
+/// The converters of a task's records.
+pub(crate) struct RecordConverters {
+    /// The key converter.
+    pub key: SlotConverter,
+    /// The value converter.
+    pub value: SlotConverter,
+    /// The header converter.
+    pub header: SlotConverter,
+}
+
+impl RecordConverters {
+    /// The task's key, value and header converters (its connector's, else the worker's).
+    pub fn new(context: &TaskContext) -> Result<RecordConverters, String> {
+        Ok(RecordConverters {
+            key: converter_for("key.converter", &context.properties, &context.config)?,
+            value: converter_for("value.converter", &context.properties, &context.config)?,
+            header: converter_for("header.converter", &context.properties, &context.config)?,
+        })
+    }
 }
 
 /// A converter for `slot` (`key.converter`, `value.converter`): the connector's own

@@ -6,12 +6,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use kgate_kafka::consumer::{
-    ConsumerHandle, ConsumerSettings, PartitionOffset, ReadLimits, Subscription, TopicPartition,
+    ConsumedRecord, ConsumerHandle, ConsumerSettings, PartitionOffset, ReadLimits, Subscription,
+    TopicPartition,
 };
 use tokio::sync::watch;
 
+use super::control::{Step, drive};
 use super::errors::{ErrorHandler, Stage};
-use super::{Control, TaskContext, converter_for, trace};
+use super::{Control, RecordConverters, TaskContext, trace};
 use crate::plugins::{SinkRecord, SinkTask};
 use crate::storage::records::StatusKey;
 
@@ -73,10 +75,8 @@ async fn work(
     control: &mut watch::Receiver<Control>,
     consumer_slot: &mut Option<ConsumerHandle>,
 ) -> Result<(), String> {
-    let key_converter = converter_for("key.converter", &context.properties, &context.config)?;
-    let value_converter = converter_for("value.converter", &context.properties, &context.config)?;
-    let header_converter = converter_for("header.converter", &context.properties, &context.config)?;
-    let mut errors = ErrorHandler::of(context)?;
+    let converters = RecordConverters::new(context)?;
+    let errors = ErrorHandler::of(context)?;
     let subscription = subscription(&context.properties)?;
     // Worker `consumer.*` settings, then the connector's `consumer.override.*` ones.
     let mut overrides = context.config.consumer.clone();
@@ -137,146 +137,178 @@ async fn work(
         .await
         .map_err(|e| format!("Failed to subscribe: {e}"))?;
 
-    let status_key = StatusKey::Task(context.connector.clone(), context.task);
-    let mut state = Control::Pause;
-    // The next offset of each partition whose records were put since the last commit.
-    let mut positions: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    let mut last_commit = Instant::now();
-    let mut topics_seen: Vec<String> = Vec::new();
-    loop {
-        let wanted = *control.borrow_and_update();
-        if wanted != state {
-            state = wanted;
-            match state {
-                Control::Run => {
-                    context
-                        .status
-                        .write(status_key.clone(), "RUNNING", None)
-                        .await
-                }
-                Control::Pause => {
-                    commit(consumer, task, &mut positions).await?;
-                    context
-                        .status
-                        .write(status_key.clone(), "PAUSED", None)
-                        .await;
-                }
-                Control::Stop => break,
-            }
-        }
-        if state == Control::Pause {
-            if control.changed().await.is_err() {
-                break;
-            }
-            continue;
-        }
+    let mut step = Put {
+        context,
+        task,
+        consumer,
+        converters,
+        errors,
+        committed,
+        positions: BTreeMap::new(),
+        last_commit: Instant::now(),
+        topics_seen: Vec::new(),
+    };
+    drive(context, control, &mut step).await
+}
+
+/// A sink task's step: consumed records converted and put, their offsets committed once
+/// the task has flushed them.
+struct Put<'a> {
+    context: &'a TaskContext,
+    task: &'a mut dyn SinkTask,
+    consumer: &'a ConsumerHandle,
+    converters: RecordConverters,
+    errors: ErrorHandler,
+    /// Partitions with a committed offset (see `work`).
+    committed: HashSet<(String, i32)>,
+    /// The next offset of each partition whose records were put since the last commit.
+    positions: BTreeMap<(String, i32), i64>,
+    last_commit: Instant,
+    topics_seen: Vec<String>,
+}
+
+impl Step for Put<'_> {
+    type Batch = Vec<ConsumedRecord>;
+
+    async fn fetch(&mut self) -> Result<Vec<ConsumedRecord>, String> {
         let limits = ReadLimits {
             timeout: Duration::from_millis(500),
             max_bytes: READ_BYTES,
             min_bytes: READ_BYTES,
         };
-        let records = tokio::select! {
-            read = consumer.read(limits) => read.map_err(|e| format!("Failed to consume: {e}"))?,
-            _ = control.changed() => continue,
-        };
+        self.consumer
+            .read(limits)
+            .await
+            .map_err(|e| format!("Failed to consume: {e}"))
+    }
+
+    async fn process(&mut self, records: Vec<ConsumedRecord>) -> Result<(), String> {
         if !records.is_empty() {
-            let mut batch = Vec::with_capacity(records.len());
+            let batch = self.converted(&records).await?;
+            self.commit_starts(&records).await?;
+            self.task.put(batch).await?;
             for r in &records {
-                let key = match key_converter.to_connect(&r.topic, r.key.as_deref()).await {
-                    Ok(k) => k,
-                    Err(e) => {
-                        errors
-                            .failed(context, r, Stage::KeyConverter, e.to_string())
-                            .await?;
-                        continue;
-                    }
-                };
-                let value = match value_converter
-                    .to_connect(&r.topic, r.value.as_deref())
-                    .await
-                {
-                    Ok(v) => v,
-                    Err(e) => {
-                        errors
-                            .failed(context, r, Stage::ValueConverter, e.to_string())
-                            .await?;
-                        continue;
-                    }
-                };
-                let mut headers = Vec::with_capacity(r.headers.len());
-                let mut header_error = None;
-                for h in &r.headers {
-                    match header_converter
-                        .to_connect(&r.topic, h.value.as_deref())
-                        .await
-                    {
-                        Ok(data) => headers.push((h.name.clone(), data)),
-                        Err(e) => {
-                            header_error = Some(format!("header {}: {e}", h.name));
-                            break;
-                        }
-                    }
-                }
-                if let Some(e) = header_error {
-                    errors.failed(context, r, Stage::HeaderConverter, e).await?;
+                self.positions
+                    .insert((r.topic.to_string(), r.partition), r.offset + 1);
+            }
+        }
+        if self.last_commit.elapsed() >= self.context.config.offset_flush_interval {
+            self.commit().await?;
+            self.last_commit = Instant::now();
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), String> {
+        commit(self.consumer, self.task, &mut self.positions).await
+    }
+}
+
+impl Put<'_> {
+    /// The records as the task receives them; one that cannot be converted goes to the
+    /// error handler (which fails the task unless errors are tolerated).
+    async fn converted(&mut self, records: &[ConsumedRecord]) -> Result<Vec<SinkRecord>, String> {
+        let context = self.context;
+        let converters = &self.converters;
+        let mut batch = Vec::with_capacity(records.len());
+        for r in records {
+            let key = match converters.key.to_connect(&r.topic, r.key.as_deref()).await {
+                Ok(k) => k,
+                Err(e) => {
+                    self.errors
+                        .failed(context, r, Stage::KeyConverter, e.to_string())
+                        .await?;
                     continue;
                 }
-                if !topics_seen.iter().any(|t| **t == *r.topic) {
-                    context
-                        .stores
-                        .write_topic_status(&context.connector, context.task, &r.topic)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    topics_seen.push(r.topic.to_string());
+            };
+            let value = match converters
+                .value
+                .to_connect(&r.topic, r.value.as_deref())
+                .await
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    self.errors
+                        .failed(context, r, Stage::ValueConverter, e.to_string())
+                        .await?;
+                    continue;
                 }
-                batch.push(SinkRecord {
-                    topic: r.topic.to_string(),
-                    partition: r.partition,
+            };
+            let mut headers = Vec::with_capacity(r.headers.len());
+            let mut header_error = None;
+            for h in &r.headers {
+                match converters
+                    .header
+                    .to_connect(&r.topic, h.value.as_deref())
+                    .await
+                {
+                    Ok(data) => headers.push((h.name.clone(), data)),
+                    Err(e) => {
+                        header_error = Some(format!("header {}: {e}", h.name));
+                        break;
+                    }
+                }
+            }
+            if let Some(e) = header_error {
+                self.errors
+                    .failed(context, r, Stage::HeaderConverter, e)
+                    .await?;
+                continue;
+            }
+            if !self.topics_seen.iter().any(|t| **t == *r.topic) {
+                context
+                    .stores
+                    .write_topic_status(&context.connector, context.task, &r.topic)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.topics_seen.push(r.topic.to_string());
+            }
+            batch.push(SinkRecord {
+                topic: r.topic.to_string(),
+                partition: r.partition,
+                offset: r.offset,
+                key,
+                value,
+                timestamp: r.timestamp,
+                headers,
+            });
+        }
+        Ok(batch)
+    }
+
+    /// Commits the starting point of each partition of `records` that has no committed
+    /// offset yet, with the task's flush metadata, before its first records are put.
+    async fn commit_starts(&mut self, records: &[ConsumedRecord]) -> Result<(), String> {
+        let mut starts: Vec<PartitionOffset> = Vec::new();
+        for r in records {
+            let id = (r.topic.to_string(), r.partition);
+            if !self.committed.contains(&id)
+                && !starts
+                    .iter()
+                    .any(|s| s.topic == id.0 && s.partition == id.1)
+            {
+                starts.push(PartitionOffset {
+                    topic: id.0,
+                    partition: id.1,
                     offset: r.offset,
-                    key,
-                    value,
-                    timestamp: r.timestamp,
-                    headers,
+                    metadata: String::new(),
                 });
             }
-            let mut starts: Vec<PartitionOffset> = Vec::new();
-            for r in &records {
-                let id = (r.topic.to_string(), r.partition);
-                if !committed.contains(&id)
-                    && !starts
-                        .iter()
-                        .any(|s| s.topic == id.0 && s.partition == id.1)
-                {
-                    starts.push(PartitionOffset {
-                        topic: id.0,
-                        partition: id.1,
-                        offset: r.offset,
-                        metadata: String::new(),
-                    });
-                }
-            }
-            if !starts.is_empty() {
-                let metadata = task.flush().await?;
-                for s in &mut starts {
-                    s.metadata.clone_from(&metadata);
-                    committed.insert((s.topic.clone(), s.partition));
-                }
-                consumer
-                    .commit(Some(starts))
-                    .await
-                    .map_err(|e| format!("Commit of offsets failed: {e}"))?;
-            }
-            task.put(batch).await?;
-            for r in &records {
-                positions.insert((r.topic.to_string(), r.partition), r.offset + 1);
-            }
         }
-        if last_commit.elapsed() >= context.config.offset_flush_interval {
-            commit(consumer, task, &mut positions).await?;
-            last_commit = Instant::now();
+        if starts.is_empty() {
+            return Ok(());
         }
+        let metadata = self.task.flush().await?;
+        for s in &mut starts {
+            s.metadata.clone_from(&metadata);
+            self.committed.insert((s.topic.clone(), s.partition));
+        }
+        self.consumer
+            .commit(Some(starts))
+            .await
+            .map_err(|e| format!("Commit of offsets failed: {e}"))?;
+        Ok(())
     }
-    commit(consumer, task, &mut positions).await
 }
 
 /// Flushes the task and commits the offsets of what it was given, on the partitions the

@@ -5,10 +5,11 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use kgate_kafka::{Delivered, ProduceRecord};
+use kgate_kafka::{Delivered, DeliveryQueue, ProduceRecord};
 use tokio::sync::watch;
 
-use super::{Control, TaskContext, converter_for, trace};
+use super::control::{Step, drive};
+use super::{Control, RecordConverters, TaskContext, trace};
 use crate::plugins::{OffsetReader, SourceRecord, SourceTask};
 use crate::storage::JsonMap;
 use crate::storage::records::StatusKey;
@@ -80,81 +81,63 @@ async fn work(
     control: &mut watch::Receiver<Control>,
 ) -> Result<(), String> {
     let converters = RecordConverters::new(context)?;
-    let mut queue = context.kafka.delivery_queue().map_err(|e| e.to_string())?;
+    let queue = context.kafka.delivery_queue().map_err(|e| e.to_string())?;
     task.start(&context.properties, &StoredOffsets { context })
         .await?;
-    let status_key = StatusKey::Task(context.connector.clone(), context.task);
-    let mut state = Control::Pause;
-    let mut offsets = Offsets::default();
-    let mut last_flush = Instant::now();
-    let mut topics_seen: Vec<String> = Vec::new();
-    let mut delivered: VecDeque<Delivered> = VecDeque::new();
-    loop {
-        let wanted = *control.borrow_and_update();
-        if wanted != state {
-            state = wanted;
-            match state {
-                Control::Run => {
-                    context
-                        .status
-                        .write(status_key.clone(), "RUNNING", None)
-                        .await
-                }
-                Control::Pause => {
-                    drain(&mut queue, &mut offsets, &mut delivered).await?;
-                    commit(context, &mut offsets).await?;
-                    context
-                        .status
-                        .write(status_key.clone(), "PAUSED", None)
-                        .await;
-                }
-                Control::Stop => break,
-            }
-        }
-        if state == Control::Pause {
-            if control.changed().await.is_err() {
-                break;
-            }
-            continue;
-        }
-        let records = tokio::select! {
-            polled = task.poll() => polled?,
-            _ = control.changed() => continue,
-        };
+    let mut step = Produce {
+        context,
+        task,
+        converters,
+        queue,
+        offsets: Offsets::default(),
+        last_flush: Instant::now(),
+        topics_seen: Vec::new(),
+        delivered: VecDeque::new(),
+    };
+    drive(context, control, &mut step).await
+}
+
+/// A source task's step: its records produced, their offsets stored once acknowledged.
+struct Produce<'a> {
+    context: &'a TaskContext,
+    task: &'a mut dyn SourceTask,
+    converters: RecordConverters,
+    queue: DeliveryQueue,
+    offsets: Offsets,
+    last_flush: Instant,
+    topics_seen: Vec<String>,
+    delivered: VecDeque<Delivered>,
+}
+
+impl Step for Produce<'_> {
+    type Batch = Vec<SourceRecord>;
+
+    async fn fetch(&mut self) -> Result<Vec<SourceRecord>, String> {
+        self.task.poll().await
+    }
+
+    async fn process(&mut self, records: Vec<SourceRecord>) -> Result<(), String> {
         for r in records {
-            let record = converted(context, &converters, &r, &mut topics_seen).await?;
-            queue
+            let record =
+                converted(self.context, &self.converters, &r, &mut self.topics_seen).await?;
+            self.queue
                 .send_waiting(&r.topic, record.as_ref())
                 .await
                 .map_err(|e| format!("Unrecoverable exception from producer send callback: {e}"))?;
-            offsets.in_flight.push_back((r.partition, r.offset));
+            self.offsets.in_flight.push_back((r.partition, r.offset));
         }
-        take_delivered(&mut queue, &mut offsets, &mut delivered)?;
-        if last_flush.elapsed() >= context.config.offset_flush_interval {
-            drain(&mut queue, &mut offsets, &mut delivered).await?;
-            commit(context, &mut offsets).await?;
-            last_flush = Instant::now();
+        take_delivered(&mut self.queue, &mut self.offsets, &mut self.delivered)?;
+        if self.last_flush.elapsed() >= self.context.config.offset_flush_interval {
+            self.commit().await?;
+            self.last_flush = Instant::now();
         }
+        Ok(())
     }
-    drain(&mut queue, &mut offsets, &mut delivered).await?;
-    commit(context, &mut offsets).await
-}
 
-/// The converters of a task's records.
-pub(super) struct RecordConverters {
-    key: crate::converters::SlotConverter,
-    value: crate::converters::SlotConverter,
-    header: crate::converters::SlotConverter,
-}
-
-impl RecordConverters {
-    /// The task's key and value converters (its connector's, else the worker's).
-    pub(super) fn new(context: &TaskContext) -> Result<RecordConverters, String> {
-        Ok(RecordConverters {
-            key: converter_for("key.converter", &context.properties, &context.config)?,
-            value: converter_for("value.converter", &context.properties, &context.config)?,
-            header: converter_for("header.converter", &context.properties, &context.config)?,
-        })
+    /// Waits for every record in flight, then stores the acknowledged offsets.
+    async fn commit(&mut self) -> Result<(), String> {
+        drain(&mut self.queue, &mut self.offsets, &mut self.delivered).await?;
+        commit(self.context, &mut self.offsets).await
     }
 }
 
@@ -204,7 +187,7 @@ pub(super) async fn converted(
 
 /// Takes the acknowledgements already known, without waiting.
 fn take_delivered(
-    queue: &mut kgate_kafka::DeliveryQueue,
+    queue: &mut DeliveryQueue,
     offsets: &mut Offsets,
     delivered: &mut VecDeque<Delivered>,
 ) -> Result<(), String> {
@@ -224,7 +207,7 @@ fn settle(offsets: &mut Offsets, delivered: &mut VecDeque<Delivered>) -> Result<
 
 /// Waits for every record in flight.
 async fn drain(
-    queue: &mut kgate_kafka::DeliveryQueue,
+    queue: &mut DeliveryQueue,
     offsets: &mut Offsets,
     delivered: &mut VecDeque<Delivered>,
 ) -> Result<(), String> {
