@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value as Json, json};
 
 use super::ConvertError;
+use super::walk::{self, Form, Rules};
 use crate::data::{Field, Schema, SchemaType, Value};
 
 /// Confluent's namespace for records the Connect schema does not name.
@@ -155,84 +156,20 @@ fn with_metadata(schema: &Schema, avro: Json, name_it: bool) -> Json {
 
 /// A Connect value as the JSON kgate's Avro codec writes with [`avro_schema`]'s schema.
 pub fn avro_value(schema: &Schema, value: &Value) -> Result<Json, ConvertError> {
-    Ok(match (schema.kind, value) {
-        (_, Value::Null) if schema.optional => Json::Null,
-        (_, Value::Null) => {
-            return Err(ConvertError(
-                "Conversion error: null value for field that is required and has no default value"
-                    .to_string(),
-            ));
-        }
-        (SchemaType::Boolean, Value::Boolean(b)) => json!(b),
-        (SchemaType::Int8, Value::Int8(n)) => json!(n),
-        (SchemaType::Int16, Value::Int16(n)) => json!(n),
-        (SchemaType::Int32, Value::Int32(n)) => json!(n),
-        (SchemaType::Int64, Value::Int64(n)) => json!(n),
-        (SchemaType::Float32, Value::Float32(n)) => json!(n),
-        (SchemaType::Float64, Value::Float64(n)) => json!(n),
-        (SchemaType::String, Value::String(s)) => json!(s),
-        // kgate's Avro codec takes bytes as a string of code points 0-255, Avro's JSON
-        // encoding.
-        (SchemaType::Bytes, Value::Bytes(b)) => {
-            Json::String(b.iter().map(|&c| char::from(c)).collect())
-        }
-        (SchemaType::Array, Value::Array(items)) => {
-            let item = child(schema.value.as_deref(), "array items")?;
-            Json::Array(
-                items
-                    .iter()
-                    .map(|v| avro_value(item, v))
-                    .collect::<Result<_, _>>()?,
-            )
-        }
-        (SchemaType::Map, Value::Map(entries)) => {
-            let key = child(schema.key.as_deref(), "map keys")?;
-            let val = child(schema.value.as_deref(), "map values")?;
-            if key.kind == SchemaType::String && !key.optional {
-                let mut o = Map::new();
-                for (k, v) in entries {
-                    let Value::String(k) = k else {
-                        return Err(mismatch(key, k));
-                    };
-                    o.insert(k.clone(), avro_value(val, v)?);
-                }
-                Json::Object(o)
-            } else {
-                Json::Array(
-                    entries
-                        .iter()
-                        .map(|(k, v)| {
-                            Ok(json!({"key": avro_value(key, k)?, "value": avro_value(val, v)?}))
-                        })
-                        .collect::<Result<_, ConvertError>>()?,
-                )
-            }
-        }
-        (SchemaType::Struct, Value::Struct(fields)) => {
-            let mut o = Map::new();
-            for f in &schema.fields {
-                let v = fields
-                    .iter()
-                    .find(|(n, _)| *n == f.name)
-                    .map_or(&Value::Null, |(_, v)| v);
-                o.insert(f.name.clone(), avro_value(&f.schema, v)?);
-            }
-            Json::Object(o)
-        }
-        (_, other) => return Err(mismatch(schema, other)),
-    })
+    walk::to_json::<AvroForm>(schema, value)
 }
 
-fn child<'a>(schema: Option<&'a Schema>, what: &str) -> Result<&'a Schema, ConvertError> {
-    schema.ok_or_else(|| ConvertError(format!("the schema has no {what}")))
-}
+/// Avro's leaves in the shared walk.
+struct AvroForm;
 
-fn mismatch(schema: &Schema, value: &Value) -> ConvertError {
-    ConvertError(format!(
-        "Conversion error: a {} value does not fit the schema type {}",
-        super::primitive::kind(value),
-        schema.kind.name().to_uppercase()
-    ))
+impl Form for AvroForm {
+    const RULES: Rules = Rules::Checked;
+
+    /// kgate's Avro codec takes bytes as a string of code points 0-255, Avro's JSON
+    /// encoding.
+    fn bytes(bytes: &[u8]) -> Json {
+        Json::String(bytes.iter().map(|&c| char::from(c)).collect())
+    }
 }
 
 /// Named Avro types seen so far, for references by name.

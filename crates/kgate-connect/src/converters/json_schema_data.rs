@@ -5,10 +5,10 @@
 //! schema with their fields' `connect.index`, and an optional schema is a `oneOf` with
 //! null.
 
-use base64::Engine;
 use serde_json::{Map, Value as Json, json};
 
 use super::ConvertError;
+use super::walk::{self, Form, ReadForm, Rules};
 use crate::data::{Field, Schema, SchemaType, Value};
 
 /// The JSON Schema for a Connect schema.
@@ -99,82 +99,18 @@ fn write_schema(schema: &Schema) -> Json {
 
 /// A Connect value as the JSON document written with [`json_schema`]'s schema.
 pub fn json_value(schema: &Schema, value: &Value) -> Result<Json, ConvertError> {
-    Ok(match (schema.kind, value) {
-        (_, Value::Null) if schema.optional => Json::Null,
-        (_, Value::Null) => {
-            return Err(ConvertError(
-                "Conversion error: null value for field that is required and has no default value"
-                    .to_string(),
-            ));
-        }
-        (SchemaType::Boolean, Value::Boolean(b)) => json!(b),
-        (SchemaType::Int8, Value::Int8(n)) => json!(n),
-        (SchemaType::Int16, Value::Int16(n)) => json!(n),
-        (SchemaType::Int32, Value::Int32(n)) => json!(n),
-        (SchemaType::Int64, Value::Int64(n)) => json!(n),
-        (SchemaType::Float32, Value::Float32(n)) => json!(n),
-        (SchemaType::Float64, Value::Float64(n)) => json!(n),
-        (SchemaType::String, Value::String(s)) => json!(s),
-        (SchemaType::Bytes, Value::Bytes(b)) => {
-            json!(base64::engine::general_purpose::STANDARD.encode(b))
-        }
-        (SchemaType::Array, Value::Array(items)) => {
-            let item = child(schema.value.as_deref(), "array items")?;
-            Json::Array(
-                items
-                    .iter()
-                    .map(|v| json_value(item, v))
-                    .collect::<Result<_, _>>()?,
-            )
-        }
-        (SchemaType::Map, Value::Map(entries)) => {
-            let key = child(schema.key.as_deref(), "map keys")?;
-            let val = child(schema.value.as_deref(), "map values")?;
-            if key.kind == SchemaType::String && !key.optional {
-                let mut o = Map::new();
-                for (k, v) in entries {
-                    let Value::String(k) = k else {
-                        return Err(mismatch(key, k));
-                    };
-                    o.insert(k.clone(), json_value(val, v)?);
-                }
-                Json::Object(o)
-            } else {
-                Json::Array(
-                    entries
-                        .iter()
-                        .map(|(k, v)| {
-                            Ok(json!({"key": json_value(key, k)?, "value": json_value(val, v)?}))
-                        })
-                        .collect::<Result<_, ConvertError>>()?,
-                )
-            }
-        }
-        (SchemaType::Struct, Value::Struct(fields)) => {
-            let mut o = Map::new();
-            for f in &schema.fields {
-                let v = fields
-                    .iter()
-                    .find(|(n, _)| *n == f.name)
-                    .map_or(&Value::Null, |(_, v)| v);
-                o.insert(f.name.clone(), json_value(&f.schema, v)?);
-            }
-            Json::Object(o)
-        }
-        (_, other) => return Err(mismatch(schema, other)),
-    })
+    walk::to_json::<JsonSchemaForm>(schema, value)
 }
 
-fn child<'a>(schema: Option<&'a Schema>, what: &str) -> Result<&'a Schema, ConvertError> {
-    schema.ok_or_else(|| ConvertError(format!("the schema has no {what}")))
+/// JSON Schema's leaves in the shared walks: base64 bytes, integers as JSON numbers.
+struct JsonSchemaForm;
+
+impl Form for JsonSchemaForm {
+    const RULES: Rules = Rules::Checked;
 }
 
-fn mismatch(schema: &Schema, value: &Value) -> ConvertError {
-    ConvertError(format!(
-        "Conversion error: a {} value does not fit the schema type {}",
-        super::primitive::kind(value),
-        schema.kind.name().to_uppercase()
-    ))
+impl ReadForm for JsonSchemaForm {
+    const VALUE_NAME: &'static str = "JSON";
 }
 
 /// The order keys appear in a JSON text, object by object (serde_json's maps sort
@@ -387,94 +323,7 @@ fn schema_of(json: &Json, order: Option<&KeyOrder>) -> Result<Schema, ConvertErr
 
 /// The Connect value of a JSON document read with `schema`.
 pub fn connect_value(schema: &Schema, json: &Json) -> Result<Value, ConvertError> {
-    let bad = || {
-        ConvertError(format!(
-            "Conversion error: the JSON value {json} does not fit the schema type {}",
-            schema.kind.name().to_uppercase()
-        ))
-    };
-    if json.is_null() {
-        return if schema.optional {
-            Ok(Value::Null)
-        } else {
-            Err(bad())
-        };
-    }
-    Ok(match schema.kind {
-        SchemaType::Boolean => Value::Boolean(json.as_bool().ok_or_else(bad)?),
-        SchemaType::Int8 => Value::Int8(
-            json.as_i64()
-                .and_then(|n| i8::try_from(n).ok())
-                .ok_or_else(bad)?,
-        ),
-        SchemaType::Int16 => Value::Int16(
-            json.as_i64()
-                .and_then(|n| i16::try_from(n).ok())
-                .ok_or_else(bad)?,
-        ),
-        SchemaType::Int32 => Value::Int32(
-            json.as_i64()
-                .and_then(|n| i32::try_from(n).ok())
-                .ok_or_else(bad)?,
-        ),
-        SchemaType::Int64 => Value::Int64(json.as_i64().ok_or_else(bad)?),
-        SchemaType::Float32 => Value::Float32(json.as_f64().ok_or_else(bad)? as f32),
-        SchemaType::Float64 => Value::Float64(json.as_f64().ok_or_else(bad)?),
-        SchemaType::String => Value::String(json.as_str().ok_or_else(bad)?.to_string()),
-        SchemaType::Bytes => Value::Bytes(
-            base64::engine::general_purpose::STANDARD
-                .decode(json.as_str().ok_or_else(bad)?)
-                .map_err(|_| bad())?,
-        ),
-        SchemaType::Array => {
-            let item = child(schema.value.as_deref(), "array items")?;
-            Value::Array(
-                json.as_array()
-                    .ok_or_else(bad)?
-                    .iter()
-                    .map(|v| connect_value(item, v))
-                    .collect::<Result<_, _>>()?,
-            )
-        }
-        SchemaType::Map => {
-            let key = child(schema.key.as_deref(), "map keys")?;
-            let val = child(schema.value.as_deref(), "map values")?;
-            match json {
-                Json::Object(o) => Value::Map(
-                    o.iter()
-                        .map(|(k, v)| Ok((Value::String(k.clone()), connect_value(val, v)?)))
-                        .collect::<Result<_, ConvertError>>()?,
-                ),
-                Json::Array(entries) => Value::Map(
-                    entries
-                        .iter()
-                        .map(|e| {
-                            Ok((
-                                connect_value(key, e.get("key").unwrap_or(&Json::Null))?,
-                                connect_value(val, e.get("value").unwrap_or(&Json::Null))?,
-                            ))
-                        })
-                        .collect::<Result<_, ConvertError>>()?,
-                ),
-                _ => return Err(bad()),
-            }
-        }
-        SchemaType::Struct => {
-            let o = json.as_object().ok_or_else(bad)?;
-            Value::Struct(
-                schema
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        Ok((
-                            f.name.clone(),
-                            connect_value(&f.schema, o.get(&f.name).unwrap_or(&Json::Null))?,
-                        ))
-                    })
-                    .collect::<Result<_, ConvertError>>()?,
-            )
-        }
-    })
+    walk::from_json::<JsonSchemaForm>(schema, json)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod json_schema_data;
 pub mod primitive;
 pub mod protobuf_data;
 pub mod schema_registry;
+mod walk;
 
 use std::collections::BTreeMap;
 

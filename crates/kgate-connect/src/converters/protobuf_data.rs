@@ -6,12 +6,12 @@
 //!
 //! kgate writes struct values only: a top-level primitive has no message to live in.
 
-use base64::Engine;
 use kgate_formats::schema::ProtobufSchema;
 use prost_reflect::{Kind, MessageDescriptor};
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Map, Value as Json};
 
 use super::ConvertError;
+use super::walk::{self, Form, ReadForm, Rules};
 use crate::data::{Field, Schema, SchemaType, Value};
 
 /// Confluent's name for a message the Connect schema does not name.
@@ -131,59 +131,34 @@ fn field_type<'a>(schema: &'a Schema, field: &str) -> Result<FieldType<'a>, Conv
 
 /// A struct value in protobuf's JSON mapping (null fields left out: proto3 defaults).
 pub fn proto_value(schema: &Schema, value: &Value) -> Result<Json, ConvertError> {
-    let bad = || {
-        ConvertError(format!(
-            "Conversion error: a {} value does not fit the schema type {}",
-            super::primitive::kind(value),
-            schema.kind.name().to_uppercase()
-        ))
-    };
-    Ok(match (schema.kind, value) {
-        (_, Value::Null) => Json::Null,
-        (SchemaType::Boolean, Value::Boolean(b)) => json!(b),
-        (SchemaType::Int8, Value::Int8(n)) => json!(n),
-        (SchemaType::Int16, Value::Int16(n)) => json!(n),
-        (SchemaType::Int32, Value::Int32(n)) => json!(n),
-        (SchemaType::Int64, Value::Int64(n)) => json!(n),
-        (SchemaType::Float32, Value::Float32(n)) => json!(n),
-        (SchemaType::Float64, Value::Float64(n)) => json!(n),
-        (SchemaType::String, Value::String(s)) => json!(s),
-        (SchemaType::Bytes, Value::Bytes(b)) => {
-            json!(base64::engine::general_purpose::STANDARD.encode(b))
-        }
-        (SchemaType::Array, Value::Array(items)) => {
-            let item = schema.value.as_deref().ok_or_else(bad)?;
-            Json::Array(
-                items
-                    .iter()
-                    .map(|v| proto_value(item, v))
-                    .collect::<Result<_, _>>()?,
-            )
-        }
-        (SchemaType::Map, Value::Map(entries)) => {
-            let item = schema.value.as_deref().ok_or_else(bad)?;
-            let mut o = Map::new();
-            for (k, v) in entries {
-                let Value::String(k) = k else {
-                    return Err(bad());
-                };
-                o.insert(k.clone(), proto_value(item, v)?);
-            }
-            Json::Object(o)
-        }
-        (SchemaType::Struct, Value::Struct(fields)) => {
-            let mut o = Map::new();
-            for f in &schema.fields {
-                if let Some((_, v)) = fields.iter().find(|(n, _)| *n == f.name)
-                    && *v != Value::Null
-                {
-                    o.insert(f.name.clone(), proto_value(&f.schema, v)?);
-                }
-            }
-            Json::Object(o)
-        }
-        _ => return Err(bad()),
-    })
+    walk::to_json::<ProtobufForm>(schema, value)
+}
+
+/// Protobuf's leaves in the shared walks: base64 bytes, integers as numbers or (64-bit,
+/// as protobuf's JSON mapping writes them) strings, fields by name or JSON name.
+struct ProtobufForm;
+
+impl Form for ProtobufForm {
+    const RULES: Rules = Rules::Proto3;
+}
+
+impl ReadForm for ProtobufForm {
+    const VALUE_NAME: &'static str = "protobuf";
+
+    fn integer(kind: SchemaType, json: &Json) -> Option<Value> {
+        let n = json
+            .as_i64()
+            .or_else(|| json.as_str().and_then(|s| s.parse().ok()))?;
+        Some(match kind {
+            SchemaType::Int64 => Value::Int64(n),
+            // Proto3 has no 8- or 16-bit integers: those schemas read as int32.
+            _ => Value::Int32(i32::try_from(n).ok()?),
+        })
+    }
+
+    fn field<'a>(object: &'a Map<String, Json>, name: &str) -> Option<&'a Json> {
+        object.get(name).or_else(|| object.get(&camel_case(name)))
+    }
 }
 
 /// The Connect schema of a registered `.proto` file's first message (the one
@@ -252,72 +227,7 @@ fn kind_schema(kind: &Kind) -> Schema {
 /// The Connect value of a record decoded to protobuf's JSON mapping (field names in
 /// lowerCamelCase, 64-bit integers as strings).
 pub fn connect_value(schema: &Schema, json: &Json) -> Result<Value, ConvertError> {
-    let bad = || {
-        ConvertError(format!(
-            "Conversion error: the protobuf value {json} does not fit the schema type {}",
-            schema.kind.name().to_uppercase()
-        ))
-    };
-    if json.is_null() {
-        return Ok(Value::Null);
-    }
-    let integer = || -> Option<i64> {
-        json.as_i64()
-            .or_else(|| json.as_str().and_then(|s| s.parse().ok()))
-    };
-    Ok(match schema.kind {
-        SchemaType::Boolean => Value::Boolean(json.as_bool().ok_or_else(bad)?),
-        SchemaType::Int8 | SchemaType::Int16 | SchemaType::Int32 => Value::Int32(
-            integer()
-                .and_then(|n| i32::try_from(n).ok())
-                .ok_or_else(bad)?,
-        ),
-        SchemaType::Int64 => Value::Int64(integer().ok_or_else(bad)?),
-        SchemaType::Float32 => Value::Float32(json.as_f64().ok_or_else(bad)? as f32),
-        SchemaType::Float64 => Value::Float64(json.as_f64().ok_or_else(bad)?),
-        SchemaType::String => Value::String(json.as_str().ok_or_else(bad)?.to_string()),
-        SchemaType::Bytes => Value::Bytes(
-            base64::engine::general_purpose::STANDARD
-                .decode(json.as_str().ok_or_else(bad)?)
-                .map_err(|_| bad())?,
-        ),
-        SchemaType::Array => {
-            let item = schema.value.as_deref().ok_or_else(bad)?;
-            Value::Array(
-                json.as_array()
-                    .ok_or_else(bad)?
-                    .iter()
-                    .map(|v| connect_value(item, v))
-                    .collect::<Result<_, _>>()?,
-            )
-        }
-        SchemaType::Map => {
-            let item = schema.value.as_deref().ok_or_else(bad)?;
-            Value::Map(
-                json.as_object()
-                    .ok_or_else(bad)?
-                    .iter()
-                    .map(|(k, v)| Ok((Value::String(k.clone()), connect_value(item, v)?)))
-                    .collect::<Result<_, ConvertError>>()?,
-            )
-        }
-        SchemaType::Struct => {
-            let o = json.as_object().ok_or_else(bad)?;
-            Value::Struct(
-                schema
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        let v = o
-                            .get(&f.name)
-                            .or_else(|| o.get(&camel_case(&f.name)))
-                            .unwrap_or(&Json::Null);
-                        Ok((f.name.clone(), connect_value(&f.schema, v)?))
-                    })
-                    .collect::<Result<_, ConvertError>>()?,
-            )
-        }
-    })
+    walk::from_json::<ProtobufForm>(schema, json)
 }
 
 /// Protobuf's JSON name of a field: `user_id` is `userId`.
@@ -339,6 +249,8 @@ fn camel_case(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
