@@ -1,15 +1,19 @@
-//! Consumer handles: one librdkafka consumer per handle, owned by a dedicated thread so
-//! that its blocking calls (poll, subscribe, assign, seek, commit, committed, close) never
-//! run on the async runtime.
+//! Consumer handles: one librdkafka consumer per handle, driven by a task of its own.
 //!
-//! The thread also keeps a subscribed consumer alive between requests: it polls it a few
-//! times a second so group rebalances complete promptly even while no client is reading,
-//! and keeps the records such polls return until a client reads them.
+//! The task owns the consumer and runs one command at a time. Each step that calls
+//! librdkafka (poll, subscribe, assign, seek, commit, committed, close) runs on the
+//! blocking pool and gives its thread back when it ends; waiting (for records, through
+//! librdkafka's "queue no longer empty" callback, for a slow reader to take a chunk, or for
+//! the next command) happens on the async runtime. An instance therefore holds no thread
+//! of kgate's between steps, only the threads of its librdkafka client.
+//!
+//! The task also keeps a subscribed consumer alive between requests: it polls it whenever
+//! librdkafka queues an event, so group rebalances complete promptly even while no client
+//! is reading, and keeps the records such polls return until a client reads them.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
-use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -20,13 +24,20 @@ use rdkafka::error::KafkaError as RdKafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::oneshot;
+use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::{Notify, oneshot};
 
 use crate::{Kafka, KafkaError};
 
-/// How often an idle subscribed consumer is polled to serve rebalances and prefetch.
+/// Longest wait for records or group events in one go: how late a close is noticed by a
+/// read, and how soon an idle subscribed consumer whose queue may still hold events is
+/// polled again.
 const IDLE_POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How often an idle subscribed consumer is polled when librdkafka has signalled nothing:
+/// its queue's callback wakes it for every event, so this only bounds a missed one.
+const IDLE_POLL_FALLBACK: Duration = Duration::from_secs(1);
 
 /// Records kept in memory ahead of reads before the consumer's partitions are paused.
 const PREFETCH_LIMIT_BYTES: u64 = 4 * 1024 * 1024;
@@ -208,7 +219,7 @@ struct ReadChunk {
 
 type ChunkSender = tokio::sync::mpsc::Sender<Result<ReadChunk, KafkaError>>;
 
-/// The records of one read, handed over in chunks while the consumer's thread is still
+/// The records of one read, handed over in chunks while the consumer's task is still
 /// polling the next ones, so a large read is encoded as it is read and never held whole.
 ///
 /// Records the reader could not deliver go back with [`RecordChunks::give_back`]; when
@@ -216,10 +227,8 @@ type ChunkSender = tokio::sync::mpsc::Sender<Result<ReadChunk, KafkaError>>;
 /// back by themselves, so nothing polled is skipped.
 pub struct RecordChunks {
     chunks: tokio::sync::mpsc::Receiver<Result<ReadChunk, KafkaError>>,
-    /// The consumer's thread, woken when a chunk is taken and there is room for another.
-    worker: Thread,
     /// Where given-back records are sent.
-    commands: mpsc::Sender<Command>,
+    commands: UnboundedSender<Command>,
     /// The epoch of the chunks received.
     epoch: Option<u64>,
     done: bool,
@@ -231,7 +240,6 @@ impl RecordChunks {
     pub async fn next(&mut self) -> Option<Result<Vec<ConsumedRecord>, KafkaError>> {
         while !self.done {
             let received = self.chunks.recv().await;
-            self.worker.unpark();
             match received {
                 Some(Ok(chunk)) => {
                     self.done = chunk.last;
@@ -264,10 +272,9 @@ impl RecordChunks {
     /// positions of their partitions go back to the first of them.
     pub fn give_back(&mut self, mut records: Vec<ConsumedRecord>) {
         self.done = true;
-        // No chunk can be added once closed; the consumer's thread keeps the one it was
+        // No chunk can be added once closed; the consumer's task keeps the one it was
         // handing over, in front of what it still holds.
         self.chunks.close();
-        self.worker.unpark();
         while let Ok(message) = self.chunks.try_recv() {
             if let Ok(chunk) = message {
                 self.epoch = Some(chunk.epoch);
@@ -277,7 +284,6 @@ impl RecordChunks {
         if let (false, Some(epoch)) = (records.is_empty(), self.epoch) {
             // A closed consumer has nothing left to give back to.
             let _ = self.commands.send(Command::Unread(epoch, records));
-            self.worker.unpark();
         }
     }
 }
@@ -290,11 +296,10 @@ impl Drop for RecordChunks {
     }
 }
 
-/// A consumer in a group, driven by its own thread; dropping the handle closes the
+/// A consumer in a group, driven by a task of its own; dropping the handle closes the
 /// consumer (leaving its group) in the background.
 pub struct ConsumerHandle {
-    commands: mpsc::Sender<Command>,
-    worker: Thread,
+    commands: UnboundedSender<Command>,
     closed: Arc<AtomicBool>,
     /// Set by `close` so that a read in progress returns at once instead of making the
     /// close wait for its timeout.
@@ -339,39 +344,30 @@ impl Kafka {
             reset: reset_offset(&config),
             ..InstanceContext::default()
         };
-        let (commands, inbox) = mpsc::channel();
-        let (ready_tx, ready_rx) = oneshot::channel();
+        let arrived = Arc::new(Notify::new());
+        let signal = arrived.clone();
+        let consumer = tokio::task::spawn_blocking(move || {
+            let mut consumer: BaseConsumer<InstanceContext> =
+                config
+                    .create_with_context(context)
+                    .map_err(|e| KafkaError::from_rdkafka(e, "creating consumer"))?;
+            // Called by librdkafka's threads when the consumer's queue gets an event
+            // (records, a rebalance, an error) while it was empty.
+            consumer.set_nonempty_callback(move || signal.notify_one());
+            Ok::<_, KafkaError>(consumer)
+        })
+        .await
+        .map_err(|e| KafkaError::Internal(format!("creating consumer: {e}")))??;
+        let (commands, inbox) = tokio::sync::mpsc::unbounded_channel();
         let closed = Arc::new(AtomicBool::new(false));
-        let thread_closed = closed.clone();
         let interrupt = Arc::new(AtomicBool::new(false));
-        let thread_interrupt = interrupt.clone();
-        let thread = std::thread::Builder::new()
-            .name(thread_name(&settings.group_id))
-            .spawn(move || {
-                // Marks the handle closed however the thread ends, a panic included.
-                let _closed = ClosedOnExit(thread_closed);
-                let consumer: Result<BaseConsumer<InstanceContext>, _> =
-                    config.create_with_context(context);
-                let consumer = match consumer {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let _ =
-                            ready_tx.send(Err(KafkaError::from_rdkafka(e, "creating consumer")));
-                        return;
-                    }
-                };
-                if ready_tx.send(Ok(())).is_ok() {
-                    Worker::new(consumer, auto_commit, thread_interrupt).run(inbox);
-                }
-            })
-            .map_err(|e| KafkaError::Internal(format!("starting consumer thread: {e}")))?;
-        let worker = thread.thread().clone();
-        ready_rx
-            .await
-            .map_err(|_| KafkaError::Internal("consumer thread ended while starting".into()))??;
+        let core = Core {
+            worker: Worker::new(consumer, auto_commit, interrupt.clone()),
+            inbox,
+        };
+        tokio::spawn(drive(core, arrived, interrupt.clone(), closed.clone()));
         Ok(ConsumerHandle {
             commands,
-            worker,
             closed,
             interrupt,
         })
@@ -388,7 +384,7 @@ impl ConsumerHandle {
             .map_err(|_| KafkaError::Internal("consumer is closed".into()))?
     }
 
-    /// Whether the consumer has been closed (its thread has ended).
+    /// Whether the consumer has been closed (its task has ended).
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
     }
@@ -435,7 +431,6 @@ impl ConsumerHandle {
             .map_err(|_| KafkaError::Internal("consumer is closed".into()))?;
         Ok(RecordChunks {
             chunks: rx,
-            worker: self.worker.clone(),
             commands: self.commands.clone(),
             epoch: None,
             done: false,
@@ -507,17 +502,6 @@ fn copy_into(arena: &mut BytesMut, bytes: &[u8]) -> Bytes {
     }
     arena.extend_from_slice(bytes);
     arena.split().freeze()
-}
-
-/// The name of a consumer's thread: Linux keeps 15 bytes of it, and a name with a NUL
-/// cannot be given at all, so only the group's first printable ASCII characters are kept.
-fn thread_name(group: &str) -> String {
-    let shown: String = group
-        .chars()
-        .filter(|c| c.is_ascii_graphic())
-        .take(16)
-        .collect();
-    format!("kgc-{shown}")
 }
 
 /// Fails with [`KafkaError::InvalidRequest`] for a topic name no topic can have, before
@@ -686,6 +670,321 @@ impl ConsumerContext for InstanceContext {
     }
 }
 
+/// What a consumer's task hands to each of its blocking steps: the consumer's state, and
+/// its inbox (a step that polls ahead stops as soon as a command is waiting).
+struct Core {
+    worker: Worker,
+    inbox: UnboundedReceiver<Command>,
+}
+
+/// How a step that polled ahead ended.
+enum Refill {
+    /// A command came and is next.
+    Command(Command),
+    /// librdkafka's queue was found empty: its callback signals the next event.
+    Drained,
+    /// Polling stopped with events possibly still queued (the buffer is full enough).
+    Stopped,
+    /// The handle is gone.
+    Disconnected,
+}
+
+impl Core {
+    /// Polls ahead into the buffer until it is full, nothing more is at hand, or a command
+    /// arrives: records are then ready for the next read while the caller is still busy
+    /// with the last one (encoding and sending it).
+    fn refill(&mut self) -> Refill {
+        let worker = &mut self.worker;
+        if matches!(worker.mode, Mode::Idle) {
+            return Refill::Drained;
+        }
+        loop {
+            // Checked every few records, so a command waits little while the cost of
+            // looking stays small next to the records' own.
+            for _ in 0..REFILL_STEP {
+                // Stops below the pause threshold: pausing and resuming the partitions
+                // costs librdkafka a fetch round (measured: reads stalling for most of a
+                // second), and records beyond this wait in librdkafka's own queue.
+                if worker.paused || worker.buffer_bytes >= PREFETCH_LIMIT_BYTES / 2 {
+                    return Refill::Stopped;
+                }
+                match worker.poll_one(Duration::ZERO) {
+                    Ok(Some(record)) => worker.push_buffer(record),
+                    Ok(None) => return Refill::Drained,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "background poll of a consumer failed");
+                        return Refill::Stopped;
+                    }
+                }
+            }
+            match self.inbox.try_recv() {
+                Ok(command) => return Refill::Command(command),
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => return Refill::Disconnected,
+            }
+        }
+    }
+}
+
+/// Holds a consumer's [`Core`] between its steps.
+struct CoreSlot(Option<Core>);
+
+impl CoreSlot {
+    /// Runs `step` on the blocking pool with the core; `None` when there is no core (a
+    /// step panicked before, and the consumer is gone) or this step panicked.
+    async fn step<R: Send + 'static>(
+        &mut self,
+        step: impl FnOnce(&mut Core) -> R + Send + 'static,
+    ) -> Option<R> {
+        let mut core = self.0.take()?;
+        let ran = tokio::task::spawn_blocking(move || {
+            let result = step(&mut core);
+            (core, result)
+        })
+        .await;
+        match ran {
+            Ok((core, result)) => {
+                self.0 = Some(core);
+                Some(result)
+            }
+            Err(e) => {
+                // The core went down with the step's thread: the consumer is closed.
+                tracing::error!(error = %e, "a consumer's step failed; the consumer is closed");
+                None
+            }
+        }
+    }
+
+    fn get(&mut self) -> Option<&mut Core> {
+        self.0.as_mut()
+    }
+
+    /// Leaves the group and drops the consumer, which waits for librdkafka to finish.
+    async fn close(&mut self) {
+        if let Some(core) = self.0.take() {
+            let _ = tokio::task::spawn_blocking(move || core.worker.close()).await;
+        }
+    }
+}
+
+/// A consumer whose task ends without closing it (the runtime is stopping) is dropped on a
+/// thread of its own: dropping a consumer waits for librdkafka, never on the runtime.
+impl Drop for CoreSlot {
+    fn drop(&mut self) {
+        if let Some(core) = self.0.take() {
+            let closing = std::thread::Builder::new()
+                .name("kgate-consumer-close".into())
+                .spawn(move || core.worker.close());
+            if let Err(e) = closing {
+                tracing::warn!(error = %e, "closing a consumer in the background failed");
+            }
+        }
+    }
+}
+
+/// A read in progress, carried from one step to the next.
+struct ReadState {
+    limits: ReadLimits,
+    /// The read returns by then, with whatever it has.
+    deadline: Instant,
+    chunks: ChunkSender,
+    /// Records not handed over yet, and their bytes.
+    chunk: Vec<ConsumedRecord>,
+    chunk_bytes: u64,
+    /// Records of the read so far (handed over or in `chunk`), and their bytes.
+    count: usize,
+    bytes: u64,
+    /// A message left to the driver to send, waiting for the outcome.
+    sending: Option<Sending>,
+    /// The outcome of sending it: `Err(Some(message))` when the reader is gone or stalled,
+    /// `Err(None)` when the consumer is closing.
+    sent: Option<SendOutcome>,
+}
+
+type SendOutcome = Result<(), Option<Result<ReadChunk, KafkaError>>>;
+
+/// What a message left to the driver carries besides its records.
+struct Sending {
+    /// The last offset of each partition in it.
+    ends: Vec<(Arc<str>, i32, i64)>,
+    /// Whether the read ends with it.
+    ends_read: bool,
+}
+
+/// Where a step of a read stopped.
+enum ReadProgress {
+    /// The read has ended.
+    Done,
+    /// Nothing is at hand: wait up to this long for librdkafka to signal records.
+    Wait(Duration),
+    /// The reader is behind: send this message once it has room, then go on.
+    Send(Result<ReadChunk, KafkaError>),
+}
+
+/// Runs a consumer: its commands in order, one read at a time, and the polling of a
+/// subscribed consumer between reads. `arrived` is notified by librdkafka when the
+/// consumer's queue gets an event.
+async fn drive(
+    core: Core,
+    arrived: Arc<Notify>,
+    interrupt: Arc<AtomicBool>,
+    closed: Arc<AtomicBool>,
+) {
+    // Marks the handle closed however the task ends, a failed step included.
+    let _closed = ClosedOnExit(closed);
+    let mut slot = CoreSlot(Some(core));
+    let mut waiting: Option<Command> = None;
+    // Whether librdkafka's queue may hold events its callback will not signal again.
+    let mut undrained = false;
+    loop {
+        let command = match waiting.take() {
+            Some(command) => command,
+            None => {
+                let Some(core) = slot.get() else { return };
+                if matches!(core.worker.mode, Mode::Subscribed) {
+                    let idle = if undrained {
+                        IDLE_POLL_INTERVAL
+                    } else {
+                        IDLE_POLL_FALLBACK
+                    };
+                    tokio::select! {
+                        command = core.inbox.recv() => match command {
+                            Some(command) => command,
+                            None => break,
+                        },
+                        _ = tokio::time::timeout(idle, arrived.notified()) => {
+                            let Some(drained) = slot.step(|core| core.worker.prefetch()).await
+                            else {
+                                return;
+                            };
+                            undrained = match drained {
+                                Ok(()) => false,
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "background poll of a consumer failed");
+                                    true
+                                }
+                            };
+                            continue;
+                        }
+                    }
+                } else {
+                    match core.inbox.recv().await {
+                        Some(command) => command,
+                        None => break,
+                    }
+                }
+            }
+        };
+        match command {
+            Command::Read(limits, chunks) => {
+                if !read(&mut slot, &arrived, &interrupt, limits, chunks).await {
+                    return;
+                }
+            }
+            Command::Close(reply) => {
+                slot.close().await;
+                let _ = reply.send(Ok(()));
+                return;
+            }
+            command => {
+                if slot
+                    .step(move |core| core.worker.handle(command))
+                    .await
+                    .is_none()
+                {
+                    return;
+                }
+            }
+        }
+        match slot.step(Core::refill).await {
+            None => return,
+            Some(Refill::Command(next)) => waiting = Some(next),
+            Some(Refill::Drained) => undrained = false,
+            Some(Refill::Stopped) => undrained = true,
+            Some(Refill::Disconnected) => break,
+        }
+    }
+    slot.close().await;
+}
+
+/// Runs a read to its end; false when the consumer is gone.
+async fn read(
+    slot: &mut CoreSlot,
+    arrived: &Notify,
+    interrupt: &AtomicBool,
+    limits: ReadLimits,
+    chunks: ChunkSender,
+) -> bool {
+    let mut read = ReadState {
+        limits,
+        deadline: Instant::now() + limits.timeout,
+        chunks,
+        chunk: Vec::new(),
+        chunk_bytes: 0,
+        count: 0,
+        bytes: 0,
+        sending: None,
+        sent: None,
+    };
+    loop {
+        let stepped = slot
+            .step(move |core| {
+                let progress = core.worker.read_step(&mut read);
+                (read, progress)
+            })
+            .await;
+        let Some((state, progress)) = stepped else {
+            return false;
+        };
+        read = state;
+        match progress {
+            ReadProgress::Done => return true,
+            ReadProgress::Wait(wait) => {
+                // Woken by librdkafka's callback, or at the end of the slice.
+                let _ = tokio::time::timeout(wait, arrived.notified()).await;
+            }
+            ReadProgress::Send(message) => {
+                read.sent = Some(send(&read.chunks, message, interrupt).await);
+            }
+        }
+    }
+}
+
+/// Sends a message of a read once its reader has room. When the reader is gone, or has
+/// taken nothing for [`READER_STALL_LIMIT`], the message comes back; when the consumer is
+/// closing it is dropped.
+async fn send(
+    chunks: &ChunkSender,
+    message: Result<ReadChunk, KafkaError>,
+    interrupt: &AtomicBool,
+) -> SendOutcome {
+    let stalled = tokio::time::sleep(READER_STALL_LIMIT);
+    tokio::pin!(stalled);
+    loop {
+        tokio::select! {
+            permit = chunks.reserve() => {
+                return match permit {
+                    Ok(permit) => {
+                        permit.send(message);
+                        Ok(())
+                    }
+                    Err(_) => Err(Some(message)),
+                };
+            }
+            _ = &mut stalled => {
+                tracing::warn!("a records response stopped being read; its read ends");
+                return Err(Some(message));
+            }
+            // Only bounds how late a close is noticed.
+            _ = tokio::time::sleep(IDLE_POLL_INTERVAL) => {
+                if interrupt.load(Ordering::SeqCst) {
+                    return Err(None);
+                }
+            }
+        }
+    }
+}
+
 /// What the consumer reads from.
 enum Mode {
     Idle,
@@ -742,106 +1041,46 @@ impl Worker {
         }
     }
 
-    fn run(mut self, inbox: mpsc::Receiver<Command>) {
-        let mut waiting: Option<Command> = None;
-        loop {
-            let command = if let Some(c) = waiting.take() {
-                c
-            } else if matches!(self.mode, Mode::Subscribed) {
-                match inbox.recv_timeout(IDLE_POLL_INTERVAL) {
-                    Ok(c) => c,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        if let Err(e) = self.prefetch() {
-                            tracing::warn!(error = %e, "background poll of a consumer failed");
-                        }
-                        continue;
-                    }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                }
-            } else {
-                match inbox.recv() {
-                    Ok(c) => c,
-                    Err(mpsc::RecvError) => break,
-                }
-            };
-            match command {
-                Command::Subscribe(s, reply) => {
-                    let _ = reply.send(self.subscribe(s));
-                }
-                Command::Unsubscribe(reply) => {
-                    let _ = reply.send(self.unsubscribe());
-                }
-                Command::Assign(p, reply) => {
-                    let _ = reply.send(self.assign(p));
-                }
-                Command::Assignment(reply) => {
-                    self.handle_rebalance();
-                    let mut held: Vec<TopicPartition> = match &self.mode {
-                        Mode::Assigned(p) => p.clone(),
-                        _ => self.assigned_set().into_iter().collect(),
-                    };
-                    held.sort();
-                    let _ = reply.send(Ok(held));
-                }
-                Command::Seek(t, reply) => {
-                    let _ = reply.send(self.seek(t));
-                }
-                Command::Read(limits, chunks) => self.read(limits, &chunks),
-                Command::Commit(o, reply) => {
-                    let _ = reply.send(self.commit(o));
-                }
-                Command::Committed(p, reply) => {
-                    let _ = reply.send(self.committed(p));
-                }
-                Command::Unread(epoch, records) => self.unread(epoch, records),
-                Command::Close(reply) => {
-                    self.close();
-                    let _ = reply.send(Ok(()));
-                    return;
-                }
+    /// Carries out a command other than a read or a close.
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Subscribe(s, reply) => {
+                let _ = reply.send(self.subscribe(s));
             }
-            match self.refill(&inbox) {
-                Ok(next) => waiting = next,
-                Err(mpsc::TryRecvError::Disconnected) => break,
-                Err(mpsc::TryRecvError::Empty) => {}
+            Command::Unsubscribe(reply) => {
+                let _ = reply.send(self.unsubscribe());
             }
-        }
-        self.close();
-    }
-
-    /// Polls ahead into the buffer until it is full, nothing more is at hand, or a command
-    /// arrives (which is returned): records are then ready for the next read while the
-    /// caller is still busy with the last one (encoding and sending it).
-    fn refill(
-        &mut self,
-        inbox: &mpsc::Receiver<Command>,
-    ) -> Result<Option<Command>, mpsc::TryRecvError> {
-        if matches!(self.mode, Mode::Idle) {
-            return Ok(None);
-        }
-        loop {
-            // Checked every few records, so a command waits little while the cost of
-            // looking stays small next to the records' own.
-            for _ in 0..REFILL_STEP {
-                // Stops below the pause threshold: pausing and resuming the partitions
-                // costs librdkafka a fetch round (measured: reads stalling for most of a
-                // second), and records beyond this wait in librdkafka's own queue.
-                if self.paused || self.buffer_bytes >= PREFETCH_LIMIT_BYTES / 2 {
-                    return Ok(None);
-                }
-                match self.poll_one(Duration::ZERO) {
-                    Ok(Some(record)) => self.push_buffer(record),
-                    Ok(None) => return Ok(None),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "background poll of a consumer failed");
-                        return Ok(None);
-                    }
-                }
+            Command::Assign(p, reply) => {
+                let _ = reply.send(self.assign(p));
             }
-            match inbox.try_recv() {
-                Ok(command) => return Ok(Some(command)),
-                Err(mpsc::TryRecvError::Empty) => {}
-                Err(e) => return Err(e),
+            Command::Assignment(reply) => {
+                self.handle_rebalance();
+                let mut held: Vec<TopicPartition> = match &self.mode {
+                    Mode::Assigned(p) => p.clone(),
+                    _ => self.assigned_set().into_iter().collect(),
+                };
+                held.sort();
+                let _ = reply.send(Ok(held));
+            }
+            Command::Seek(t, reply) => {
+                let _ = reply.send(self.seek(t));
+            }
+            Command::Commit(o, reply) => {
+                let _ = reply.send(self.commit(o));
+            }
+            Command::Committed(p, reply) => {
+                let _ = reply.send(self.committed(p));
+            }
+            Command::Unread(epoch, records) => self.unread(epoch, records),
+            Command::Read(_, chunks) => {
+                let _ = chunks.try_send(Err(KafkaError::Internal(
+                    "a read reached the wrong step".into(),
+                )));
+            }
+            Command::Close(reply) => {
+                let _ = reply.send(Err(KafkaError::Internal(
+                    "a close reached the wrong step".into(),
+                )));
             }
         }
     }
@@ -1053,48 +1292,60 @@ impl Worker {
         }
     }
 
-    /// Reads within `limits`, handing records over in chunks as they are polled; the last
-    /// chunk (possibly empty) is marked, or an error ends the read.
-    fn read(&mut self, limits: ReadLimits, chunks: &ChunkSender) {
-        if matches!(self.mode, Mode::Idle) {
-            let _ = chunks.try_send(Err(KafkaError::InvalidRequest(
+    /// Goes on with a read within its limits, handing records over in chunks as they are
+    /// polled, until it ends or must wait: for records to arrive, or for its reader to
+    /// take a chunk. The last chunk (possibly empty) is marked, or an error ends the read.
+    fn read_step(&mut self, read: &mut ReadState) -> ReadProgress {
+        if let Some(sending) = read.sending.take() {
+            // The driver has sent, or failed to send, the chunk left to it.
+            match read.sent.take().unwrap_or(Err(None)) {
+                Ok(()) => {
+                    self.mark_delivered(sending.ends);
+                    if sending.ends_read {
+                        return ReadProgress::Done;
+                    }
+                }
+                Err(unsent) => {
+                    // Its reader is gone or stalled (its records stay for the next read),
+                    // or the consumer is closing.
+                    if let Some(Ok(chunk)) = unsent {
+                        self.unpop_buffer(chunk.records);
+                    }
+                    self.flow_control();
+                    return ReadProgress::Done;
+                }
+            }
+        } else if read.count == 0 && matches!(self.mode, Mode::Idle) {
+            let _ = read.chunks.try_send(Err(KafkaError::InvalidRequest(
                 "the consumer has no subscription or assignment to read from".into(),
             )));
-            return;
+            return ReadProgress::Done;
         }
-        let deadline = Instant::now() + limits.timeout;
+        let limits = read.limits;
         let max_bytes = limits.max_bytes.max(1);
-        let mut chunk = self.new_chunk();
-        let mut chunk_bytes = 0u64;
-        // Records of the read so far (handed over or in `chunk`), and their bytes.
-        let mut count = 0usize;
-        let mut bytes = 0u64;
         let mut failure = None;
         'reading: loop {
             while let Some(front) = self.buffer.front() {
                 let size = front.size();
-                if count > 0 && bytes + size > max_bytes {
+                if read.count > 0 && read.bytes + size > max_bytes {
                     break 'reading;
                 }
                 if let Some(record) = self.pop_buffer() {
-                    bytes += size;
-                    chunk_bytes += size;
-                    count += 1;
-                    chunk.push(record);
+                    read.bytes += size;
+                    read.chunk_bytes += size;
+                    read.count += 1;
+                    read.chunk.push(record);
                 }
-                if bytes >= max_bytes {
+                if read.bytes >= max_bytes {
                     break 'reading;
                 }
-                if chunk.len() >= CHUNK_RECORDS || chunk_bytes >= CHUNK_BYTES {
-                    chunk_bytes = 0;
-                    let full = std::mem::replace(&mut chunk, self.new_chunk());
-                    if !self.hand_over(chunks, full, false) {
-                        self.flow_control();
-                        return;
-                    }
+                if (read.chunk.len() >= CHUNK_RECORDS || read.chunk_bytes >= CHUNK_BYTES)
+                    && let Some(progress) = self.hand_over(read, false)
+                {
+                    return progress;
                 }
             }
-            let satisfied = count > 0 && bytes >= limits.min_bytes;
+            let satisfied = read.count > 0 && read.bytes >= limits.min_bytes;
             if self.interrupt.load(Ordering::SeqCst) {
                 break;
             }
@@ -1104,23 +1355,22 @@ impl Worker {
                 Duration::ZERO
             } else {
                 // Waits are sliced so that a close does not wait for the whole timeout.
-                deadline
+                read.deadline
                     .saturating_duration_since(Instant::now())
                     .min(IDLE_POLL_INTERVAL)
             };
             // Records already read go out before the read waits for more.
-            if !wait.is_zero() && !chunk.is_empty() {
-                chunk_bytes = 0;
-                let ready = std::mem::replace(&mut chunk, self.new_chunk());
-                if !self.hand_over(chunks, ready, false) {
-                    self.flow_control();
-                    return;
-                }
+            if !wait.is_zero()
+                && !read.chunk.is_empty()
+                && let Some(progress) = self.hand_over(read, false)
+            {
+                return progress;
             }
-            match self.poll_one(wait) {
+            match self.poll_one(Duration::ZERO) {
                 Ok(Some(record)) => self.push_buffer(record),
-                Ok(None) if satisfied || Instant::now() >= deadline => break,
-                Ok(None) => {}
+                Ok(None) if wait.is_zero() => break,
+                // The driver waits on the runtime, not on a thread, until records come.
+                Ok(None) => return ReadProgress::Wait(wait),
                 Err(e) => {
                     failure = Some(e);
                     break;
@@ -1129,13 +1379,12 @@ impl Worker {
         }
         self.flow_control();
         match failure {
-            None => {
-                self.hand_over(chunks, chunk, true);
-            }
+            None => self.hand_over(read, true).unwrap_or(ReadProgress::Done),
             Some(e) => {
                 // Records not handed over yet stay for the next read.
-                self.unpop_buffer(chunk);
-                let _ = self.send(chunks, Err(e));
+                self.unpop_buffer(std::mem::take(&mut read.chunk));
+                self.offer(read, Err(e), Vec::new(), true)
+                    .unwrap_or(ReadProgress::Done)
             }
         }
     }
@@ -1146,15 +1395,12 @@ impl Worker {
         Vec::with_capacity(self.buffer.len().clamp(16, CHUNK_RECORDS))
     }
 
-    /// Hands a chunk to the reader, waiting while the reader is behind, and marks its
-    /// records delivered. False when the read must stop: its reader is gone (the records
-    /// then stay for the next read) or the consumer is closing.
-    fn hand_over(
-        &mut self,
-        chunks: &ChunkSender,
-        records: Vec<ConsumedRecord>,
-        last: bool,
-    ) -> bool {
+    /// Hands the read's current chunk to its reader (marked last, or not) and marks its
+    /// records delivered; `None` when the read goes on.
+    fn hand_over(&mut self, read: &mut ReadState, last: bool) -> Option<ReadProgress> {
+        let fresh = self.new_chunk();
+        let records = std::mem::replace(&mut read.chunk, fresh);
+        read.chunk_bytes = 0;
         // Only the last record of each partition moves its offsets: one offset store and
         // two map updates per partition rather than per record.
         let mut ends: Vec<(Arc<str>, i32, i64)> = Vec::new();
@@ -1172,22 +1418,46 @@ impl Worker {
                 }
             }
         }
-        let epoch = self.epoch;
-        match self.send(
-            chunks,
-            Ok(ReadChunk {
-                records,
-                last,
-                epoch,
-            }),
-        ) {
-            Ok(()) => {}
-            Err(Some(Ok(chunk))) => {
-                self.unpop_buffer(chunk.records);
-                return false;
+        let chunk = ReadChunk {
+            records,
+            last,
+            epoch: self.epoch,
+        };
+        self.offer(read, Ok(chunk), ends, last)
+    }
+
+    /// Gives a message of a read to its reader when it has room; otherwise leaves the
+    /// sending to the driver, which waits for the reader on the runtime. `ends` are the
+    /// partitions' last offsets in it, and `ends_read` says the read ends with it.
+    fn offer(
+        &mut self,
+        read: &mut ReadState,
+        message: Result<ReadChunk, KafkaError>,
+        ends: Vec<(Arc<str>, i32, i64)>,
+        ends_read: bool,
+    ) -> Option<ReadProgress> {
+        match read.chunks.try_send(message) {
+            Ok(()) => {
+                self.mark_delivered(ends);
+                ends_read.then_some(ReadProgress::Done)
             }
-            Err(_) => return false,
+            Err(TrySendError::Full(message)) => {
+                read.sending = Some(Sending { ends, ends_read });
+                Some(ReadProgress::Send(message))
+            }
+            Err(TrySendError::Closed(message)) => {
+                // The reader is gone: its records stay for the next read.
+                if let Ok(chunk) = message {
+                    self.unpop_buffer(chunk.records);
+                }
+                self.flow_control();
+                Some(ReadProgress::Done)
+            }
         }
+    }
+
+    /// Moves the offsets of partitions whose records up to `ends` reached a reader.
+    fn mark_delivered(&mut self, ends: Vec<(Arc<str>, i32, i64)>) {
         for (topic, partition, offset) in ends {
             // librdkafka's offset store takes the record's own offset and keeps the one
             // after it.
@@ -1205,38 +1475,6 @@ impl Worker {
                     .insert(tp.clone(), Offset::Offset(offset + 1));
             }
             self.delivered.insert(tp, offset + 1);
-        }
-        true
-    }
-
-    /// Sends a message of a read, waiting while the reader is behind. When the reader is
-    /// gone, or has taken nothing for [`READER_STALL_LIMIT`], the message comes back; when
-    /// the consumer is closing it is dropped.
-    fn send(
-        &self,
-        chunks: &ChunkSender,
-        mut message: Result<ReadChunk, KafkaError>,
-    ) -> Result<(), Option<Result<ReadChunk, KafkaError>>> {
-        let mut stalled_since: Option<Instant> = None;
-        loop {
-            match chunks.try_send(message) {
-                Ok(()) => return Ok(()),
-                Err(TrySendError::Full(m)) => {
-                    if self.interrupt.load(Ordering::SeqCst) {
-                        return Err(None);
-                    }
-                    if stalled_since.get_or_insert_with(Instant::now).elapsed() > READER_STALL_LIMIT
-                    {
-                        tracing::warn!("a records response stopped being read; its read ends");
-                        return Err(Some(m));
-                    }
-                    message = m;
-                    // Woken when the reader takes a chunk; the timeout only bounds how
-                    // late a close is noticed.
-                    std::thread::park_timeout(IDLE_POLL_INTERVAL);
-                }
-                Err(TrySendError::Closed(m)) => return Err(Some(m)),
-            }
         }
     }
 
