@@ -6,7 +6,7 @@
 //! never handed out as records.
 //!
 //! One librdkafka consumer with no group, on its own thread (its polls never run on the
-//! async runtime), and a second client for end-offset lookups. On top of it: making sure
+//! async runtime); end offsets are asked through the shared admin client. On top of it: making sure
 //! of a state topic ([`Kafka::ensure_log_topic`]) and applying a log in the background
 //! with the positions applied so far ([`Kafka::apply_log`]), which is what every state
 //! store needs. Right after a topic is created, a cluster of several brokers (and the
@@ -33,9 +33,6 @@ const POLL_WAIT: Duration = Duration::from_millis(200);
 
 /// Most records in one batch.
 const BATCH_RECORDS: usize = 2048;
-
-/// Longest wait for an end-offsets lookup.
-const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Pause before a question answered "not yet" is asked again.
 const ASK_AGAIN_PAUSE: Duration = Duration::from_millis(200);
@@ -73,12 +70,14 @@ pub struct LogBatch {
 
 /// A running reader of some partitions of a topic; stopped when closed or dropped.
 pub struct LogReader {
-    /// A second client for end offsets: a broker answers a connection's requests in
-    /// order, so lookups on the reading consumer's connections would queue behind its
-    /// long-polling fetches.
-    lookup: Arc<BaseConsumer<TracingContext>>,
+    /// End offsets are asked through the shared admin client (ListOffsets): a broker
+    /// answers a connection's requests in order, so lookups on the reading consumer's
+    /// connections would queue behind its long-polling fetches, and a client of its own
+    /// per reader would cost each reader its threads and descriptors.
+    kafka: Kafka,
     topic: String,
     partitions: Vec<i32>,
+    read_committed: bool,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -143,9 +142,6 @@ impl Kafka {
         let consumer: BaseConsumer<TracingContext> = config
             .create_with_context(TracingContext)
             .map_err(|e| KafkaError::from_rdkafka(e, "creating a log reader"))?;
-        let lookup: BaseConsumer<TracingContext> = config
-            .create_with_context(TracingContext)
-            .map_err(|e| KafkaError::from_rdkafka(e, "creating a log reader"))?;
         let mut assignment = TopicPartitionList::new();
         for p in partitions {
             assignment
@@ -167,9 +163,10 @@ impl Kafka {
         };
         Ok((
             LogReader {
-                lookup: Arc::new(lookup),
+                kafka: self.clone(),
                 topic: topic.to_string(),
                 partitions: partitions.to_vec(),
+                read_committed: settings.read_committed,
                 stop,
                 thread: Some(thread),
             },
@@ -275,33 +272,20 @@ impl LogReader {
     /// `read_committed` the last stable offset (an open transaction's records are not
     /// waited for).
     pub async fn end_offsets(&self) -> Result<BTreeMap<i32, i64>, KafkaError> {
-        let lookup = self.lookup.clone();
-        let topic = self.topic.clone();
-        let partitions = self.partitions.clone();
-        tokio::task::spawn_blocking(move || {
-            // One ListOffsets for every partition ("latest" answers with the last stable
-            // offset under read_committed).
-            let mut asked = TopicPartitionList::new();
-            for p in &partitions {
-                asked
-                    .add_partition_offset(&topic, *p, Offset::End)
-                    .map_err(|e| KafkaError::from_rdkafka(e, &topic))?;
-            }
-            let answered = lookup
-                .offsets_for_times(asked, LOOKUP_TIMEOUT)
-                .map_err(|e| KafkaError::from_rdkafka(e, &topic))?;
-            let mut ends = BTreeMap::new();
-            for e in answered.elements() {
-                e.error()
-                    .map_err(|err| KafkaError::from_rdkafka(err, &topic))?;
-                if let Offset::Offset(o) = e.offset() {
-                    ends.insert(e.partition(), o);
-                }
-            }
-            Ok(ends)
-        })
-        .await
-        .map_err(|e| KafkaError::Internal(format!("end offsets task failed: {e}")))?
+        let asked: Vec<(String, i32)> = self
+            .partitions
+            .iter()
+            .map(|p| (self.topic.clone(), *p))
+            .collect();
+        let answered = self
+            .kafka
+            .end_offsets_as(&asked, self.read_committed)
+            .await?;
+        Ok(answered
+            .into_iter()
+            .filter(|(_, o)| *o >= 0)
+            .map(|((_, p), o)| (p, o))
+            .collect())
     }
 
     /// [`LogReader::end_offsets`], asked again while the answer means the topic is not
@@ -460,9 +444,9 @@ fn creation_may_succeed_later(e: &KafkaError) -> bool {
 }
 
 /// Whether a failed end-offsets lookup of a topic known to exist may succeed when asked
-/// again: "not found" too, since a broker, or the reader's own client (librdkafka's local
-/// "Unknown partition", seen on a 3-broker Apache Kafka cluster right after the topic was
-/// created), has not caught up with the topic yet.
+/// again: "not found" too, since a broker, or the asking client itself (librdkafka's
+/// local "Unknown partition", seen on a 3-broker Apache Kafka cluster right after the
+/// topic was created), has not caught up with the topic yet.
 fn end_offsets_not_known_yet(e: &KafkaError) -> bool {
     e.is_retriable()
         || e.is_partition_unknown_to_client()
