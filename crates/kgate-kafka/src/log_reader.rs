@@ -6,12 +6,12 @@
 //! never handed out as records.
 //!
 //! One librdkafka consumer with no group, on its own thread (its polls never run on the
-//! async runtime); end offsets are asked through the shared admin client. On top of it: making sure
-//! of a state topic ([`Kafka::ensure_log_topic`]) and applying a log in the background
-//! with the positions applied so far ([`Kafka::apply_log`]), which is what every state
-//! store needs. Right after a topic is created, a cluster of several brokers (and the
-//! reader's own client) may not know it everywhere yet: those answers are asked again
-//! until a deadline, here, once for every store.
+//! async runtime); end offsets are asked through the shared admin client. On top of it:
+//! making sure of a state topic ([`Kafka::ensure_log_topic`]) and applying a log in the
+//! background with the positions applied so far ([`Kafka::apply_log`]), which is what
+//! every state store needs. Right after a topic is created, a cluster of several brokers
+//! (and the asking client itself) may not know it everywhere yet: such answers are asked
+//! again until a deadline, here, once for every store.
 
 use std::collections::BTreeMap;
 use std::future::Future;
