@@ -72,6 +72,15 @@ impl KafkaError {
             if *code == RDKafkaErrorCode::UnknownPartition as i32)
     }
 
+    /// True for a broker's POLICY_VIOLATION refusal (classified as
+    /// [`KafkaError::InvalidRequest`] with the code's text as the message's end). The
+    /// embedded broker answers so to a topic creation while the process has too few file
+    /// descriptors to spare, which passes once descriptors are released.
+    pub fn is_policy_violation(&self) -> bool {
+        matches!(self, KafkaError::InvalidRequest(message)
+            if message.ends_with(&RDKafkaErrorCode::PolicyViolation.to_string()))
+    }
+
     /// Classifies an error code reported by librdkafka or by a broker.
     pub fn from_code(code: RDKafkaErrorCode, context: &str) -> KafkaError {
         use RDKafkaErrorCode as C;
@@ -207,6 +216,15 @@ mod tests {
             !KafkaError::from_code(RDKafkaErrorCode::UnknownTopicOrPartition, "t")
                 .is_partition_unknown_to_client()
         );
+        let refused = KafkaError::from_code(RDKafkaErrorCode::PolicyViolation, "connect-configs");
+        assert!(refused.is_policy_violation(), "{refused:?}");
+        assert!(matches!(refused, KafkaError::InvalidRequest(_)));
+        assert!(!refused.is_retriable());
+        assert!(
+            !KafkaError::from_code(RDKafkaErrorCode::InvalidReplicationFactor, "t")
+                .is_policy_violation()
+        );
+        assert!(!KafkaError::InvalidRequest("t".into()).is_policy_violation());
         assert!(matches!(
             KafkaError::from_code(RDKafkaErrorCode::TopicAuthorizationFailed, ""),
             KafkaError::Authorization(_)

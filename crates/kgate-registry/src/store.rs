@@ -6,13 +6,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use kgate_formats::schema::{ParsedSchema, ResolvedReference, SchemaReference, SchemaType};
-use kgate_kafka::consumer::{ConsumerSettings, ReadLimits, TopicPartition};
+use kgate_kafka::log_reader::{AppliedLog, LogPositions, LogRecord, LogSettings};
 use kgate_kafka::{Kafka, KafkaError, ProduceRecord};
 use parking_lot::RwLock;
-use tokio::sync::watch;
 
 use crate::RegistryConfig;
 use crate::compatibility::CompatibilityLevel;
@@ -59,9 +57,10 @@ pub struct RegisteredVersion {
 pub struct Store {
     kafka: Kafka,
     config: RegistryConfig,
-    state: RwLock<State>,
-    /// The offset after the last record applied.
-    applied: watch::Sender<i64>,
+    /// Shared with the reader, which applies the log to it.
+    state: Arc<RwLock<State>>,
+    /// The reader of the topic; it stops when the store is dropped.
+    log: AppliedLog,
     /// One write at a time from this instance, so it never races itself.
     writes: tokio::sync::Mutex<()>,
     /// Where schemas are parsed and checked, off the async threads.
@@ -71,85 +70,35 @@ pub struct Store {
 impl Store {
     /// Creates the topic if needed, starts the reader and reads the log to its end.
     pub async fn start(kafka: Kafka, config: RegistryConfig) -> Result<Arc<Store>, RegistryError> {
-        let mut topic_configs = BTreeMap::new();
-        topic_configs.insert("cleanup.policy".to_string(), "compact".to_string());
-        match kafka
-            .create_topic(&config.topic, 1, config.replication_factor, &topic_configs)
-            .await
-        {
-            Ok(()) | Err(KafkaError::TopicAlreadyExists(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let mut overrides = BTreeMap::new();
-        overrides.insert("enable.auto.commit".to_string(), "false".to_string());
-        overrides.insert("auto.offset.reset".to_string(), "earliest".to_string());
-        let consumer = kafka
-            .create_consumer(ConsumerSettings {
-                group_id: format!("kgate-schema-registry-{}", uuid::Uuid::new_v4()),
-                client_id: "kgate-schema-registry".to_string(),
-                overrides,
-            })
+        // A creation refused for a while (a retriable answer, or the embedded broker's
+        // POLICY_VIOLATION while descriptors are short) or a topic not in metadata yet is
+        // asked again for up to kafkastore.timeout.ms; a lasting refusal fails at once.
+        kafka
+            .ensure_log_topic(&config.topic, 1, config.replication_factor, config.timeout)
             .await?;
-        consumer
-            .assign(vec![TopicPartition {
-                topic: config.topic.clone(),
-                partition: 0,
-            }])
-            .await?;
-        let (applied, _) = watch::channel(0);
+        let state = Arc::new(RwLock::new(State::default()));
+        let settings = LogSettings {
+            // librdkafka's default, which the registry's reader has always used.
+            read_committed: true,
+            client_id: "kgate-schema-registry".to_string(),
+        };
+        let applied = state.clone();
+        let topic = config.topic.clone();
+        let log = kafka.apply_log(
+            &config.topic,
+            &[0],
+            &settings,
+            LogPositions::new(),
+            move |records| apply_records(&topic, &mut applied.write(), records),
+        )?;
         let work = SchemaWork::new(config.schema_work_threads, config.schema_work_timeout);
         let store = Arc::new(Store {
             kafka,
             config,
-            state: RwLock::new(State::default()),
-            applied,
+            state,
+            log,
             writes: tokio::sync::Mutex::new(()),
             work,
-        });
-        let reader = Arc::downgrade(&store);
-        tokio::spawn(async move {
-            loop {
-                let limits = ReadLimits {
-                    timeout: Duration::from_millis(200),
-                    max_bytes: 16 * 1024 * 1024,
-                    min_bytes: 1,
-                };
-                let records = consumer.read(limits).await;
-                // The reader lives as long as the store.
-                let Some(store) = reader.upgrade() else {
-                    let _ = consumer.close().await;
-                    return;
-                };
-                match records {
-                    Ok(records) => {
-                        let Some(last) = records.last().map(|r| r.offset) else {
-                            continue;
-                        };
-                        {
-                            let mut state = store.state.write();
-                            for r in &records {
-                                let skipped = match &r.key {
-                                    Some(key) => state.apply(key, r.value.as_deref()).err(),
-                                    None => Some("the record has no key".to_string()),
-                                };
-                                if let Some(why) = skipped {
-                                    tracing::warn!(
-                                        topic = %store.config.topic,
-                                        offset = r.offset,
-                                        reason = %why,
-                                        "skipped a record of the schemas topic that cannot be read"
-                                    );
-                                }
-                            }
-                        }
-                        store.applied.send_replace(last + 1);
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "reading the schemas topic failed; retrying");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                }
-            }
         });
         // Confluent's registry marks the end it must reach with a NOOP record too: waiting
         // for our own record copes with gaps a watermark would not show.
@@ -268,14 +217,20 @@ impl Store {
         for r in results {
             last = last.max(r?.offset);
         }
-        let mut applied = self.applied.subscribe();
-        let wait = applied.wait_for(|next| *next > last);
-        match tokio::time::timeout(self.config.timeout, wait).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(_)) => Err(RegistryError::Store("the schemas reader stopped".into())),
-            Err(_) => Err(RegistryError::Timeout(
+        let written = BTreeMap::from([(0, last + 1)]);
+        match self
+            .log
+            .positions()
+            .wait_for(&written, self.config.timeout)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(KafkaError::Timeout(_)) => Err(RegistryError::Timeout(
                 "the write was not read back from the schemas topic in time".into(),
             )),
+            Err(e) => Err(RegistryError::Store(format!(
+                "the schemas reader stopped: {e}"
+            ))),
         }
     }
 
@@ -680,6 +635,25 @@ impl Store {
             )));
         }
         Ok(())
+    }
+}
+
+/// Applies records of the schemas topic in log order; a record that cannot be read
+/// (produced there by hand) is skipped with a warning, as Confluent's registry does.
+fn apply_records(topic: &str, state: &mut State, records: &[LogRecord]) {
+    for r in records {
+        let skipped = match &r.key {
+            Some(key) => state.apply(key, r.value.as_deref()).err(),
+            None => Some("the record has no key".to_string()),
+        };
+        if let Some(why) = skipped {
+            tracing::warn!(
+                topic,
+                offset = r.offset,
+                reason = %why,
+                "skipped a record of the schemas topic that cannot be read"
+            );
+        }
     }
 }
 

@@ -4,10 +4,10 @@
 //! includes it (and everything written before it by the others).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use kgate_kafka::consumer::{ConsumerSettings, ReadLimits, TopicPartition};
+use kgate_kafka::log_reader::{AppliedLog, LogPositions, LogRecord, LogSettings};
 use kgate_kafka::{Kafka, KafkaError, ProduceRecord};
 use parking_lot::RwLock;
 use tokio::sync::watch;
@@ -20,6 +20,10 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause between attempts to set the topic up while Kafka cannot be reached.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
+/// How long one attempt to set the topic up, or to read it to its end, may take before
+/// it is started again.
+const ATTEMPT_WITHIN: Duration = Duration::from_secs(10);
+
 /// What a state topic's records are applied to.
 pub trait TopicState: Default + Send + Sync + 'static {
     /// Applies one record: `None` is a tombstone (the key is removed).
@@ -30,9 +34,11 @@ pub trait TopicState: Default + Send + Sync + 'static {
 pub struct StateTopic<S> {
     kafka: Kafka,
     topic: String,
-    state: RwLock<S>,
-    /// The offset after the last record applied.
-    applied: watch::Sender<i64>,
+    state: Arc<RwLock<S>>,
+    /// The offset after the last record applied (the reader's position).
+    applied: LogPositions,
+    /// The reader, once the topic is set up; it stops when the topic is dropped.
+    log: OnceLock<AppliedLog>,
     /// Whether the topic has been read up to where it ended when the reader started.
     ready: watch::Sender<bool>,
 }
@@ -42,13 +48,13 @@ impl<S: TopicState> StateTopic<S> {
     /// reading it, in the background and retrying while Kafka cannot be reached; use
     /// [`StateTopic::ready`] before relying on the state.
     pub fn spawn(kafka: Kafka, topic: String, replication_factor: i32) -> Arc<StateTopic<S>> {
-        let (applied, _) = watch::channel(0);
         let (ready, _) = watch::channel(false);
         let this = Arc::new(StateTopic {
             kafka,
             topic,
-            state: RwLock::new(S::default()),
-            applied,
+            state: Arc::new(RwLock::new(S::default())),
+            applied: LogPositions::new(),
+            log: OnceLock::new(),
             ready,
         });
         let weak = Arc::downgrade(&this);
@@ -110,141 +116,82 @@ impl<S: TopicState> StateTopic<S> {
         for r in results {
             last = last.max(r?.offset);
         }
-        let mut applied = self.applied.subscribe();
-        match tokio::time::timeout(WRITE_TIMEOUT, applied.wait_for(|next| *next > last)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(_)) => Err(WsError::Internal(format!(
-                "the reader of {} stopped",
+        let written = BTreeMap::from([(0, last + 1)]);
+        match self.applied.wait_for(&written, WRITE_TIMEOUT).await {
+            Ok(()) => Ok(()),
+            Err(KafkaError::Timeout(_)) => Err(WsError::Unavailable(format!(
+                "a write to {} was not read back in time",
                 self.topic
             ))),
-            Err(_) => Err(WsError::Unavailable(format!(
-                "a write to {} was not read back in time",
+            Err(e) => Err(WsError::Internal(format!(
+                "the reader of {} stopped: {e}",
                 self.topic
             ))),
         }
     }
+
+    /// Creates the topic if needed and starts the reader applying it to the state.
+    async fn set_up(&self, replication_factor: i32) -> Result<(), KafkaError> {
+        self.kafka
+            .ensure_log_topic(&self.topic, 1, replication_factor, ATTEMPT_WITHIN)
+            .await?;
+        let settings = LogSettings {
+            // librdkafka's default, which the proxy's state readers have always used.
+            read_committed: true,
+            client_id: "kgate-ws-state".to_string(),
+        };
+        let state = self.state.clone();
+        let log = self.kafka.apply_log(
+            &self.topic,
+            &[0],
+            &settings,
+            self.applied.clone(),
+            move |records: &[LogRecord]| {
+                let mut state = state.write();
+                for r in records {
+                    let Some(key) = r.key.as_deref() else {
+                        continue;
+                    };
+                    state.apply(&String::from_utf8_lossy(key), r.value.as_deref());
+                }
+            },
+        )?;
+        // Set up by this task alone, so the cell is empty here.
+        let _ = self.log.set(log);
+        Ok(())
+    }
 }
 
-/// Sets the topic up and applies its records until the [`StateTopic`] is dropped.
+/// Sets the topic up and reads it to its end once, retrying while Kafka cannot be
+/// reached; the reader then applies the topic until the [`StateTopic`] is dropped.
 async fn run_reader<S: TopicState>(weak: Weak<StateTopic<S>>, replication_factor: i32) {
     let mut warned = false;
     loop {
         let Some(this) = weak.upgrade() else { return };
-        match open(&this, replication_factor).await {
-            Ok((consumer, end)) => {
-                drop(this);
-                read_loop(weak, consumer, end).await;
+        let step = match this.log.get() {
+            None => this.set_up(replication_factor).await.map(|()| false),
+            Some(log) => log.read_to_end(ATTEMPT_WITHIN).await.map(|()| true),
+        };
+        match step {
+            Ok(true) => {
+                this.ready.send_replace(true);
                 return;
             }
+            // Set up: on to reading it to its end at once.
+            Ok(false) => continue,
             Err(e) => {
                 if !warned {
-                    tracing::warn!(topic = %this.topic, error = %e, "cannot set up the WebSocket proxy's state topic yet; retrying");
+                    let doing = if this.log.get().is_none() {
+                        "set up"
+                    } else {
+                        "read"
+                    };
+                    tracing::warn!(topic = %this.topic, error = %e, "cannot {doing} the WebSocket proxy's state topic yet; retrying");
                     warned = true;
                 }
             }
         }
         drop(this);
         tokio::time::sleep(RETRY_PAUSE).await;
-    }
-}
-
-/// Creates the topic if needed and a consumer reading it from the start; returns the
-/// consumer and the offset the topic ended at.
-async fn open<S: TopicState>(
-    this: &StateTopic<S>,
-    replication_factor: i32,
-) -> Result<(kgate_kafka::consumer::ConsumerHandle, i64), KafkaError> {
-    let configs = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
-    match this
-        .kafka
-        .create_topic(&this.topic, 1, replication_factor, &configs)
-        .await
-    {
-        Ok(()) | Err(KafkaError::TopicAlreadyExists(_)) => {}
-        Err(e) => return Err(e),
-    }
-    // The topic may take a moment to show in metadata after it was created.
-    let mut end = None;
-    for _ in 0..50 {
-        match this.kafka.partition_offsets(&this.topic, 0).await {
-            Ok(o) => {
-                end = Some(o.end);
-                break;
-            }
-            Err(KafkaError::TopicNotFound(_) | KafkaError::PartitionNotFound { .. }) => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    let end = end.ok_or_else(|| KafkaError::TopicNotFound(this.topic.clone()))?;
-    let overrides = BTreeMap::from([
-        ("enable.auto.commit".to_string(), "false".to_string()),
-        ("auto.offset.reset".to_string(), "earliest".to_string()),
-    ]);
-    let consumer = this
-        .kafka
-        .create_consumer(ConsumerSettings {
-            group_id: format!("kgate-ws-state-{}", uuid::Uuid::new_v4()),
-            client_id: "kgate-ws-state".to_string(),
-            overrides,
-        })
-        .await?;
-    consumer
-        .assign(vec![TopicPartition {
-            topic: this.topic.clone(),
-            partition: 0,
-        }])
-        .await?;
-    Ok((consumer, end))
-}
-
-async fn read_loop<S: TopicState>(
-    weak: Weak<StateTopic<S>>,
-    consumer: kgate_kafka::consumer::ConsumerHandle,
-    end: i64,
-) {
-    if let Some(this) = weak.upgrade()
-        && end <= 0
-    {
-        this.ready.send_replace(true);
-    }
-    loop {
-        let limits = ReadLimits {
-            timeout: Duration::from_millis(200),
-            max_bytes: 4 * 1024 * 1024,
-            min_bytes: 1,
-        };
-        let records = consumer.read(limits).await;
-        let Some(this) = weak.upgrade() else {
-            let _ = consumer.close().await;
-            return;
-        };
-        match records {
-            Ok(records) => {
-                let Some(last) = records.last().map(|r| r.offset) else {
-                    continue;
-                };
-                {
-                    let mut state = this.state.write();
-                    for r in &records {
-                        let Some(key) = r.key.as_deref() else {
-                            continue;
-                        };
-                        let key = String::from_utf8_lossy(key);
-                        state.apply(&key, r.value.as_deref());
-                    }
-                }
-                this.applied.send_replace(last + 1);
-                if last + 1 >= end {
-                    this.ready.send_if_modified(|r| !std::mem::replace(r, true));
-                }
-            }
-            Err(e) => {
-                tracing::warn!(topic = %this.topic, error = %e, "reading the WebSocket proxy's state topic failed; retrying");
-                drop(this);
-                tokio::time::sleep(RETRY_PAUSE).await;
-            }
-        }
     }
 }

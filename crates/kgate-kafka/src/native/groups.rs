@@ -380,6 +380,16 @@ impl Kafka {
         &self,
         partitions: &[(String, i32)],
     ) -> Result<BTreeMap<(String, i32), i64>, KafkaError> {
+        self.end_offsets_as(partitions, false).await
+    }
+
+    /// [`Kafka::end_offsets`], or with `read_committed` the last stable offsets (where
+    /// a read_committed consumer's reading ends).
+    pub async fn end_offsets_as(
+        &self,
+        partitions: &[(String, i32)],
+        read_committed: bool,
+    ) -> Result<BTreeMap<(String, i32), i64>, KafkaError> {
         if partitions.is_empty() {
             return Ok(BTreeMap::new());
         }
@@ -393,9 +403,24 @@ impl Kafka {
             rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTOFFSETS,
             "listing log end offsets",
             move |req| {
-                // SAFETY: the list is built, handed to librdkafka (which copies it) and
-                // destroyed by PartitionList; the topic names outlive the adds.
+                // SAFETY: the options are live for the request; an error object returned
+                // by the isolation setter is ours and destroyed once read. The list is
+                // built, handed to librdkafka (which copies it) and destroyed by
+                // PartitionList; the topic names outlive the adds.
                 unsafe {
+                    if read_committed {
+                        let err = rd::rd_kafka_AdminOptions_set_isolation_level(
+                            req.options(),
+                            rd::rd_kafka_IsolationLevel_t::RD_KAFKA_ISOLATION_LEVEL_READ_COMMITTED,
+                        );
+                        if !err.is_null() {
+                            let e = error_object(err, "read_committed");
+                            rd::rd_kafka_error_destroy(err);
+                            return Err(e.unwrap_or_else(|| {
+                                KafkaError::Internal("could not ask for read_committed".into())
+                            }));
+                        }
+                    }
                     let list = PartitionList(rd::rd_kafka_topic_partition_list_new(capacity));
                     if list.0.is_null() {
                         return Err(KafkaError::Internal("could not build the request".into()));
