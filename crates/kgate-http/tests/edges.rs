@@ -641,6 +641,23 @@ async fn http2_header_blocks_dripped_slowly_are_cut_off_by_the_header_timeout() 
         assert_eq!(seen.goaways.first(), Some(&0), "{case}: {seen:?}");
         assert!(seen.responses.is_empty(), "{case}: the request was served");
     }
+    // The preface itself, dripped, is held to the header timeout like an HTTP/1 head.
+    let mut dripping = TcpStream::connect(server.addr).await.expect("connect");
+    let started = Instant::now();
+    let mut cut_off = false;
+    for byte in b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" {
+        if dripping.write_all(&[*byte]).await.is_err()
+            || closed_within(&mut dripping, Duration::from_millis(100)).await
+        {
+            cut_off = true;
+            break;
+        }
+    }
+    assert!(cut_off, "a dripped preface was kept open");
+    assert!(
+        started.elapsed() >= header,
+        "cut off before the header timeout"
+    );
     // Other clients are still served.
     let ok = reqwest::get(format!("{}/ok", server.base))
         .await
