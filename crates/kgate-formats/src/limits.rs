@@ -40,6 +40,15 @@ pub const MAX_PROTOBUF_NESTING: usize = 64;
 /// bound.
 pub const MAX_SCHEMA_EXPANSION: usize = 100_000;
 
+/// How much memory (estimated, see `schema::json_budget`) a compiled JSON Schema may
+/// take beyond what compiling each of its subschemas once takes (which its size limits
+/// bound): the copy every reference keeps of what it leads to, the parts recursive
+/// references make the validator compile as documents reach them, and its patterns'
+/// automata. A schema that needs more than half of it to be compiled is refused; the
+/// other half is room for what documents make the validator compile, past which the
+/// validator is dropped and compiled afresh.
+pub const MAX_SCHEMA_UNFOLDED_BYTES: usize = 64 * 1024 * 1024;
+
 /// The work a compatibility check of two schemas may do, in comparisons of a pair of
 /// subschemas (JSON Schema) or types (Avro, Protobuf). A check that needs more reports
 /// the pair as incompatible, with a message saying why, instead of running for minutes.

@@ -28,7 +28,7 @@ pub enum RecordCodec {
         message: MessageDescriptor,
     },
     /// A JSON Schema.
-    Json(Arc<jsonschema::Validator>, Value),
+    Json(Arc<crate::schema::JsonValidator>, Value),
 }
 
 impl std::fmt::Debug for RecordCodec {

@@ -472,3 +472,357 @@ async fn an_upgraded_connection_is_left_to_its_new_protocol() {
     drop(upgraded);
     server.stop().await;
 }
+
+/// An HTTP/2 frame: its header (length, type, flags, stream) and payload.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len();
+    let mut out = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// HTTP/2 frame types and flags the tests send or look for.
+const H2_DATA: u8 = 0x0;
+const H2_HEADERS: u8 = 0x1;
+const H2_SETTINGS: u8 = 0x4;
+const H2_PING: u8 = 0x6;
+const H2_GOAWAY: u8 = 0x7;
+const H2_CONTINUATION: u8 = 0x9;
+const END_STREAM: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+
+/// The client preface and an empty SETTINGS frame.
+fn h2_preface() -> Vec<u8> {
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend(h2_frame(H2_SETTINGS, 0, 0, &[]));
+    out
+}
+
+/// The HPACK header block of `GET path` (static table entries and literals that are not
+/// indexed, so that blocks can be sent in any order), with `padding` bytes in an extra
+/// header.
+fn h2_get(path: &str, padding: usize) -> Vec<u8> {
+    // :method GET, :scheme http (static table 2 and 6).
+    let mut block = vec![0x82, 0x86];
+    // :path (static name 4) and :authority (static name 1), literal values.
+    for (name, value) in [(0x04u8, path.as_bytes()), (0x01, b"t")] {
+        block.push(name);
+        block.push(u8::try_from(value.len()).expect("short value"));
+        block.extend_from_slice(value);
+    }
+    block.extend(h2_padding(padding));
+    block
+}
+
+/// An HPACK literal header `x-pad` of `len` bytes (lengths as HPACK integers with a
+/// 7-bit prefix), nothing when `len` is 0.
+fn h2_padding(len: usize) -> Vec<u8> {
+    if len == 0 {
+        return Vec::new();
+    }
+    let mut block = vec![0x00, 0x05];
+    block.extend(b"x-pad");
+    if len < 127 {
+        block.push(len as u8);
+    } else {
+        block.push(127);
+        let mut rest = len - 127;
+        while rest >= 128 {
+            block.push((rest % 128) as u8 | 0x80);
+            rest /= 128;
+        }
+        block.push(rest as u8);
+    }
+    block.extend(std::iter::repeat_n(b'a', len));
+    block
+}
+
+/// What a raw HTTP/2 client saw of the server until the connection closed.
+#[derive(Debug, Default)]
+struct H2Seen {
+    /// The error codes of the GOAWAY frames received.
+    goaways: Vec<u32>,
+    /// When the first GOAWAY arrived.
+    first_goaway: Option<Instant>,
+    /// Streams a response's HEADERS arrived on.
+    responses: Vec<u32>,
+    /// Data received per stream, in order.
+    data: Vec<(u32, Vec<u8>)>,
+    /// When the connection closed (EOF or reset), if it did within the reader's limit.
+    closed: Option<Instant>,
+}
+
+/// Reads the server's frames until the connection closes or `limit` passes.
+async fn read_h2_frames(mut reader: tokio::net::tcp::OwnedReadHalf, limit: Duration) -> H2Seen {
+    use tokio::io::AsyncReadExt;
+    let mut seen = H2Seen::default();
+    let _ = tokio::time::timeout(limit, async {
+        loop {
+            let mut head = [0u8; 9];
+            if reader.read_exact(&mut head).await.is_err() {
+                break;
+            }
+            let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+            let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+            let mut payload = vec![0u8; len];
+            if reader.read_exact(&mut payload).await.is_err() {
+                break;
+            }
+            match head[3] {
+                H2_GOAWAY if payload.len() >= 8 => {
+                    seen.goaways.push(u32::from_be_bytes([
+                        payload[4], payload[5], payload[6], payload[7],
+                    ]));
+                    seen.first_goaway.get_or_insert_with(Instant::now);
+                }
+                H2_HEADERS => seen.responses.push(stream),
+                H2_DATA => seen.data.push((stream, payload)),
+                _ => {}
+            }
+        }
+        seen.closed = Some(Instant::now());
+    })
+    .await;
+    seen
+}
+
+#[tokio::test]
+async fn http2_header_blocks_dripped_slowly_are_cut_off_by_the_header_timeout() {
+    let header = Duration::from_millis(500);
+    let server = Server::start(ServeConfig {
+        header_timeout: Some(header),
+        ..relaxed()
+    })
+    .await;
+    // A HEADERS frame whose bytes drip; and a complete HEADERS frame without END_HEADERS
+    // followed by a CONTINUATION frame that drips (kept to one frame: the HTTP/2 library
+    // itself refuses a flood of small CONTINUATION frames).
+    let block = h2_get("/ok", 200);
+    let dripped_headers = h2_frame(H2_HEADERS, END_STREAM | END_HEADERS, 1, &block);
+    let mut unfinished = h2_frame(H2_HEADERS, END_STREAM, 1, &h2_get("/ok", 0));
+    let continuation = h2_frame(H2_CONTINUATION, END_HEADERS, 1, &h2_padding(200));
+    let split = unfinished.len() + 9;
+    unfinished.extend(continuation);
+    for (case, bytes, sent_at_once) in [
+        ("a dripped HEADERS frame", dripped_headers, 0),
+        ("an unfinished header block", unfinished, split),
+    ] {
+        let stream = TcpStream::connect(server.addr).await.expect("connect");
+        let (reader, mut writer) = stream.into_split();
+        let frames = tokio::spawn(read_h2_frames(reader, Duration::from_secs(30)));
+        writer.write_all(&h2_preface()).await.expect("preface");
+        let started = Instant::now();
+        writer
+            .write_all(&bytes[..sent_at_once])
+            .await
+            .expect("write");
+        // One byte every 100 ms: the block would take 20 s or more to complete.
+        for byte in &bytes[sent_at_once..] {
+            if frames.is_finished() || writer.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let seen = frames.await.expect("reader");
+        let closed = seen
+            .closed
+            .unwrap_or_else(|| panic!("{case}: kept open: {seen:?}"));
+        assert!(
+            closed.duration_since(started) >= header,
+            "{case}: closed before the header timeout"
+        );
+        assert!(
+            closed.duration_since(started) < Duration::from_secs(10),
+            "{case}: closed only after {:?}",
+            closed.duration_since(started)
+        );
+        // Cut off by kgate (GOAWAY with NO_ERROR), not refused by the HTTP/2 library.
+        assert_eq!(seen.goaways.first(), Some(&0), "{case}: {seen:?}");
+        assert!(seen.responses.is_empty(), "{case}: the request was served");
+    }
+    // The preface itself, dripped, is held to the header timeout like an HTTP/1 head.
+    let mut dripping = TcpStream::connect(server.addr).await.expect("connect");
+    let started = Instant::now();
+    let mut cut_off = false;
+    for byte in b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" {
+        if dripping.write_all(&[*byte]).await.is_err()
+            || closed_within(&mut dripping, Duration::from_millis(100)).await
+        {
+            cut_off = true;
+            break;
+        }
+    }
+    assert!(cut_off, "a dripped preface was kept open");
+    assert!(
+        started.elapsed() >= header,
+        "cut off before the header timeout"
+    );
+    // Other clients are still served.
+    let ok = reqwest::get(format!("{}/ok", server.base))
+        .await
+        .expect("GET /ok");
+    assert_eq!(ok.status().as_u16(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_held_to_the_idle_timeout_not_the_header_timeout() {
+    let idle = Duration::from_millis(1500);
+    let server = Server::start(ServeConfig {
+        header_timeout: Some(Duration::from_millis(200)),
+        idle_timeout: Some(idle),
+        ..relaxed()
+    })
+    .await;
+    let stream = TcpStream::connect(server.addr).await.expect("connect");
+    let (reader, mut writer) = stream.into_split();
+    let frames = tokio::spawn(read_h2_frames(reader, Duration::from_secs(30)));
+    let opened = Instant::now();
+    writer.write_all(&h2_preface()).await.expect("preface");
+    // PINGs are not requests: they neither start the header clock nor keep the
+    // connection from being idle.
+    while !frames.is_finished() && opened.elapsed() < Duration::from_secs(20) {
+        let ping = h2_frame(H2_PING, 0, 0, &[7; 8]);
+        if writer.write_all(&ping).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = frames.await.expect("reader");
+    let closed = seen.closed.expect("closed by the idle timeout");
+    assert!(
+        closed.duration_since(opened) >= idle,
+        "closed after {:?}, before the idle timeout",
+        closed.duration_since(opened)
+    );
+    assert_eq!(seen.goaways.first(), Some(&0), "{seen:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn http2_requests_in_flight_finish_when_a_header_block_is_cut_off() {
+    let header = Duration::from_millis(500);
+    let server = Server::start(ServeConfig {
+        header_timeout: Some(header),
+        ..relaxed()
+    })
+    .await;
+    let stream = TcpStream::connect(server.addr).await.expect("connect");
+    let (reader, mut writer) = stream.into_split();
+    let frames = tokio::spawn(read_h2_frames(reader, Duration::from_secs(30)));
+    writer.write_all(&h2_preface()).await.expect("preface");
+    writer
+        .write_all(&h2_frame(
+            H2_HEADERS,
+            END_STREAM | END_HEADERS,
+            1,
+            &h2_get("/slow", 0),
+        ))
+        .await
+        .expect("request");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.slow_entered.load(Ordering::SeqCst) < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the request never reached its handler"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // A second request whose header block never ends, while the first is in flight.
+    let started = Instant::now();
+    writer
+        .write_all(&h2_frame(H2_HEADERS, END_STREAM, 3, &h2_get("/ok", 0)))
+        .await
+        .expect("unfinished block");
+    // Well past the header timeout, the first request is answered all the same.
+    tokio::time::sleep(header * 3).await;
+    server.release.notify_waiters();
+    let seen = frames.await.expect("reader");
+    let goaway = seen.first_goaway.expect("a GOAWAY");
+    assert!(goaway.duration_since(started) >= header, "{seen:?}");
+    assert_eq!(seen.goaways.first(), Some(&0), "{seen:?}");
+    assert_eq!(seen.responses, vec![1], "{seen:?}");
+    let body: Vec<u8> = seen
+        .data
+        .iter()
+        .filter(|(s, _)| *s == 1)
+        .flat_map(|(_, d)| d.clone())
+        .collect();
+    assert_eq!(body, b"done");
+    let closed = seen.closed.expect("closed once the request finished");
+    assert!(closed.duration_since(started) < Duration::from_secs(10));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_ordinary_http2_client_keeps_its_connection_across_requests() {
+    // Timeouts short enough to cut off a well-behaved client if they were misapplied.
+    let server = Server::start(ServeConfig {
+        header_timeout: Some(Duration::from_millis(300)),
+        idle_timeout: Some(Duration::from_secs(2)),
+        body_timeout: Some(Duration::from_millis(300)),
+        ..relaxed()
+    })
+    .await;
+    let tcp = TcpStream::connect(server.addr).await.expect("connect");
+    let (client, connection) = h2::client::handshake(tcp).await.expect("handshake");
+    let connection = tokio::spawn(connection);
+    let request = |method: &str, path: &str| {
+        http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", server.addr))
+            .body(())
+            .expect("request")
+    };
+    let mut client = client.ready().await.expect("ready");
+    // Requests one after another, with pauses longer than the header timeout between
+    // them; a POST whose body comes in two pieces; then several at once.
+    for round in 0..4 {
+        let (response, _) = client
+            .send_request(request("GET", "/ok"), true)
+            .expect("send");
+        let response = response.await.expect("response");
+        assert_eq!(response.status(), 200, "round {round}");
+        let mut body = response.into_body();
+        let data = body.data().await.expect("data").expect("data");
+        assert_eq!(&data[..], b"ok");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (response, mut upload) = client
+        .send_request(request("POST", "/echo"), false)
+        .expect("send");
+    upload
+        .send_data(bytes::Bytes::from_static(b"hello "), false)
+        .expect("data");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    upload
+        .send_data(bytes::Bytes::from_static(b"world"), true)
+        .expect("data");
+    let response = response.await.expect("response");
+    assert_eq!(response.status(), 200);
+    let data = response
+        .into_body()
+        .data()
+        .await
+        .expect("data")
+        .expect("data");
+    assert_eq!(&data[..], b"11");
+    let mut pending = Vec::new();
+    for _ in 0..5 {
+        client = client.ready().await.expect("ready");
+        let (response, _) = client
+            .send_request(request("GET", "/sleep"), true)
+            .expect("send");
+        pending.push(response);
+    }
+    for response in pending {
+        assert_eq!(response.await.expect("response").status(), 200);
+    }
+    assert!(
+        !connection.is_finished(),
+        "the connection was closed under the client"
+    );
+    drop(client);
+    server.stop().await;
+}

@@ -479,3 +479,77 @@ async fn hostile_records_in_the_schemas_topic_are_skipped_or_refused_cleanly() {
     }
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_schemas_that_unfold_past_the_memory_budget_are_refused() {
+    let cluster = TestCluster::builder().with_registry().start().await;
+    let r = Registry::new(cluster.registry_url());
+    // A large definition registered as its own subject, then referenced from another
+    // schema once per property: every reference would keep its own copy.
+    let big: Vec<Value> = (0..20_000).map(Value::from).collect();
+    let dep = unique_name("big-enum");
+    r.register(
+        &dep,
+        json!({"schemaType": "JSON", "schema": json!({"enum": big}).to_string()}),
+    )
+    .await;
+    let referencing = |n: usize| {
+        let properties: serde_json::Map<String, Value> = (0..n)
+            .map(|i| (format!("p{i}"), json!({"$ref": "big.json"})))
+            .collect();
+        json!({
+            "schemaType": "JSON",
+            "schema": json!({"type": "object", "properties": properties}).to_string(),
+            "references": [{"name": "big.json", "subject": dep, "version": 1}]
+        })
+    };
+    // Patterns whose automata are thousands of times their length.
+    let patterns: serde_json::Map<String, Value> = (0..1_000)
+        .map(|i| {
+            (
+                format!("p{i}"),
+                json!({"type": "string", "pattern": format!("[a-z]{{1000}}{i}")}),
+            )
+        })
+        .collect();
+    let patterns =
+        json!({"schemaType": "JSON", "schema": json!({"properties": patterns}).to_string()});
+
+    let s = unique_name("unfolding-value");
+    for (body, says) in [
+        (referencing(1_000), "references copy large subschemas"),
+        (patterns, "patterns compile into more than"),
+    ] {
+        for path in [
+            format!("/subjects/{s}/versions"),
+            format!("/compatibility/subjects/{s}/versions/latest"),
+        ] {
+            let answer = r.post(&path, body.clone()).await;
+            if path.starts_with("/compatibility") {
+                // Nothing registered under the subject yet: the registry says so first.
+                assert_error(&answer, 404, 40401);
+                continue;
+            }
+            assert_error(&answer, 422, 42201);
+            let message = answer.1["message"].as_str().unwrap_or_default();
+            assert!(message.contains(says), "{message}");
+        }
+    }
+    assert_error(&r.get(&format!("/subjects/{s}/versions")).await, 404, 40401);
+
+    // A few references to the same subject are fine, and once registered, the hostile
+    // version is refused by the compatibility check too.
+    r.register(&s, referencing(3)).await;
+    let answer = r
+        .post(
+            &format!("/compatibility/subjects/{s}/versions/latest"),
+            referencing(1_000),
+        )
+        .await;
+    assert_error(&answer, 422, 42201);
+    assert_eq!(
+        r.get(&format!("/subjects/{s}/versions")).await,
+        (200, json!([1]))
+    );
+    cluster.stop().await;
+}

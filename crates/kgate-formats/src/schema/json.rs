@@ -4,11 +4,13 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use jsonschema::Draft;
+use jsonschema::{Draft, ValidationOptions};
+use parking_lot::RwLock;
 use serde_json::Value;
 
+use super::json_budget::{Charge, CompileBudget};
 use super::{ResolvedReference, SchemaError, SchemaType};
-use crate::limits::MAX_COMPATIBILITY_STEPS;
+use crate::limits::{MAX_COMPATIBILITY_STEPS, MAX_SCHEMA_UNFOLDED_BYTES};
 
 /// A parsed JSON Schema with its compiled validator.
 #[derive(Clone)]
@@ -16,7 +18,7 @@ pub struct JsonSchema {
     /// The schema document.
     pub value: Value,
     /// The compiled validator, references included.
-    pub validator: Arc<jsonschema::Validator>,
+    pub validator: Arc<JsonValidator>,
 }
 
 impl std::fmt::Debug for JsonSchema {
@@ -57,11 +59,10 @@ impl JsonSchema {
         let all: Vec<(&str, &Value)> = std::iter::once(("", &value))
             .chain(documents.iter().map(|(n, v)| (n.as_str(), v)))
             .collect();
-        if let Some(cycle) = super::json_refs::find_reference_cycle(&all) {
-            return Err(invalid(&cycle));
-        }
-        let mut options =
-            super::json_steps::with_step_keyword(jsonschema::options().with_draft(draft));
+        let reference_costs = super::json_refs::analyze(&all).map_err(|e| invalid(&e))?;
+        let mut weigher = super::json_budget::Weigher::new(&reference_costs);
+        let mut base_charge = 0usize;
+        let mut options = jsonschema::options().with_draft(draft);
         for (name, mut contents) in documents {
             let uris = if name.contains(':') {
                 vec![name.clone()]
@@ -73,18 +74,29 @@ impl JsonSchema {
             };
             let draft = draft_of(&contents);
             forget_unknown_meta_schema(&mut contents);
-            super::json_steps::instrument(&mut contents);
+            // The validator keeps the document twice per name it is known by (its
+            // options and its registry); its root's references are compiled only
+            // through the schema's, which pay for them.
+            let (copies, _) = weigher
+                .instrument(&mut contents, 2 * uris.len())
+                .map_err(|e| invalid(&e))?;
+            base_charge = base_charge.saturating_add(copies);
             for uri in uris {
                 options = options.with_resource(uri, draft.create_resource(contents.clone()));
             }
         }
         let mut compiled = value.clone();
         forget_unknown_meta_schema(&mut compiled);
-        super::json_steps::instrument(&mut compiled);
-        let validator = crate::catch_panic("Compiling the JSON Schema", || {
-            options.build(&compiled).map_err(|e| e.to_string())
-        })
-        .map_err(|e| invalid(&e))?
+        // Kept three times: as parsed, as compiled, and in the validator's registry.
+        let (copies, root) = weigher
+            .instrument(&mut compiled, 3)
+            .map_err(|e| invalid(&e))?;
+        let validator = JsonValidator::new(
+            options,
+            compiled,
+            base_charge.saturating_add(copies).saturating_add(root),
+            weigher.plain(),
+        )
         .map_err(|e| invalid(&e))?;
         Ok(JsonSchema {
             value,
@@ -92,14 +104,14 @@ impl JsonSchema {
         })
     }
 
+    /// Checks a document against the schema; the error says what does not match first.
+    pub fn validate(&self, instance: &Value) -> Result<(), String> {
+        self.validator.validate(instance)
+    }
+
     /// The schema as compact JSON (keys sorted), the form the registry stores.
     pub fn canonical(&self) -> String {
         self.value.to_string()
-    }
-
-    /// Checks a document against the schema; the error says what does not match first.
-    pub fn validate(&self, instance: &Value) -> Result<(), String> {
-        check_document(&self.validator, instance)
     }
 
     /// Why documents valid under `writer` may be rejected or misread with this schema.
@@ -120,15 +132,130 @@ impl JsonSchema {
     }
 }
 
+/// A JSON Schema's compiled validator, held to kgate's memory budget for compiled
+/// schemas: what compiling each subschema once takes, and
+/// [`MAX_SCHEMA_UNFOLDED_BYTES`] more.
+///
+/// The validator compiles the parts recursive references lead to as documents reach
+/// them, and keeps them: records of ever new shapes grow it without end. Once what it
+/// compiled passes the budget, it is dropped and compiled afresh from the schema, and
+/// the document being checked is checked again with the fresh one.
+pub struct JsonValidator {
+    /// What every compilation starts from: the draft and the references' documents.
+    options: ValidationOptions,
+    /// The schema as compiled, with kgate's step keyword in every subschema.
+    compiled: Value,
+    /// What a compilation costs beyond its subschemas' weights.
+    base_charge: usize,
+    /// What compiling each subschema once takes.
+    plain: usize,
+    /// The validator in use and its budget.
+    current: RwLock<Arc<Compiled>>,
+}
+
+/// One compilation of a schema.
+struct Compiled {
+    validator: jsonschema::Validator,
+    budget: Arc<CompileBudget>,
+}
+
+impl JsonValidator {
+    /// Compiles `compiled` with `options`; an error when the schema does not compile or
+    /// needs more than the budget allows a build.
+    fn new(
+        options: ValidationOptions,
+        compiled: Value,
+        base_charge: usize,
+        plain: usize,
+    ) -> Result<JsonValidator, String> {
+        let first = compile(&options, &compiled, base_charge, plain)?;
+        Ok(JsonValidator {
+            options,
+            compiled,
+            base_charge,
+            plain,
+            current: RwLock::new(Arc::new(first)),
+        })
+    }
+
+    /// Checks a document against the schema, within kgate's limits on the document's
+    /// depth, on the work of the check and on the memory of the compiled schema; the
+    /// error says what does not match first.
+    pub fn validate(&self, instance: &Value) -> Result<(), String> {
+        let mut compiled = self.current.read().clone();
+        // A check that spent the budget may have met subschemas compiled past it, which
+        // fail every document: its answer is not trusted, and the check is made again
+        // on a fresh compilation. Another check may spend that one first; three tries
+        // leave only a document that alone needs more than the budget. A document over
+        // the depth or work limits is refused at once.
+        for _ in 0..3 {
+            let checked = check_document(&compiled.validator, instance)?;
+            if !compiled.budget.is_spent() {
+                return checked;
+            }
+            compiled = self.recompile(&compiled)?;
+        }
+        Err(format!(
+            "Checking the value makes the JSON schema's recursive references unfold into more than kgate's limit of {} MiB",
+            MAX_SCHEMA_UNFOLDED_BYTES >> 20
+        ))
+    }
+
+    /// The estimated memory of the compiled schema as it stands (what its budget was
+    /// charged so far), in bytes.
+    pub fn compiled_bytes(&self) -> usize {
+        self.current.read().budget.used()
+    }
+
+    /// A fresh compilation in place of `spent`, unless another check made one already.
+    fn recompile(&self, spent: &Arc<Compiled>) -> Result<Arc<Compiled>, String> {
+        let mut current = self.current.write();
+        if Arc::ptr_eq(&current, spent) {
+            *current = Arc::new(compile(
+                &self.options,
+                &self.compiled,
+                self.base_charge,
+                self.plain,
+            )?);
+        }
+        Ok(current.clone())
+    }
+}
+
+/// Compiles `schema` with `options` and a new budget for a schema of plain size
+/// `plain`, charged `base_charge` first.
+fn compile(
+    options: &ValidationOptions,
+    schema: &Value,
+    base_charge: usize,
+    plain: usize,
+) -> Result<Compiled, String> {
+    let budget = Arc::new(CompileBudget::new(plain));
+    if matches!(budget.charge(base_charge), Charge::Refused) {
+        return Err(format!(
+            "its root's references copy more than {} MiB, kgate's limit",
+            CompileBudget::BUILD_ALLOWANCE >> 20
+        ));
+    }
+    let options = super::json_steps::with_step_keyword(options.clone(), budget.clone());
+    let validator = crate::catch_panic("Compiling the JSON Schema", || {
+        options.build(schema).map_err(|e| e.to_string())
+    })
+    .and_then(|built| built)?;
+    budget.built();
+    Ok(Compiled { validator, budget })
+}
+
 /// Checks a document against a compiled schema, within kgate's limits on the document's
-/// depth and on the work of the check; the error says what does not match first.
+/// depth and on the work of the check: the outer error is a limit the document passed
+/// (whatever the schema's compilation), the inner one what does not match first.
 ///
 /// Only the first mismatch is reported: finding every mismatch means evaluating every
 /// alternative of the schema to its end, which the work limit could not stop early.
-pub(crate) fn check_document(
+fn check_document(
     validator: &jsonschema::Validator,
     instance: &Value,
-) -> Result<(), String> {
+) -> Result<Result<(), String>, String> {
     let values = crate::check_value_depth(instance).map_err(|e| e.to_string())?;
     crate::catch_panic("JSON Schema validation", || {
         super::json_steps::bounded(super::json_steps::budget(values), || {
@@ -143,7 +270,6 @@ pub(crate) fn check_document(
         })
     })
     .and_then(|bounded| bounded)
-    .and_then(|checked| checked)
 }
 
 /// The draft a schema is written in: the one its `$schema` names (over http or https,

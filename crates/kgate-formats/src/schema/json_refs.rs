@@ -9,21 +9,24 @@
 //! The analysis over-approximates where a reference may lead (every anchor of a name,
 //! every document whose name ends like the reference's), so that it misses no cycle; a
 //! schema it refuses has a cycle under at least one reading of its references.
+//!
+//! The same walk tells what each reference costs the validator in memory (see
+//! `json_budget`): it keeps a copy of what the reference leads to.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
 use crate::limits::{MAX_SCHEMA_DEPTH, MAX_SCHEMA_EXPANSION, MAX_SCHEMA_TOTAL_BYTES};
 
 /// Keywords whose subschema applies to the same document as the schema holding them.
-const IN_PLACE: &[&str] = &["not", "if", "then", "else"];
+pub(super) const IN_PLACE: &[&str] = &["not", "if", "then", "else"];
 /// Keywords holding arrays of subschemas that apply to the same document.
-const IN_PLACE_ARRAYS: &[&str] = &["allOf", "anyOf", "oneOf"];
+pub(super) const IN_PLACE_ARRAYS: &[&str] = &["allOf", "anyOf", "oneOf"];
 /// Keywords holding maps of subschemas that apply to the same document.
-const IN_PLACE_MAPS: &[&str] = &["dependentSchemas", "dependencies"];
+pub(super) const IN_PLACE_MAPS: &[&str] = &["dependentSchemas", "dependencies"];
 /// Keywords whose subschema applies to a part of the document.
-const DESCENDING: &[&str] = &[
+pub(super) const DESCENDING: &[&str] = &[
     "additionalItems",
     "additionalProperties",
     "contains",
@@ -34,26 +37,38 @@ const DESCENDING: &[&str] = &[
     "contentSchema",
 ];
 /// Keywords holding arrays of subschemas that apply to parts of the document.
-const DESCENDING_ARRAYS: &[&str] = &["items", "prefixItems"];
+pub(super) const DESCENDING_ARRAYS: &[&str] = &["items", "prefixItems"];
 /// Keywords holding maps of subschemas that apply to parts of the document. (Definitions
 /// apply to nothing unless referenced: only cycles a validation can reach are cycles.)
-const DESCENDING_MAPS: &[&str] = &["properties", "patternProperties"];
+pub(super) const DESCENDING_MAPS: &[&str] = &["properties", "patternProperties"];
 /// Keywords whose values are data, not schemas.
-const DATA: &[&str] = &["enum", "const", "default", "examples"];
+pub(super) const DATA: &[&str] = &["enum", "const", "default", "examples"];
+
+/// Keywords whose string value is a reference.
+pub(super) const REFERENCES: &[&str] = &["$ref", "$dynamicRef", "$recursiveRef"];
 
 /// A subschema: a document (0 is the schema itself, then its references) and the JSON
 /// pointer of the subschema in it.
 type Node = (usize, String);
 
-/// What is wrong with the references of a schema (the first of `documents`, the others
-/// being the schemas it references, with their names), if anything: a cycle that does not
-/// descend into the document, or a chain of subschemas (through references or not)
-/// longer than [`MAX_SCHEMA_DEPTH`], which the validator would compile by recursing once
-/// per link.
-pub(crate) fn find_reference_cycle(documents: &[(&str, &Value)]) -> Option<String> {
+/// What each reference may cost when the validator compiles it, by keyword and
+/// reference text: the estimated size of the largest subschema it may lead to, plus
+/// what that subschema's own references cost in turn (see `json_budget`).
+pub(crate) type ReferenceCosts = HashMap<(String, String), usize>;
+
+/// Checks the references of a schema (the first of `documents`, the others being the
+/// schemas it references, with their names) and tells what each costs; the error says
+/// what is wrong with them: a cycle that does not descend into the document, a chain of
+/// subschemas (through references or not) longer than [`MAX_SCHEMA_DEPTH`], which the
+/// validator would compile by recursing once per link, or more subschemas unfolded
+/// than [`MAX_SCHEMA_EXPANSION`].
+pub(crate) fn analyze(documents: &[(&str, &Value)]) -> Result<ReferenceCosts, String> {
     let targets = collect_targets(documents);
     let mut edges = 0usize;
     let mut graph = Graph::default();
+    // Every reference met: the subschema holding it, its keyword and text, and the
+    // subschemas it may lead to.
+    let mut references: Vec<(usize, String, String, Vec<usize>)> = Vec::new();
     graph.add((0, String::new()));
     while let Some(at) = graph.queue.pop() {
         let (doc, pointer) = graph.nodes[at].clone();
@@ -62,6 +77,7 @@ pub(crate) fn find_reference_cycle(documents: &[(&str, &Value)]) -> Option<Strin
         };
         let mut same: Vec<Node> = Vec::new();
         let mut below: Vec<Node> = Vec::new();
+        let mut met: Vec<(String, String, Vec<Node>)> = Vec::new();
         for (keyword, value) in schema {
             let child = |rest: &str| (doc, format!("{pointer}/{}{rest}", escape(keyword)));
             let k = keyword.as_str();
@@ -99,10 +115,12 @@ pub(crate) fn find_reference_cycle(documents: &[(&str, &Value)]) -> Option<Strin
                         .map(|(name, _)| child(&format!("/{}", escape(name)))),
                 );
             }
-            if matches!(k, "$ref" | "$dynamicRef" | "$recursiveRef")
+            if REFERENCES.contains(&k)
                 && let Value::String(reference) = value
             {
-                same.extend(resolve(documents, &targets, doc, &pointer, k, reference));
+                let found = resolve(documents, &targets, doc, &pointer, k, reference);
+                same.extend(found.iter().cloned());
+                met.push((k.to_string(), reference.clone(), found));
             }
         }
         for node in below {
@@ -113,13 +131,17 @@ pub(crate) fn find_reference_cycle(documents: &[(&str, &Value)]) -> Option<Strin
         // Only anchors declared many times over can make more edges than the texts have
         // bytes.
         if edges > MAX_SCHEMA_TOTAL_BYTES {
-            return Some(format!(
+            return Err(format!(
                 "its references lead to more than {MAX_SCHEMA_TOTAL_BYTES} places"
             ));
         }
         for node in same {
             let to = graph.add(node);
             graph.in_place[at].push(to);
+        }
+        for (keyword, reference, found) in met {
+            let found = found.into_iter().map(|n| graph.add(n)).collect();
+            references.push((at, keyword, reference, found));
         }
     }
     let Graph {
@@ -138,7 +160,7 @@ pub(crate) fn find_reference_cycle(documents: &[(&str, &Value)]) -> Option<Strin
         format!("#{pointer} of {document}")
     };
     if let Some(n) = find_cycle(&in_place) {
-        return Some(format!(
+        return Err(format!(
             "the references at {} lead back to it without descending into the document, so validating would never end",
             place(n)
         ));
@@ -149,15 +171,148 @@ pub(crate) fn find_reference_cycle(documents: &[(&str, &Value)]) -> Option<Strin
     }
     let (longest, unfolded) = longest_chain(&all);
     if longest > MAX_SCHEMA_DEPTH {
-        return Some(format!(
+        return Err(format!(
             "its subschemas and references form a chain of {longest} levels or more, more than kgate's limit of {MAX_SCHEMA_DEPTH}"
         ));
     }
-    (unfolded > MAX_SCHEMA_EXPANSION).then(|| {
-        format!(
+    if unfolded > MAX_SCHEMA_EXPANSION {
+        return Err(format!(
             "its references unfold into more than kgate's limit of {MAX_SCHEMA_EXPANSION} subschemas"
-        )
-    })
+        ));
+    }
+    Ok(reference_costs(documents, &nodes, &references))
+}
+
+/// What each reference costs: the validator keeps a copy of what a reference leads to
+/// (and, when it compiles that copy, of what its own references lead to), so a
+/// reference costs the size of its largest possible target plus that target's own
+/// references, followed to their end (the chains are acyclic and bounded once
+/// [`analyze`] found no cycle).
+fn reference_costs(
+    documents: &[(&str, &Value)],
+    nodes: &[Node],
+    references: &[(usize, String, String, Vec<usize>)],
+) -> ReferenceCosts {
+    let mut held: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, (at, _, _, _)) in references.iter().enumerate() {
+        held.entry(*at).or_default().push(i);
+    }
+    let targets: HashSet<usize> = references
+        .iter()
+        .flat_map(|(_, _, _, found)| found.iter().copied())
+        .collect();
+    let sizes = target_sizes(documents, nodes, &targets);
+    // The cost of each target, its references' targets first (an explicit stack: chains
+    // may be as long as MAX_SCHEMA_DEPTH).
+    let mut cost: HashMap<usize, usize> = HashMap::new();
+    for &target in &targets {
+        let mut stack = vec![(target, false)];
+        let mut open: HashSet<usize> = HashSet::new();
+        while let Some((node, expanded)) = stack.pop() {
+            if cost.contains_key(&node) {
+                continue;
+            }
+            let below = held.get(&node).map(Vec::as_slice).unwrap_or_default();
+            if !expanded {
+                if !open.insert(node) {
+                    // A cycle would have been refused; count a node met again as nothing
+                    // more rather than loop.
+                    cost.insert(node, sizes.get(&node).copied().unwrap_or(0));
+                    continue;
+                }
+                stack.push((node, true));
+                for &r in below {
+                    stack.extend(references[r].3.iter().map(|&t| (t, false)));
+                }
+                continue;
+            }
+            let own = sizes.get(&node).copied().unwrap_or(0);
+            let refs = below.iter().fold(0usize, |sum, &r| {
+                let largest = references[r]
+                    .3
+                    .iter()
+                    .map(|t| cost.get(t).copied().unwrap_or(0))
+                    .max()
+                    .unwrap_or(0);
+                sum.saturating_add(largest)
+            });
+            cost.insert(node, own.saturating_add(refs));
+        }
+    }
+    let mut out = ReferenceCosts::new();
+    for (_, keyword, reference, found) in references {
+        let largest = found
+            .iter()
+            .map(|t| cost.get(t).copied().unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        let entry = out.entry((keyword.clone(), reference.clone())).or_default();
+        *entry = (*entry).max(largest);
+    }
+    out
+}
+
+/// The estimated size of each subschema in `targets`, in one walk of each document.
+fn target_sizes(
+    documents: &[(&str, &Value)],
+    nodes: &[Node],
+    targets: &HashSet<usize>,
+) -> HashMap<usize, usize> {
+    let mut wanted: Vec<HashMap<&str, usize>> = vec![HashMap::new(); documents.len()];
+    for &t in targets {
+        let (doc, pointer) = &nodes[t];
+        wanted[*doc].insert(pointer.as_str(), t);
+    }
+    let mut sizes = HashMap::new();
+    for (doc, (_, root)) in documents.iter().enumerate() {
+        if !wanted[doc].is_empty() {
+            let mut pointer = String::new();
+            size_at(root, &mut pointer, &wanted[doc], &mut sizes);
+        }
+    }
+    sizes
+}
+
+/// The estimated size of `value` (at `pointer`), noting it in `sizes` if it is wanted.
+/// Recursive: documents are at most [`MAX_SCHEMA_DEPTH`] deep by then.
+fn size_at(
+    value: &Value,
+    pointer: &mut String,
+    wanted: &HashMap<&str, usize>,
+    sizes: &mut HashMap<usize, usize>,
+) -> usize {
+    let size = match value {
+        Value::Object(entries) => {
+            entries
+                .iter()
+                .fold(super::json_budget::OBJECT_BYTES, |sum, (key, child)| {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&escape(key));
+                    let child = size_at(child, pointer, wanted, sizes);
+                    pointer.truncate(len);
+                    sum.saturating_add(super::json_budget::entry_bytes(key, child))
+                })
+        }
+        Value::Array(items) => {
+            items
+                .iter()
+                .enumerate()
+                .fold(super::json_budget::VALUE_BYTES, |sum, (i, item)| {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&i.to_string());
+                    let item = size_at(item, pointer, wanted, sizes);
+                    pointer.truncate(len);
+                    sum.saturating_add(item)
+                })
+        }
+        other => super::json_budget::value_bytes(other),
+    };
+    if let Some(&node) = wanted.get(pointer.as_str()) {
+        sizes.insert(node, size);
+    }
+    size
 }
 
 /// From node 0: the number of nodes on the longest path, where a set of nodes that reach
@@ -499,7 +654,7 @@ mod tests {
     use serde_json::json;
 
     fn cycle(schema: Value) -> Option<String> {
-        find_reference_cycle(&[("", &schema)])
+        analyze(&[("", &schema)]).err()
     }
 
     #[test]
@@ -590,21 +745,21 @@ mod tests {
         let a = json!({"$ref": "b.json"});
         let b = json!({"allOf": [{"$ref": "a.json#"}]});
         assert!(
-            find_reference_cycle(&[
+            analyze(&[
                 ("", &json!({"$ref": "a.json"})),
                 ("a.json", &a),
                 ("b.json", &b)
             ])
-            .is_some()
+            .is_err()
         );
         let b = json!({"properties": {"p": {"$ref": "a.json"}}});
         assert!(
-            find_reference_cycle(&[
+            analyze(&[
                 ("", &json!({"$ref": "a.json"})),
                 ("a.json", &a),
                 ("b.json", &b)
             ])
-            .is_none()
+            .is_ok()
         );
     }
 }

@@ -9,37 +9,24 @@
 //! failing first keyword ends the evaluation of its subschema at once, so a spent budget
 //! stops the whole check within a few steps of every subschema still on the stack. The
 //! stored schema, its canonical form and compatibility checks never see the keyword.
+//!
+//! The same keyword's compilation charges the memory budget of the validator (see
+//! `json_budget`): every subschema the validator compiles, at once or later, is counted.
 
 use std::cell::Cell;
+use std::sync::Arc;
 
 use jsonschema::paths::{LazyLocation, Location};
 use jsonschema::{Keyword, ValidationError, ValidationOptions};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::limits::MAX_RECORD_STEPS;
+use super::json_budget::{Charge, CompileBudget};
+use crate::limits::{MAX_RECORD_STEPS, MAX_SCHEMA_UNFOLDED_BYTES};
 
-/// The keyword added to every subschema of the compiled copy; `$$` keeps it ahead of
-/// every standard keyword in the validator's order and out of any standard's way.
-const STEP_KEYWORD: &str = "$$kgate-step";
-
-/// Keywords whose values are maps of subschemas (the map itself is not a subschema).
-const SCHEMA_MAPS: &[&str] = &[
-    "properties",
-    "patternProperties",
-    "definitions",
-    "$defs",
-    "dependentSchemas",
-    "dependencies",
-];
-/// Keywords whose values are data or plain maps, never subschemas.
-const NOT_SCHEMAS: &[&str] = &[
-    "enum",
-    "const",
-    "default",
-    "examples",
-    "dependentRequired",
-    "$vocabulary",
-];
+/// The keyword added to every subschema of the compiled copy (by `json_budget`, with
+/// the subschema's weight as its value); `$$` keeps it ahead of every standard keyword
+/// in the validator's order and out of any standard's way.
+pub(super) const STEP_KEYWORD: &str = "$$kgate-step";
 
 thread_local! {
     /// Steps left to the check running on this thread; unbounded outside [`bounded`].
@@ -78,44 +65,59 @@ impl Keyword for Step {
     }
 }
 
-/// Teaches `options` the step keyword.
-// The factory's error type is the validator's, whatever its size.
-#[allow(clippy::result_large_err)]
-pub(crate) fn with_step_keyword(options: ValidationOptions) -> ValidationOptions {
-    options.with_keyword(STEP_KEYWORD, |_, _, _| Ok(Box::new(Step)))
+/// A subschema compiled after its validator's budget was spent: it fails every
+/// document, and the validator's owner compiles a fresh validator (see
+/// `json_budget::CompileBudget`).
+struct Spent;
+
+impl Keyword for Spent {
+    fn validate<'i>(
+        &self,
+        instance: &'i Value,
+        location: &LazyLocation,
+    ) -> Result<(), ValidationError<'i>> {
+        Err(ValidationError::custom(
+            Location::new(),
+            location.into(),
+            instance,
+            "the compiled schema is over its memory budget",
+        ))
+    }
+
+    fn is_valid(&self, _instance: &Value) -> bool {
+        false
+    }
 }
 
-/// Adds the step keyword to every subschema of `schema`, first in each.
-pub(crate) fn instrument(schema: &mut Value) {
-    let mut pending: Vec<(&mut Value, bool)> = vec![(schema, true)];
-    while let Some((value, is_schema)) = pending.pop() {
-        match value {
-            Value::Object(o) => {
-                if is_schema {
-                    let mut first = Map::new();
-                    first.insert(STEP_KEYWORD.to_string(), Value::Bool(true));
-                    first.append(o);
-                    *o = first;
-                }
-                for (key, child) in o.iter_mut() {
-                    let k = key.as_str();
-                    if k == STEP_KEYWORD || NOT_SCHEMAS.contains(&k) {
-                        continue;
-                    }
-                    if SCHEMA_MAPS.contains(&k) {
-                        if let Value::Object(entries) = child {
-                            pending.extend(entries.values_mut().map(|v| (v, true)));
-                        }
-                        continue;
-                    }
-                    // Subschemas, and anything a reference may point into.
-                    pending.push((child, true));
-                }
-            }
-            Value::Array(items) => pending.extend(items.iter_mut().map(|v| (v, is_schema))),
-            _ => {}
+/// Teaches `options` the step keyword, whose every compilation charges the subschema's
+/// weight (the keyword's value) to `budget`.
+// The factory's error type is the validator's, whatever its size.
+#[allow(clippy::result_large_err)]
+pub(crate) fn with_step_keyword(
+    options: ValidationOptions,
+    budget: Arc<CompileBudget>,
+) -> ValidationOptions {
+    options.with_keyword(STEP_KEYWORD, move |_, value, location| {
+        // A weight that is not a number (the keyword is kgate's, so only a schema that
+        // spells it itself could make one) is charged as the whole budget.
+        let weight = value
+            .as_u64()
+            .and_then(|w| usize::try_from(w).ok())
+            .unwrap_or(MAX_SCHEMA_UNFOLDED_BYTES);
+        match budget.charge(weight) {
+            Charge::Fits => Ok(Box::new(Step) as Box<dyn Keyword>),
+            Charge::Spent => Ok(Box::new(Spent) as Box<dyn Keyword>),
+            Charge::Refused => Err(ValidationError::custom(
+                Location::new(),
+                location,
+                value,
+                format!(
+                    "compiling it would take more than {} MiB beyond compiling each of its subschemas once, kgate's limit: its references copy large subschemas, or its patterns compile into large automata",
+                    CompileBudget::BUILD_ALLOWANCE >> 20
+                ),
+            )),
         }
-    }
+    })
 }
 
 /// The steps a check of a document of `values` JSON values may take: enough for every

@@ -7,6 +7,7 @@
 
 mod avro;
 mod json;
+mod json_budget;
 mod json_refs;
 pub(crate) mod json_steps;
 mod protobuf;
@@ -17,8 +18,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use avro::AvroSchema;
-pub use json::JsonSchema;
-pub(crate) use json::check_document;
+pub use json::{JsonSchema, JsonValidator};
 pub use protobuf::ProtobufSchema;
 
 /// The type of a registered schema, as Confluent Schema Registry names it.

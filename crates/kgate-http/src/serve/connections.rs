@@ -45,10 +45,12 @@ pub(super) struct ConnState {
     /// One more than when the first byte of a request arrived on an idle connection; 0
     /// while no request is being received.
     head_started: AtomicU64,
-    /// Whether anything was read yet (the first bytes tell HTTP/2 from HTTP/1).
-    read_any: AtomicBool,
     /// An HTTP/2 connection: its frames between requests are not request headers.
     http2: AtomicBool,
+    /// HTTP/2: one more than when the header block being received (a request's HEADERS
+    /// frame and its CONTINUATION frames) began; 0 while none is. Unlike an HTTP/1 head,
+    /// it may arrive while other requests of the connection are in flight.
+    header_block_started: AtomicU64,
     /// No longer served as HTTP: closed, or upgraded (a WebSocket) and owned elsewhere.
     finished: AtomicBool,
     /// Asked to close to make room.
@@ -58,25 +60,23 @@ pub(super) struct ConnState {
 }
 
 impl ConnState {
-    fn new(epoch: Instant) -> ConnState {
+    pub(super) fn new(epoch: Instant) -> ConnState {
         ConnState {
             epoch,
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(millis_since(epoch)),
             head_started: AtomicU64::new(0),
-            read_any: AtomicBool::new(false),
             http2: AtomicBool::new(false),
+            header_block_started: AtomicU64::new(0),
             finished: AtomicBool::new(false),
             evicted: AtomicBool::new(false),
             wake: Notify::new(),
         }
     }
 
-    /// Bytes arrived: on an idle HTTP/1 connection they start a request's headers.
-    pub(super) fn on_read(&self, bytes: &[u8]) {
-        if !self.read_any.swap(true, Ordering::Relaxed) && bytes.starts_with(b"PRI * HTTP/2") {
-            self.http2.store(true, Ordering::Relaxed);
-        }
+    /// HTTP/1 bytes (or the start of an HTTP/2 preface) arrived: on an idle connection
+    /// they start a request's head.
+    pub(super) fn on_head_bytes(&self) {
         if self.http2.load(Ordering::Relaxed) || self.in_flight.load(Ordering::Acquire) > 0 {
             return;
         }
@@ -84,6 +84,72 @@ impl ConnState {
             self.head_started
                 .store(millis_since(self.epoch) + 1, Ordering::Relaxed);
             self.wake.notify_one();
+        }
+    }
+
+    /// The HTTP/2 preface is complete: from here on, only header blocks are held to the
+    /// header timeout.
+    pub(super) fn http2_started(&self) {
+        self.http2.store(true, Ordering::Relaxed);
+        self.head_started.store(0, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    /// An HTTP/2 header block began at `millis` (of [`ConnState::now_millis`]), unless
+    /// one is already open (its CONTINUATION frames do not restart the clock).
+    pub(super) fn header_block_started(&self, millis: u64) {
+        if self
+            .header_block_started
+            .compare_exchange(0, millis + 1, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The open HTTP/2 header block is complete: a request (or a request's trailers) is
+    /// on its way to the service, so the connection counts as busy from here, not idle
+    /// since its last response.
+    pub(super) fn header_block_ended(&self) {
+        self.idle_since
+            .store(millis_since(self.epoch), Ordering::Relaxed);
+        self.header_block_started.store(0, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    /// Milliseconds since the listener's epoch, the clock of this state.
+    pub(super) fn now_millis(&self) -> u64 {
+        millis_since(self.epoch)
+    }
+
+    /// Whether the connection speaks HTTP/2.
+    #[cfg(test)]
+    pub(super) fn is_http2(&self) -> bool {
+        self.http2.load(Ordering::Relaxed)
+    }
+
+    /// Whether an HTTP/1 head (or an HTTP/2 preface) is being received.
+    #[cfg(test)]
+    pub(super) fn receiving_head(&self) -> bool {
+        self.head_started.load(Ordering::Relaxed) != 0
+    }
+
+    /// Whether an HTTP/2 header block is being received.
+    #[cfg(test)]
+    pub(super) fn receiving_header_block(&self) -> bool {
+        self.header_block_started.load(Ordering::Relaxed) != 0
+    }
+
+    /// Waits until no request is in flight.
+    pub(super) async fn requests_done(&self) {
+        loop {
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if self.in_flight() == 0 {
+                return;
+            }
+            woken.await;
         }
     }
 
@@ -116,6 +182,7 @@ impl ConnState {
         !self.is_finished()
             && self.in_flight() == 0
             && self.head_started.load(Ordering::Relaxed) == 0
+            && self.header_block_started.load(Ordering::Relaxed) == 0
             && !self.evicted.load(Ordering::Relaxed)
     }
 
@@ -125,7 +192,9 @@ impl ConnState {
     }
 
     /// When the connection must close and why, as things stand; `None` while a request is
-    /// in flight (its handler and the body guard bound it) or no timeout applies. Once
+    /// in flight (its handler and the body guard bound it) or no timeout applies, except
+    /// that an HTTP/2 header block is held to the header timeout whatever else the
+    /// connection is doing. Once
     /// the server is stopping (since `stopping`), an idle connection gets only
     /// [`STOPPING_LINGER`]: an HTTP/2 client that never acknowledges the server's GOAWAY
     /// must not hold the shutdown up.
@@ -134,13 +203,22 @@ impl ConnState {
         config: &ServeConfig,
         stopping: Option<Instant>,
     ) -> Option<(Instant, CloseReason)> {
-        if self.is_finished() || self.in_flight() > 0 {
+        if self.is_finished() {
             return None;
         }
         // Times are kept in whole milliseconds, rounded down: a millisecond more keeps
         // every deadline from coming early.
         let at = |millis: u64| self.epoch + Duration::from_millis(millis + 1);
-        match self.head_started.load(Ordering::Relaxed) {
+        let header_block = match self.header_block_started.load(Ordering::Relaxed) {
+            0 => None,
+            started => config
+                .header_timeout
+                .map(|t| (at(started - 1) + t, CloseReason::Header)),
+        };
+        if self.in_flight() > 0 {
+            return header_block;
+        }
+        let other = match self.head_started.load(Ordering::Relaxed) {
             0 => {
                 let idle_since = at(self.idle_since.load(Ordering::Relaxed));
                 let idle = config.idle_timeout.map(|t| idle_since + t);
@@ -154,6 +232,10 @@ impl ConnState {
             started => config
                 .header_timeout
                 .map(|t| (at(started - 1) + t, CloseReason::Header)),
+        };
+        match (header_block, other) {
+            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+            (a, b) => a.or(b),
         }
     }
 }
@@ -324,7 +406,7 @@ mod tests {
         assert!(connections.admit().is_none());
         // A connection receiving a request's headers is not idle either.
         drop(_a);
-        second.state.on_read(b"GET / HTTP/1.1\r\n");
+        second.state.on_head_bytes();
         assert!(connections.admit().is_none());
     }
 
@@ -340,7 +422,7 @@ mod tests {
         let (at, reason) = state.deadline(&config, None).expect("idle deadline");
         assert_eq!(reason, CloseReason::Idle);
         assert!(at > Instant::now() + Duration::from_secs(50));
-        state.on_read(b"GET / HTTP/1.1\r\n");
+        state.on_head_bytes();
         let (at, reason) = state.deadline(&config, None).expect("header deadline");
         assert_eq!(reason, CloseReason::Header);
         assert!(at < Instant::now() + Duration::from_secs(6));
@@ -355,13 +437,24 @@ mod tests {
             state.deadline(&config, None).map(|d| d.1),
             Some(CloseReason::Idle)
         );
-        // HTTP/2: frames between requests do not start a header deadline.
+        // HTTP/2: frames between requests do not start a header deadline; a header
+        // block does, even while another request is in flight.
         let h2 = Arc::new(ConnState::new(Instant::now()));
-        h2.on_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        h2.http2_started();
         assert_eq!(
             h2.deadline(&config, None).map(|d| d.1),
             Some(CloseReason::Idle)
         );
+        let request = h2.request_started();
+        assert_eq!(h2.deadline(&config, None), None);
+        h2.header_block_started(h2.now_millis());
+        let (at, reason) = h2.deadline(&config, None).expect("header block deadline");
+        assert_eq!(reason, CloseReason::Header);
+        assert!(at < Instant::now() + Duration::from_secs(6));
+        assert!(!h2.is_idle(), "receiving a header block is not idle");
+        h2.header_block_ended();
+        assert_eq!(h2.deadline(&config, None), None);
+        drop(request);
         // Stopping: an idle connection lingers a moment, not the whole idle timeout.
         let (at, _) = h2
             .deadline(&config, Some(Instant::now()))

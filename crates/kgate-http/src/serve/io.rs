@@ -13,11 +13,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::connections::{ConnState, Slot};
+use super::incoming::Incoming;
 
 /// The socket of one connection, holding the connection's slot until it closes.
 pub(super) struct WatchedIo {
     stream: TcpStream,
     state: Arc<ConnState>,
+    /// What the bytes read so far start or finish (request heads, HTTP/2 header blocks).
+    incoming: Incoming,
     _slot: Slot,
     /// An envelope answer being written in place of hyper's bodiless one.
     rewrite: Option<Rewrite>,
@@ -36,6 +39,7 @@ impl WatchedIo {
         WatchedIo {
             stream,
             state: slot.state(),
+            incoming: Incoming::new(),
             _slot: slot,
             rewrite: None,
         }
@@ -48,11 +52,12 @@ impl AsyncRead for WatchedIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
         let before = buf.filled().len();
-        ready!(Pin::new(&mut self.stream).poll_read(cx, buf))?;
+        ready!(Pin::new(&mut this.stream).poll_read(cx, buf))?;
         let read = &buf.filled()[before..];
         if !read.is_empty() {
-            self.state.on_read(read);
+            this.incoming.on_read(read, &this.state);
         }
         Poll::Ready(Ok(()))
     }

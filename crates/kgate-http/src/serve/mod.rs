@@ -8,6 +8,7 @@
 
 mod body;
 mod connections;
+mod incoming;
 mod io;
 
 use std::convert::Infallible;
@@ -110,6 +111,11 @@ type App = BoxCloneSyncService<Request, Response, Infallible>;
 /// it; past that a refused connection is closed without an answer.
 const REFUSALS_ANSWERED: usize = 64;
 
+/// The largest header list an HTTP/2 request may have, in bytes (hyper's default).
+const H2_MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
+/// How many HTTP/2 streams one connection may have open at once (hyper's default).
+const H2_MAX_CONCURRENT_STREAMS: u32 = 200;
+
 /// [`serve`] with an explicit configuration.
 pub async fn serve_with(
     listener: TcpListener,
@@ -128,6 +134,13 @@ pub async fn serve_with(
         // A client may send its request and shut its sending side (SHUT_WR) while it
         // waits: the response must still go out.
         .half_close(true);
+    // hyper's own defaults, stated so that the README's figures hold: what one HTTP/2
+    // connection may hold in headers and streams at once. A header block's time is
+    // bounded by kgate (see `incoming`), its size here.
+    builder
+        .http2()
+        .max_header_list_size(H2_MAX_HEADER_LIST_SIZE)
+        .max_concurrent_streams(H2_MAX_CONCURRENT_STREAMS);
     let builder = Arc::new(builder);
     let refusals = Arc::new(Semaphore::new(REFUSALS_ANSWERED));
     let (stop, stopping) = watch::channel(false);
@@ -225,8 +238,18 @@ async fn run_connection(
                 tracing::debug!(reason = reason.as_str(), "closing connection");
                 connection.as_mut().graceful_shutdown();
                 // An idle HTTP/1 connection closes at once and HTTP/2 says GOAWAY; one
-                // stuck in a request's headers is dropped after this moment.
-                let _ = tokio::time::timeout(Duration::from_secs(1), connection.as_mut()).await;
+                // stuck in a request's headers is dropped a moment later. An HTTP/2
+                // connection cut off for a header block may have other requests in
+                // flight: they finish first (their handlers and the body timeout bound
+                // them), and no new request is taken.
+                let closing = async {
+                    state.requests_done().await;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                };
+                tokio::select! {
+                    _ = connection.as_mut() => {}
+                    () = closing => {}
+                }
                 break;
             }
             Event::Stop => {
