@@ -826,3 +826,159 @@ async fn an_ordinary_http2_client_keeps_its_connection_across_requests() {
     drop(client);
     server.stop().await;
 }
+
+/// A connection to `addr` whose receive buffer is small, so that a response it does not
+/// read fills the buffers on the way quickly.
+async fn small_buffer_connection(addr: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    socket.connect(addr).await.expect("connect")
+}
+
+/// Waits up to `limit` for `count` to reach `n`; whether it did.
+async fn reaches(count: &std::sync::atomic::AtomicUsize, n: usize, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while count.load(Ordering::SeqCst) < n {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    true
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_a_response_is_cut_off_after_the_body_timeout() {
+    let timeout = Duration::from_secs(1);
+    let server = Server::start(ServeConfig {
+        body_timeout: Some(timeout),
+        ..relaxed()
+    })
+    .await;
+    let mut stalled = small_buffer_connection(server.addr).await;
+    let asked = Instant::now();
+    stalled
+        .write_all(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .expect("write");
+    // The client reads nothing: once the buffers are full kgate can write no more, and
+    // after the timeout it drops the connection and the response's body.
+    assert!(
+        reaches(&server.big_dropped, 1, timeout + Duration::from_secs(10)).await,
+        "a response nobody reads held its connection"
+    );
+    assert!(
+        asked.elapsed() >= timeout,
+        "cut off after {:?}, before the timeout",
+        asked.elapsed()
+    );
+    // What the buffers held arrives, then the end: far less than the whole answer.
+    let mut received = 0;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            match tokio::io::AsyncReadExt::read(&mut stalled, &mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received += n,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection was not closed");
+    assert!(received < common::BIG, "the whole answer was sent");
+    // Other clients are served as before.
+    let ok = reqwest::get(format!("{}/ok", server.base))
+        .await
+        .expect("GET /ok");
+    assert_eq!(ok.status().as_u16(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_reading_slowly_but_steadily_gets_its_whole_response() {
+    let timeout = Duration::from_secs(1);
+    let server = Server::start(ServeConfig {
+        body_timeout: Some(timeout),
+        ..relaxed()
+    })
+    .await;
+    // More than the system's largest send buffer (4 MiB by default on Linux) and the
+    // client's small receive buffer hold: kgate's writes wait on the client for most of
+    // the slow phase below, far longer than the timeout.
+    const BYTES: usize = 16 << 20;
+    let mut slow = small_buffer_connection(server.addr).await;
+    slow.write_all(
+        format!("GET /big?bytes={BYTES} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .expect("write");
+    // 4 KiB every 100 ms (40 KB/s) for four times the timeout: kgate waits on the
+    // client the whole time, but never a whole timeout without writing a byte.
+    let mut answer = Vec::new();
+    let reading = Instant::now();
+    let mut buf = vec![0u8; 4096];
+    while reading.elapsed() < timeout * 4 {
+        let n = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::io::AsyncReadExt::read(&mut slow, &mut buf),
+        )
+        .await
+        .expect("data keeps coming")
+        .expect("read");
+        assert!(n > 0, "cut off after {:?}", reading.elapsed());
+        answer.extend_from_slice(&buf[..n]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(answer.len() < BYTES, "the test read too fast to be slow");
+    assert_eq!(server.big_dropped.load(Ordering::SeqCst), 0);
+    // Then the rest, all of it.
+    let rest = read_until_closed(&mut slow, Duration::from_secs(20)).await;
+    answer.extend_from_slice(rest.as_bytes());
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body.len(), BYTES, "the whole body");
+    assert_eq!(server.big_dropped.load(Ordering::SeqCst), 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_slot_of_a_client_that_stops_reading_is_freed_when_it_is_cut_off() {
+    let timeout = Duration::from_secs(1);
+    let server = Server::start(ServeConfig {
+        body_timeout: Some(timeout),
+        connection_limit: Some(2),
+        ..relaxed()
+    })
+    .await;
+    // Two clients that ask for a large answer and never read take both slots: neither
+    // is idle, so a third client is refused.
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut stream = small_buffer_connection(server.addr).await;
+        stream
+            .write_all(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .expect("write");
+        stalled.push(stream);
+    }
+    let refused_at = Instant::now();
+    let answer = raw_exchange(server.addr, b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    let (status, _) = status_and_json(&answer);
+    assert_eq!(status, 503, "{answer}");
+    // Once they are cut off their slots are free and a new client is served.
+    assert!(
+        reaches(&server.big_dropped, 2, timeout + Duration::from_secs(10)).await,
+        "the stalled clients were kept"
+    );
+    let answer = raw_exchange(
+        server.addr,
+        b"GET /ok HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(refused_at.elapsed() < timeout + Duration::from_secs(10));
+    drop(stalled);
+    server.stop().await;
+}

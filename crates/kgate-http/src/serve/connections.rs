@@ -4,7 +4,7 @@
 //! one.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,9 @@ pub(super) enum CloseReason {
     Header,
     /// Closed while idle to make room for a new connection.
     Evicted,
+    /// Output waited for the client to read it, with no byte written, for longer than
+    /// `http.body.timeout.ms`.
+    WriteStall,
 }
 
 impl CloseReason {
@@ -30,6 +33,7 @@ impl CloseReason {
             CloseReason::Idle => "idle timeout",
             CloseReason::Header => "header timeout",
             CloseReason::Evicted => "evicted while idle",
+            CloseReason::WriteStall => "write stall: the client stopped reading",
         }
     }
 }
@@ -51,6 +55,18 @@ pub(super) struct ConnState {
     /// frame and its CONTINUATION frames) began; 0 while none is. Unlike an HTTP/1 head,
     /// it may arrive while other requests of the connection are in flight.
     header_block_started: AtomicU64,
+    /// One more than when a write found the socket full (the client not reading) after
+    /// the last byte that was written; 0 while output is flowing or there is none.
+    /// Unlike every other clock it runs whatever the connection is doing: a request in
+    /// flight whose response is not read must not hold its connection forever.
+    write_blocked_since: AtomicU64,
+    /// The bytes the system still held unsent for the client when the write-stall clock
+    /// last (re)started: a client that reads slowly empties them, one that does not
+    /// read leaves them.
+    unsent_at_block: AtomicU64,
+    /// The connection's socket, to ask the system how much it still holds unsent; -1
+    /// until known.
+    socket: AtomicI32,
     /// No longer served as HTTP: closed, or upgraded (a WebSocket) and owned elsewhere.
     finished: AtomicBool,
     /// Asked to close to make room.
@@ -68,6 +84,9 @@ impl ConnState {
             head_started: AtomicU64::new(0),
             http2: AtomicBool::new(false),
             header_block_started: AtomicU64::new(0),
+            write_blocked_since: AtomicU64::new(0),
+            unsent_at_block: AtomicU64::new(u64::MAX),
+            socket: AtomicI32::new(-1),
             finished: AtomicBool::new(false),
             evicted: AtomicBool::new(false),
             wake: Notify::new(),
@@ -115,6 +134,66 @@ impl ConnState {
             .store(millis_since(self.epoch), Ordering::Relaxed);
         self.header_block_started.store(0, Ordering::Relaxed);
         self.wake.notify_one();
+    }
+
+    /// The connection's socket is `fd`, open as long as the connection is served.
+    pub(super) fn set_socket(&self, fd: i32) {
+        self.socket.store(fd, Ordering::Relaxed);
+    }
+
+    /// A write could not go out (the socket's buffer is full): unless a write was already
+    /// waiting, the write-stall clock starts now.
+    pub(super) fn write_blocked(&self) {
+        if self
+            .write_blocked_since
+            .compare_exchange(
+                0,
+                millis_since(self.epoch) + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            self.unsent_at_block
+                .store(self.unsent().unwrap_or(u64::MAX), Ordering::Relaxed);
+            self.wake.notify_one();
+        }
+    }
+
+    /// At the write-stall deadline: whether the client read any of what the system held
+    /// for it since the clock started, in which case the clock starts again. The system
+    /// lets kgate write again only once a good part of a large send buffer is free (a
+    /// third on Linux), which a slow but steady reader may take longer than the timeout
+    /// to empty: kgate's own writes alone would take it for a stalled one.
+    fn client_kept_reading(&self) -> bool {
+        let Some(unsent) = self.unsent() else {
+            return false;
+        };
+        if unsent >= self.unsent_at_block.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.unsent_at_block.store(unsent, Ordering::Relaxed);
+        self.write_blocked_since
+            .store(millis_since(self.epoch) + 1, Ordering::Relaxed);
+        true
+    }
+
+    /// How many bytes written to the socket the client has not yet received, if the
+    /// system says.
+    fn unsent(&self) -> Option<u64> {
+        let fd = self.socket.load(Ordering::Relaxed);
+        if fd < 0 {
+            return None;
+        }
+        unsent_bytes(fd)
+    }
+
+    /// Output went out (or there was none left to flush): the write-stall clock stops.
+    /// The watchdog is not woken: it finds the clock stopped when its deadline comes.
+    pub(super) fn write_progressed(&self) {
+        if self.write_blocked_since.load(Ordering::Relaxed) != 0 {
+            self.write_blocked_since.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Milliseconds since the listener's epoch, the clock of this state.
@@ -193,8 +272,8 @@ impl ConnState {
 
     /// When the connection must close and why, as things stand; `None` while a request is
     /// in flight (its handler and the body guard bound it) or no timeout applies, except
-    /// that an HTTP/2 header block is held to the header timeout whatever else the
-    /// connection is doing. Once
+    /// that an HTTP/2 header block is held to the header timeout, and output the client
+    /// does not read to the body timeout, whatever else the connection is doing. Once
     /// the server is stopping (since `stopping`), an idle connection gets only
     /// [`STOPPING_LINGER`]: an HTTP/2 client that never acknowledges the server's GOAWAY
     /// must not hold the shutdown up.
@@ -215,8 +294,16 @@ impl ConnState {
                 .header_timeout
                 .map(|t| (at(started - 1) + t, CloseReason::Header)),
         };
+        let write_stall = match self.write_blocked_since.load(Ordering::Relaxed) {
+            0 => None,
+            since => config
+                .body_timeout
+                .map(|t| (at(since - 1) + t, CloseReason::WriteStall)),
+        };
+        // These two apply whether or not requests are in flight.
+        let always = earliest(header_block, write_stall);
         if self.in_flight() > 0 {
-            return header_block;
+            return always;
         }
         let other = match self.head_started.load(Ordering::Relaxed) {
             0 => {
@@ -233,10 +320,18 @@ impl ConnState {
                 .header_timeout
                 .map(|t| (at(started - 1) + t, CloseReason::Header)),
         };
-        match (header_block, other) {
-            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-            (a, b) => a.or(b),
-        }
+        earliest(always, other)
+    }
+}
+
+/// The earlier of two deadlines, the first on a tie.
+fn earliest(
+    a: Option<(Instant, CloseReason)>,
+    b: Option<(Instant, CloseReason)>,
+) -> Option<(Instant, CloseReason)> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
     }
 }
 
@@ -270,7 +365,12 @@ pub(super) async fn watchdog(
             return CloseReason::Evicted;
         }
         match state.deadline(config, stopping) {
-            Some((at, reason)) if at <= Instant::now() => return reason,
+            Some((at, reason)) if at <= Instant::now() => {
+                if reason == CloseReason::WriteStall && state.client_kept_reading() {
+                    continue;
+                }
+                return reason;
+            }
             Some((at, _)) => {
                 tokio::select! {
                     () = tokio::time::sleep_until(at.into()) => {}
@@ -280,6 +380,27 @@ pub(super) async fn watchdog(
             None => state.wake.notified().await,
         }
     }
+}
+
+/// The bytes a TCP socket holds that its peer has not acknowledged (SIOCOUTQ).
+#[cfg(target_os = "linux")]
+fn unsent_bytes(fd: i32) -> Option<u64> {
+    let mut unsent: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ for sockets) only writes the int it is given; `fd` is
+    // the connection's socket, open while the connection is served (the watchdog runs
+    // only then), and at worst another descriptor answers an error or a count.
+    let done = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut unsent) };
+    if done == 0 {
+        u64::try_from(unsent).ok()
+    } else {
+        None
+    }
+}
+
+/// Elsewhere the system is not asked: only kgate's own writes count as progress.
+#[cfg(not(target_os = "linux"))]
+fn unsent_bytes(_fd: i32) -> Option<u64> {
+    None
 }
 
 fn millis_since(epoch: Instant) -> u64 {
@@ -414,7 +535,7 @@ mod tests {
     fn deadlines_follow_the_state() {
         let config = ServeConfig {
             header_timeout: Some(Duration::from_secs(5)),
-            body_timeout: None,
+            body_timeout: Some(Duration::from_secs(30)),
             idle_timeout: Some(Duration::from_secs(60)),
             connection_limit: None,
         };
@@ -454,6 +575,15 @@ mod tests {
         assert!(!h2.is_idle(), "receiving a header block is not idle");
         h2.header_block_ended();
         assert_eq!(h2.deadline(&config, None), None);
+        // Output the client does not read is held to the body timeout, also while a
+        // request is in flight; a byte written stops that clock.
+        let writing = h2.request_started();
+        h2.write_blocked();
+        let (_, reason) = h2.deadline(&config, None).expect("write-stall deadline");
+        assert_eq!(reason, CloseReason::WriteStall);
+        h2.write_progressed();
+        assert_eq!(h2.deadline(&config, None), None);
+        drop(writing);
         drop(request);
         // Stopping: an idle connection lingers a moment, not the whole idle timeout.
         let (at, _) = h2

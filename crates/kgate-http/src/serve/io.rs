@@ -1,5 +1,6 @@
 //! A connection's socket as hyper sees it: reads tell the connection's state when a
-//! request starts arriving, and the error answers hyper writes by itself before any
+//! request starts arriving, writes tell it when output waits for a client that does not
+//! read (the write-stall clock, see `connections`), and the error answers hyper writes by itself before any
 //! router sees a request (400 for an unparsable request line or header, 414 for a URI
 //! too long, 431 for headers too large, all without a body) are rewritten into the JSON
 //! envelope on their way out. hyper has no setting to hand such requests to the app.
@@ -36,6 +37,8 @@ struct Rewrite {
 impl WatchedIo {
     /// Wraps `stream`, the socket of the connection in `slot`.
     pub(super) fn new(stream: TcpStream, slot: Slot) -> WatchedIo {
+        slot.state()
+            .set_socket(std::os::fd::AsRawFd::as_raw_fd(&stream));
         WatchedIo {
             stream,
             state: slot.state(),
@@ -82,12 +85,13 @@ impl AsyncWrite for WatchedIo {
             });
         }
         let Some(rewrite) = &mut this.rewrite else {
-            return Pin::new(&mut this.stream).poll_write(cx, buf);
+            let written = Pin::new(&mut this.stream).poll_write(cx, buf);
+            return watch_write(&this.state, written);
         };
         while rewrite.written < rewrite.answer.len() {
-            let n = ready!(
-                Pin::new(&mut this.stream).poll_write(cx, &rewrite.answer[rewrite.written..])
-            )?;
+            let written =
+                Pin::new(&mut this.stream).poll_write(cx, &rewrite.answer[rewrite.written..]);
+            let n = ready!(watch_write(&this.state, written))?;
             if n == 0 {
                 return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
             }
@@ -111,7 +115,8 @@ impl AsyncWrite for WatchedIo {
             let only: &[u8] = only;
             return self.poll_write(cx, only);
         }
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        watch_write(&self.state, written)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -119,12 +124,31 @@ impl AsyncWrite for WatchedIo {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        let flushed = Pin::new(&mut self.stream).poll_flush(cx);
+        // A flush that completes writes nothing by itself, so only its waiting counts.
+        if flushed.is_pending() {
+            self.state.write_blocked();
+        }
+        flushed
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(cx)
     }
+}
+
+/// Tells `state` what a write to the socket did: waiting starts the write-stall clock,
+/// bytes written stop it.
+fn watch_write(
+    state: &ConnState,
+    written: Poll<std::io::Result<usize>>,
+) -> Poll<std::io::Result<usize>> {
+    match &written {
+        Poll::Pending => state.write_blocked(),
+        Poll::Ready(Ok(n)) if *n > 0 => state.write_progressed(),
+        Poll::Ready(_) => {}
+    }
+    written
 }
 
 /// The envelope answer for a response head hyper wrote by itself: one of its parse-error

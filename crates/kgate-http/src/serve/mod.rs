@@ -38,8 +38,10 @@ pub struct ServeConfig {
     /// Longest time from the first byte of a request to the end of its headers
     /// (`http.header.timeout.ms`): a client dripping its headers is cut off.
     pub header_timeout: Option<Duration>,
-    /// Longest wait for the next piece of a request body while a handler reads it
-    /// (`http.body.timeout.ms`): a stalled body is answered 408.
+    /// Longest wait for the next piece of a body, in both directions
+    /// (`http.body.timeout.ms`): a request body that stalls while a handler reads it is
+    /// answered 408, and a connection whose output waits this long for a client that
+    /// does not read it, with no byte written, is closed (requests in flight included).
     pub body_timeout: Option<Duration>,
     /// How long a connection with no request in progress stays open (`idle.timeout.ms`),
     /// counted from its opening or the end of its last response.
@@ -232,6 +234,17 @@ async fn run_connection(
                 if let Some(e) = error {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
+                break;
+            }
+            Event::Close(CloseReason::WriteStall) => {
+                // Nothing more can be written, a GOAWAY or a last response included:
+                // the connection is dropped at once, and with it the bodies of its
+                // requests in flight (a consumer read gives its undelivered records
+                // back when its body is dropped).
+                tracing::debug!(
+                    reason = CloseReason::WriteStall.as_str(),
+                    "closing connection"
+                );
                 break;
             }
             Event::Close(reason) => {

@@ -25,6 +25,8 @@ pub struct Server {
     pub slow_entered: Arc<AtomicUsize>,
     /// Releases every request waiting in `/slow`.
     pub release: Arc<Notify>,
+    /// Response bodies of `/big` dropped before they produced their last byte.
+    pub big_dropped: Arc<AtomicUsize>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -41,6 +43,55 @@ pub fn relaxed() -> ServeConfig {
 
 async fn echo_len(body: Result<LimitedBody, HttpError>) -> Result<String, HttpError> {
     body.map(|LimitedBody(b)| b.len().to_string())
+}
+
+/// The size of `/big`'s answer, unless `?bytes=` says otherwise: more than any socket
+/// buffers on the way hold.
+pub const BIG: usize = 64 << 20;
+
+/// Counts a `/big` body dropped before its end.
+struct Unfinished {
+    dropped: Arc<AtomicUsize>,
+    finished: bool,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.dropped.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// `bytes` bytes of `x`, produced as they are sent, 64 KiB at a time.
+fn big(
+    dropped: Arc<AtomicUsize>,
+    query: axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    let bytes = query
+        .get("bytes")
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(BIG);
+    let unfinished = Unfinished {
+        dropped,
+        finished: false,
+    };
+    let chunks =
+        futures::stream::unfold((bytes, unfinished), |(left, mut unfinished)| async move {
+            if left == 0 {
+                return None;
+            }
+            let n = left.min(64 << 10);
+            // hyper drops a body once it has sent its content-length, without asking
+            // for its end: the last chunk produced is the end.
+            unfinished.finished = n == left;
+            let chunk = bytes::Bytes::from(vec![b'x'; n]);
+            Some((Ok::<_, std::io::Error>(chunk), (left - n, unfinished)))
+        });
+    axum::response::Response::builder()
+        .header("content-length", bytes)
+        .body(axum::body::Body::from_stream(chunks))
+        .unwrap_or_default()
 }
 
 /// Switches the connection to a byte echo, as a WebSocket handshake switches it to
@@ -79,6 +130,8 @@ impl Server {
         let release = Arc::new(Notify::new());
         let entered = slow_entered.clone();
         let released = release.clone();
+        let big_dropped = Arc::new(AtomicUsize::new(0));
+        let dropped = big_dropped.clone();
         let router = Router::new()
             .route("/ok", get(|| async { "ok" }))
             .route("/echo", post(echo_len))
@@ -112,6 +165,13 @@ impl Server {
             )
             .route("/upgrade", get(upgrade_to_echo))
             .route(
+                "/big",
+                get(move |query| {
+                    let dropped = dropped.clone();
+                    async move { big(dropped, query) }
+                }),
+            )
+            .route(
                 "/panic",
                 get(|| async {
                     if true {
@@ -134,6 +194,7 @@ impl Server {
             base: format!("http://{addr}"),
             slow_entered,
             release,
+            big_dropped,
             stop: Some(stop),
             task: Some(task),
         }
