@@ -982,3 +982,90 @@ async fn the_slot_of_a_client_that_stops_reading_is_freed_when_it_is_cut_off() {
     drop(stalled);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_http2_client_that_stops_reading_a_response_is_cut_off_after_the_body_timeout() {
+    let timeout = Duration::from_secs(1);
+    let server = Server::start(ServeConfig {
+        body_timeout: Some(timeout),
+        ..relaxed()
+    })
+    .await;
+    // An HTTP/2 client that keeps reading its socket but never releases the window of
+    // its response: kgate sends one window's worth, then waits with its socket empty.
+    let tcp = TcpStream::connect(server.addr).await.expect("connect");
+    let (client, connection) = h2::client::handshake(tcp).await.expect("handshake");
+    let connection = tokio::spawn(connection);
+    let mut client = client.ready().await.expect("ready");
+    let request = http::Request::builder()
+        .uri(format!("http://{}/big", server.addr))
+        .body(())
+        .expect("request");
+    let asked = Instant::now();
+    let (response, _) = client.send_request(request, true).expect("send");
+    let response = response.await.expect("response");
+    assert_eq!(response.status(), 200);
+    assert!(
+        reaches(&server.big_dropped, 1, timeout + Duration::from_secs(10)).await,
+        "a response nobody reads held its connection"
+    );
+    assert!(
+        asked.elapsed() >= timeout,
+        "cut off after {:?}, before the timeout",
+        asked.elapsed()
+    );
+    // The connection is closed, not just the stream.
+    let closed = tokio::time::timeout(Duration::from_secs(10), connection).await;
+    assert!(closed.is_ok(), "the connection was kept open");
+    drop(response);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_http2_client_reading_slowly_but_steadily_gets_its_whole_response() {
+    let timeout = Duration::from_secs(1);
+    let server = Server::start(ServeConfig {
+        body_timeout: Some(timeout),
+        ..relaxed()
+    })
+    .await;
+    const BYTES: usize = 192 << 10;
+    let tcp = TcpStream::connect(server.addr).await.expect("connect");
+    let (client, connection) = h2::client::handshake(tcp).await.expect("handshake");
+    tokio::spawn(connection);
+    let mut client = client.ready().await.expect("ready");
+    let request = http::Request::builder()
+        .uri(format!("http://{}/big?bytes={BYTES}", server.addr))
+        .body(())
+        .expect("request");
+    let (response, _) = client.send_request(request, true).expect("send");
+    let response = response.await.expect("response");
+    assert_eq!(response.status(), 200);
+    // 4 KiB of window every 100 ms (40 KB/s, five seconds in all): kgate waits on the
+    // client's window the whole time, longer than the timeout for each 64 KiB piece
+    // of the body, but never a whole timeout without sending a byte.
+    let mut body = response.into_body();
+    let started = Instant::now();
+    let mut received = 0;
+    let mut unreleased = 0;
+    while let Some(data) = body.data().await {
+        let data = data.unwrap_or_else(|e| {
+            panic!(
+                "cut off after {:?}, {received} bytes: {e}",
+                started.elapsed()
+            )
+        });
+        received += data.len();
+        unreleased += data.len();
+        while unreleased > 0 {
+            let n = unreleased.min(4 << 10);
+            body.flow_control().release_capacity(n).expect("release");
+            unreleased -= n;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(received, BYTES, "the whole body");
+    assert!(started.elapsed() > timeout * 2, "the test read too fast");
+    assert_eq!(server.big_dropped.load(Ordering::SeqCst), 0);
+    server.stop().await;
+}

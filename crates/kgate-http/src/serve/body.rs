@@ -1,6 +1,7 @@
 //! Request and response bodies as a connection serves them: a request body that stalls
 //! fails the read (and the request is answered 408), and a response body marks its
-//! request finished when it is done or dropped.
+//! request finished when it is done or dropped, and tells the connection while data it
+//! produced waits to be taken (the write-stall clock, see `connections`).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use axum::response::Response;
 use http::StatusCode;
 use http_body::{Frame, SizeHint};
 
-use super::connections::InFlight;
+use super::connections::{ConnState, InFlight};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -120,18 +121,33 @@ pub(super) fn stalled_response(timeout: Duration) -> Response {
 }
 
 /// A response body that keeps its request counted in flight until it is finished or
-/// dropped.
+/// dropped. The connection asks a body for more only once it could send what it had:
+/// from a data frame produced to the next ask, the body waits on the client.
 pub(super) struct TrackedBody {
     inner: Body,
+    state: Arc<ConnState>,
+    id: u64,
+    waiting: bool,
     _in_flight: InFlight,
 }
 
 impl TrackedBody {
-    /// `inner`, counted in flight by `in_flight`.
-    pub(super) fn new(inner: Body, in_flight: InFlight) -> TrackedBody {
+    /// `inner`, counted in flight by `in_flight`, of the connection in `state`.
+    pub(super) fn new(inner: Body, state: Arc<ConnState>, in_flight: InFlight) -> TrackedBody {
         TrackedBody {
             inner,
+            id: state.body_id(),
+            state,
+            waiting: false,
             _in_flight: in_flight,
+        }
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        if self.waiting {
+            self.state.body_taken(self.id);
         }
     }
 }
@@ -144,7 +160,20 @@ impl http_body::Body for TrackedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let this = &mut *self;
+        if this.waiting {
+            this.waiting = false;
+            this.state.body_taken(this.id);
+        }
+        let frame = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(f))) = &frame
+            && f.is_data()
+            && !this.inner.is_end_stream()
+        {
+            this.waiting = true;
+            this.state.body_waiting(this.id);
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {

@@ -60,6 +60,16 @@ pub(super) struct ConnState {
     /// Unlike every other clock it runs whatever the connection is doing: a request in
     /// flight whose response is not read must not hold its connection forever.
     write_blocked_since: AtomicU64,
+    /// Response bodies that produced data which the connection has not taken yet (it
+    /// asks for more only once it could send it): body id to one more than when it
+    /// began waiting. Over HTTP/2 a client that stops reading stops granting
+    /// flow-control window, and the connection waits with its socket empty.
+    bodies_waiting: Mutex<HashMap<u64, u64>>,
+    /// One more than when bytes last went out on the socket: a body waiting since before
+    /// then waits on a client that is still reading (over HTTP/2, granting window).
+    last_written: AtomicU64,
+    /// Ids for [`ConnState::bodies_waiting`].
+    next_body: AtomicU64,
     /// The bytes the system still held unsent for the client when the write-stall clock
     /// last (re)started: a client that reads slowly empties them, one that does not
     /// read leaves them.
@@ -85,6 +95,9 @@ impl ConnState {
             http2: AtomicBool::new(false),
             header_block_started: AtomicU64::new(0),
             write_blocked_since: AtomicU64::new(0),
+            bodies_waiting: Mutex::new(HashMap::new()),
+            next_body: AtomicU64::new(0),
+            last_written: AtomicU64::new(0),
             unsent_at_block: AtomicU64::new(u64::MAX),
             socket: AtomicI32::new(-1),
             finished: AtomicBool::new(false),
@@ -154,10 +167,57 @@ impl ConnState {
             )
             .is_ok()
         {
-            self.unsent_at_block
-                .store(self.unsent().unwrap_or(u64::MAX), Ordering::Relaxed);
+            // What the system holds now, the socket full, is what a reading client
+            // empties; a body may have begun waiting before it filled up.
+            self.note_unsent();
             self.wake.notify_one();
         }
+    }
+
+    /// An id for a response body of this connection.
+    pub(super) fn body_id(&self) -> u64 {
+        self.next_body.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Response body `id` produced data and waits for the connection to take it.
+    pub(super) fn body_waiting(&self, id: u64) {
+        let mut waiting = self
+            .bodies_waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let first = waiting.is_empty();
+        waiting.insert(id, millis_since(self.epoch) + 1);
+        drop(waiting);
+        if first {
+            if self.write_blocked_since.load(Ordering::Relaxed) == 0 {
+                self.note_unsent();
+            }
+            self.wake.notify_one();
+        }
+    }
+
+    /// Response body `id` was asked for more, or is gone.
+    pub(super) fn body_taken(&self, id: u64) {
+        let mut waiting = self
+            .bodies_waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        waiting.remove(&id);
+    }
+
+    /// When the body waiting longest began waiting (plus one), 0 if none waits.
+    fn body_waiting_since(&self) -> u64 {
+        let waiting = self
+            .bodies_waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        waiting.values().copied().min().unwrap_or(0)
+    }
+
+    /// A write-stall clock starts: what the system holds for the client now.
+    fn note_unsent(&self) {
+        self.unsent_at_block
+            .store(self.unsent().unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// At the write-stall deadline: whether the client read any of what the system held
@@ -173,8 +233,15 @@ impl ConnState {
             return false;
         }
         self.unsent_at_block.store(unsent, Ordering::Relaxed);
-        self.write_blocked_since
-            .store(millis_since(self.epoch) + 1, Ordering::Relaxed);
+        let now = millis_since(self.epoch) + 1;
+        if self.write_blocked_since.load(Ordering::Relaxed) != 0 {
+            self.write_blocked_since.store(now, Ordering::Relaxed);
+        }
+        let mut waiting = self
+            .bodies_waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        waiting.values_mut().for_each(|since| *since = now);
         true
     }
 
@@ -188,9 +255,11 @@ impl ConnState {
         unsent_bytes(fd)
     }
 
-    /// Output went out (or there was none left to flush): the write-stall clock stops.
+    /// Output went out: the write-stall clock stops.
     /// The watchdog is not woken: it finds the clock stopped when its deadline comes.
     pub(super) fn write_progressed(&self) {
+        self.last_written
+            .store(millis_since(self.epoch) + 1, Ordering::Relaxed);
         if self.write_blocked_since.load(Ordering::Relaxed) != 0 {
             self.write_blocked_since.store(0, Ordering::Relaxed);
         }
@@ -294,12 +363,22 @@ impl ConnState {
                 .header_timeout
                 .map(|t| (at(started - 1) + t, CloseReason::Header)),
         };
-        let write_stall = match self.write_blocked_since.load(Ordering::Relaxed) {
-            0 => None,
-            since => config
-                .body_timeout
-                .map(|t| (at(since - 1) + t, CloseReason::WriteStall)),
+        let socket_since = self.write_blocked_since.load(Ordering::Relaxed);
+        let body_since = match self.body_waiting_since() {
+            0 => 0,
+            since => since.max(self.last_written.load(Ordering::Relaxed)),
         };
+        // Output waits for the client since the earlier of the socket filling up and a
+        // response body's data waiting to be taken (counted from the last byte written).
+        let since = [socket_since, body_since]
+            .into_iter()
+            .filter(|&s| s != 0)
+            .min();
+        let write_stall = since.and_then(|since| {
+            config
+                .body_timeout
+                .map(|t| (at(since - 1) + t, CloseReason::WriteStall))
+        });
         // These two apply whether or not requests are in flight.
         let always = earliest(header_block, write_stall);
         if self.in_flight() > 0 {

@@ -41,7 +41,9 @@ pub struct ServeConfig {
     /// Longest wait for the next piece of a body, in both directions
     /// (`http.body.timeout.ms`): a request body that stalls while a handler reads it is
     /// answered 408, and a connection whose output waits this long for a client that
-    /// does not read it, with no byte written, is closed (requests in flight included).
+    /// does not read it (full socket or HTTP/2 window), with no byte written or taken
+    /// by the client, is closed with its requests in flight. One setting rather than a
+    /// separate write timeout: both bound a body that stops moving.
     pub body_timeout: Option<Duration>,
     /// How long a connection with no request in progress stays open (`idle.timeout.ms`),
     /// counted from its opening or the end of its last response.
@@ -301,6 +303,7 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Tracked 
 
     fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
         let in_flight = self.state.request_started();
+        let state = self.state.clone();
         let app = self.app.clone();
         let body_timeout = self.body_timeout;
         Box::pin(async move {
@@ -321,7 +324,7 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Tracked 
                 Some((stalled, timeout)) if stalled.is_set() => body::stalled_response(timeout),
                 _ => response,
             };
-            Ok(response.map(|b| Body::new(TrackedBody::new(b, in_flight))))
+            Ok(response.map(|b| Body::new(TrackedBody::new(b, state, in_flight))))
         })
     }
 }
