@@ -777,11 +777,18 @@ async fn broker_config(
     broker: i32,
     name: &str,
 ) -> (Value, Value) {
-    let (status, body) = get(
-        cluster,
-        &format!("/v3/clusters/{cid}/brokers/{broker}/configs/{name}"),
-    )
-    .await;
+    let path = format!("/v3/clusters/{cid}/brokers/{broker}/configs/{name}");
+    let (mut status, mut body) = get(cluster, &path).await;
+    // A broker the restart test stopped a moment before can still time out a describe
+    // (50003, seen once in a full run); that answer is kgate's honest one, so it is
+    // asked again, for a while, rather than counted as a failure of this test.
+    for _ in 0..20 {
+        if status != 500 || body["error_code"] != json!(50003) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        (status, body) = get(cluster, &path).await;
+    }
     assert_eq!(status, 200, "{body}");
     (body["value"].clone(), body["source"].clone())
 }

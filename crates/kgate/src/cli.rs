@@ -158,7 +158,8 @@ Configuration keys (Confluent REST Proxy names where one exists):
   shutdown.graceful.ms          time in-flight requests get after a signal (10000)
   idle.timeout.ms               close an HTTP connection with no request this long (30000)
   http.header.timeout.ms        longest time to receive a request's headers (10000)
-  http.body.timeout.ms          longest wait for more of a request body (30000)
+  http.body.timeout.ms          longest wait for more of a request body, or for a client
+                                to take more of a response (30000)
   server.connection.limit       most connections per HTTP listener (default: an eighth
                                 of the open-file limit; 0: no limit)
   client.init.timeout.ms        how long start-up waits for the Kafka cluster (60000)
