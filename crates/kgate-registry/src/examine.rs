@@ -167,9 +167,11 @@ impl Snapshot {
             .find
             .and_then(|deleted| self.find_version(&content, &parsed, deleted));
         let mut messages = Vec::new();
-        if found.is_none() && !self.checked.is_empty() {
-            let mut previous = Vec::with_capacity(self.checked.len());
-            for (v, refs) in &self.checked {
+        if found.is_none() {
+            // One earlier version parsed at a time, newest first (the order of the
+            // messages), and dropped once checked: a transitive check of many versions
+            // holds two parsed schemas at most, each within the parsers' memory budget.
+            for (v, refs) in self.checked.iter().rev() {
                 // A stored schema kgate cannot parse (one produced to the topic by hand,
                 // or beyond the parsers' limits) fails the check as Confluent's registry
                 // fails it: 42201, naming the stored version.
@@ -182,9 +184,8 @@ impl Snapshot {
                 let refs = refs.as_ref().map_err(|e| unparseable(e))?;
                 let old = parse(v.content.schema_type, &v.content.schema, refs)
                     .map_err(|e| unparseable(&e))?;
-                previous.push((v.version, old));
+                messages.extend(incompatibilities(self.level, &parsed, &[(v.version, old)]));
             }
-            messages = incompatibilities(self.level, &parsed, &previous);
         }
         Ok(Examined {
             content,

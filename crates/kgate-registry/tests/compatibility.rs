@@ -259,3 +259,47 @@ async fn json_schema_levels() {
     );
     cluster.stop().await;
 }
+
+/// A transitive check reads every earlier version (each parsed and checked in turn, newest
+/// first) and names each version it fails against, and only those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transitive_check_names_each_version_it_fails_against_newest_first() {
+    let cluster = TestCluster::builder().with_registry().start().await;
+    let r = Registry::new(cluster.registry_url());
+    let s = with_level(&r, "avro-transitive", "BACKWARD_TRANSITIVE").await;
+    let v1 = avro_record("R", &[("a", "int", None)]);
+    let v2 = avro_record(
+        "R",
+        &[("a", "int", None), ("b", "string", Some(json!("x")))],
+    );
+    let v3 = avro_record(
+        "R",
+        &[
+            ("a", "int", None),
+            ("b", "string", Some(json!("x"))),
+            ("c", "int", Some(json!(0))),
+        ],
+    );
+    for v in [&v1, &v2, &v3] {
+        r.register(&s, v.clone()).await;
+    }
+    // `c` without a default: data of versions 1 and 2 (no `c`) cannot be read, that of
+    // version 3 can.
+    let new = avro_record("R", &[("a", "int", None), ("c", "int", None)]);
+    let (ok, messages) = check(&r, &s, None, &new).await;
+    assert!(!ok);
+    let versions: Vec<u32> = messages
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| {
+            let m = m.as_str()?;
+            let at = m.find("oldSchemaVersion: ")? + "oldSchemaVersion: ".len();
+            m[at..].split(',').next()?.parse().ok()
+        })
+        .collect();
+    let mut named = versions.clone();
+    named.dedup();
+    assert_eq!(named, vec![2, 1], "{messages}");
+    cluster.stop().await;
+}
