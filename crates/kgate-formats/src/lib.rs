@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod avro;
+pub mod cache;
 pub mod json_schema;
 pub mod limits;
 pub mod protobuf;

@@ -2,7 +2,6 @@
 //! and its implementation over Confluent Schema Registry's HTTP API (which kgate's own
 //! registry also serves), with a cache so a schema is fetched once.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +21,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 
 use crate::FormatError;
+use crate::cache::{BoundedCache, CACHE_BYTES, CACHE_ENTRIES};
 use crate::schema::{SchemaReference, SchemaType};
 
 /// The content type of Confluent Schema Registry's API.
@@ -105,8 +105,8 @@ pub struct HttpSchemaRegistry {
     urls: Vec<String>,
     /// The `Authorization` header value for basic auth.
     auth: Option<HeaderValue>,
-    by_id: Mutex<HashMap<i32, SchemaText>>,
-    ids: Mutex<HashMap<(String, SchemaText), i32>>,
+    by_id: Mutex<BoundedCache<i32, SchemaText>>,
+    ids: Mutex<BoundedCache<(String, SchemaText), i32>>,
 }
 
 #[derive(Deserialize)]
@@ -147,7 +147,22 @@ struct ErrorAnswer {
     message: String,
 }
 
+/// The bytes a cached schema holds: its text and its references' names.
+fn weight(schema: &SchemaText) -> usize {
+    let references: usize = schema
+        .references
+        .iter()
+        .map(|r| r.name.len() + r.subject.len() + 8)
+        .sum();
+    schema.schema.len() + references
+}
+
 impl HttpSchemaRegistry {
+    /// Keeps the schema of `id`, which a registry never changes.
+    fn remember(&self, id: i32, schema: &SchemaText) {
+        self.by_id.lock().insert(id, schema.clone(), weight(schema));
+    }
+
     /// A client for the registry `config` points at.
     pub fn new(config: &RegistryClientConfig) -> Result<Self, FormatError> {
         let urls: Vec<String> = config
@@ -198,8 +213,8 @@ impl HttpSchemaRegistry {
             timeout: config.request_timeout.unwrap_or(Duration::from_secs(30)),
             urls,
             auth,
-            by_id: Mutex::new(HashMap::new()),
-            ids: Mutex::new(HashMap::new()),
+            by_id: Mutex::new(BoundedCache::new(CACHE_ENTRIES, CACHE_BYTES)),
+            ids: Mutex::new(BoundedCache::new(CACHE_ENTRIES, CACHE_BYTES)),
         })
     }
 
@@ -402,7 +417,7 @@ impl SchemaRegistry for HttpSchemaRegistry {
     async fn register(&self, subject: &str, schema: &SchemaText) -> Result<i32, FormatError> {
         let key = (subject.to_string(), schema.clone());
         if let Some(id) = self.ids.lock().get(&key) {
-            return Ok(*id);
+            return Ok(id);
         }
         let answer: IdAnswer = self
             .call(
@@ -411,22 +426,20 @@ impl SchemaRegistry for HttpSchemaRegistry {
                 Some(&schema_body(schema)),
             )
             .await?;
-        self.ids.lock().insert(key, answer.id);
-        self.by_id
-            .lock()
-            .entry(answer.id)
-            .or_insert_with(|| schema.clone());
+        let bytes = weight(&key.1) + key.0.len();
+        self.ids.lock().insert(key, answer.id, bytes);
+        self.remember(answer.id, schema);
         Ok(answer.id)
     }
 
     async fn schema_by_id(&self, id: i32) -> Result<SchemaText, FormatError> {
         if let Some(s) = self.by_id.lock().get(&id) {
-            return Ok(s.clone());
+            return Ok(s);
         }
         let schema: SchemaText = self
             .call(Method::GET, &format!("/schemas/ids/{id}"), None)
             .await?;
-        self.by_id.lock().insert(id, schema.clone());
+        self.remember(id, &schema);
         Ok(schema)
     }
 
@@ -444,10 +457,7 @@ impl SchemaRegistry for HttpSchemaRegistry {
             )
             .await?;
         let found = SubjectSchema::from(answer);
-        self.by_id
-            .lock()
-            .entry(found.id)
-            .or_insert_with(|| found.schema.clone());
+        self.remember(found.id, &found.schema);
         Ok(found)
     }
 

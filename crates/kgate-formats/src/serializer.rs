@@ -2,7 +2,6 @@
 //! (inline, by id, by subject version or latest), registering it, and turning JSON values
 //! into Confluent's wire format and back.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -10,6 +9,7 @@ use prost_reflect::MessageDescriptor;
 use serde_json::Value;
 
 use crate::avro::AvroCodec;
+use crate::cache::{BoundedCache, CACHE_BYTES, CACHE_ENTRIES};
 use crate::protobuf::ProtobufCodec;
 use crate::registry::{SchemaRegistry, SchemaText, SubjectSchema};
 use crate::schema::{ParsedSchema, ResolvedReference, SchemaReference, SchemaType};
@@ -150,10 +150,10 @@ impl RecordSerializer {
 }
 
 /// The schema-registry formats of one kgate instance: the registry client and a cache of
-/// parsed schemas by id.
+/// parsed schemas by id (bounded: see [`crate::cache`]).
 pub struct SchemaFormats {
     registry: Arc<dyn SchemaRegistry>,
-    codecs: Mutex<HashMap<i32, Arc<RecordCodec>>>,
+    codecs: Mutex<BoundedCache<i32, Arc<RecordCodec>>>,
 }
 
 impl SchemaFormats {
@@ -161,7 +161,7 @@ impl SchemaFormats {
     pub fn new(registry: Arc<dyn SchemaRegistry>) -> Self {
         Self {
             registry,
-            codecs: Mutex::new(HashMap::new()),
+            codecs: Mutex::new(BoundedCache::new(CACHE_ENTRIES, CACHE_BYTES)),
         }
     }
 
@@ -204,7 +204,7 @@ impl SchemaFormats {
         let codec = Arc::new(self.parse(&schema).await?);
         let subject = SubjectNameStrategy::TopicName.subject(topic, is_key, None)?;
         let id = self.register(&subject, &schema).await?;
-        self.codecs.lock().insert(id, codec.clone());
+        self.keep(id, &codec, &schema);
         Ok(RecordSerializer {
             schema_id: id,
             subject: Some(subject),
@@ -263,7 +263,7 @@ impl SchemaFormats {
                 .await
                 .ok()
                 .map(|s| s.version);
-            self.codecs.lock().insert(id, codec.clone());
+            self.keep(id, &codec, &schema);
             return Ok(RecordSerializer {
                 schema_id: id,
                 subject: Some(subject),
@@ -349,12 +349,23 @@ impl SchemaFormats {
     /// The parsed schema with id `id`, from the cache or the registry.
     pub async fn codec_by_id(&self, id: i32) -> Result<Arc<RecordCodec>, FormatError> {
         if let Some(c) = self.codecs.lock().get(&id) {
-            return Ok(c.clone());
+            return Ok(c);
         }
         let schema = self.registry.schema_by_id(id).await?;
         let codec = Arc::new(self.parse(&schema).await?);
-        self.codecs.lock().insert(id, codec.clone());
+        self.keep(id, &codec, &schema);
         Ok(codec)
+    }
+
+    /// Caches the parsed schema of `id`, weighed by its text (and its references' names).
+    fn keep(&self, id: i32, codec: &Arc<RecordCodec>, schema: &SchemaText) {
+        let references: usize = schema
+            .references
+            .iter()
+            .map(|r| r.name.len() + r.subject.len())
+            .sum();
+        let bytes = schema.schema.len() + references;
+        self.codecs.lock().insert(id, codec.clone(), bytes);
     }
 
     /// Parses `schema`, fetching the schemas it references (and theirs) first.
