@@ -1,9 +1,10 @@
 //! A connection's socket as hyper sees it: reads tell the connection's state when a
 //! request starts arriving, writes tell it when output waits for a client that does not
-//! read (the write-stall clock, see `connections`), and the error answers hyper writes by itself before any
-//! router sees a request (400 for an unparsable request line or header, 414 for a URI
-//! too long, 431 for headers too large, all without a body) are rewritten into the JSON
-//! envelope on their way out. hyper has no setting to hand such requests to the app.
+//! read (the write-stall clock, see `connections`), and the error answers hyper writes
+//! by itself before any router sees a request (400 for an unparsable request line or
+//! header, 414 for a URI too long, 431 for headers too large, all without a body) are
+//! rewritten into the JSON envelope on their way out. hyper has no setting to hand such
+//! requests to the app.
 
 use std::io::IoSlice;
 use std::pin::Pin;
