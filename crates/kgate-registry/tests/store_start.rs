@@ -17,17 +17,7 @@ async fn a_schemas_topic_the_broker_has_no_room_for_yet_is_waited_for() {
         .start()
         .await;
     let kafka = cluster.kafka().clone();
-    let held: usize = kafka
-        .fresh_metadata()
-        .await
-        .expect("metadata")
-        .topics
-        .values()
-        .map(|t| t.partitions.len())
-        .sum();
-    let room = 4 - i32::try_from(held).expect("partitions");
-    assert!(room > 0, "{held} partitions held already");
-    cluster.create_topic("filler", room).await;
+    cluster.fill_partitions("filler", 4).await;
 
     let starting = {
         let kafka = kafka.clone();

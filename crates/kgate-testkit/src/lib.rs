@@ -448,6 +448,26 @@ impl TestCluster {
             .await
     }
 
+    /// Creates topic `name` with every partition left under the broker's
+    /// `max.broker.partitions` of `limit` (the cluster must be started with it), so that
+    /// the next topic creation is refused with POLICY_VIOLATION, as the embedded broker
+    /// refuses creations while the process has too few file descriptors to spare.
+    /// Deleting `name` makes room again.
+    pub async fn fill_partitions(&self, name: &str, limit: i32) {
+        let held: usize = self
+            .kafka
+            .fresh_metadata()
+            .await
+            .expect("metadata")
+            .topics
+            .values()
+            .map(|t| t.partitions.len())
+            .sum();
+        let room = limit - i32::try_from(held).expect("partitions");
+        assert!(room > 0, "{held} partitions held already");
+        self.create_topic(name, room).await;
+    }
+
     /// Creates a topic with configuration overrides and waits until metadata shows it.
     pub async fn create_topic_with(
         &self,
