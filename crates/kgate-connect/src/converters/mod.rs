@@ -116,8 +116,9 @@ fn full_name(class: &str) -> Option<&'static str> {
 pub enum SlotConverter {
     /// JsonConverter, StringConverter, ByteArrayConverter, the primitive converters.
     Plain(Box<dyn Converter>),
-    /// AvroConverter, ProtobufConverter, JsonSchemaConverter.
-    Registry(schema_registry::RegistryConverter),
+    /// AvroConverter, ProtobufConverter, JsonSchemaConverter (boxed: its caches make it
+    /// far larger than the other variant).
+    Registry(Box<schema_registry::RegistryConverter>),
 }
 
 // The names are Apache's (`fromConnectData`, `toConnectData`), which users know.
@@ -185,7 +186,7 @@ pub fn create(
     let simple = class.rsplit('.').next().unwrap_or(class);
     let registry = |format| {
         schema_registry::RegistryConverter::new(format, settings, is_key)
-            .map(SlotConverter::Registry)
+            .map(|c| SlotConverter::Registry(Box::new(c)))
     };
     Ok(SlotConverter::Plain(match simple {
         "JsonConverter" => Box::new(json::JsonConverter::new(settings, is_key)?),
