@@ -98,6 +98,19 @@ pub struct RegistryClientConfig {
 /// The HTTP client: HTTP/1.1 over TCP, or over TLS for `https://` URLs.
 type Transport = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+impl SchemaText {
+    /// The bytes kgate's caches count for this schema (see [`crate::cache`]): its text
+    /// and its references' names.
+    pub fn cached_bytes(&self) -> usize {
+        let references: usize = self
+            .references
+            .iter()
+            .map(|r| r.name.len() + r.subject.len() + 8)
+            .sum();
+        self.schema.len() + references
+    }
+}
+
 /// A [`SchemaRegistry`] over Confluent Schema Registry's HTTP API.
 pub struct HttpSchemaRegistry {
     client: Transport,
@@ -147,20 +160,12 @@ struct ErrorAnswer {
     message: String,
 }
 
-/// The bytes a cached schema holds: its text and its references' names.
-fn weight(schema: &SchemaText) -> usize {
-    let references: usize = schema
-        .references
-        .iter()
-        .map(|r| r.name.len() + r.subject.len() + 8)
-        .sum();
-    schema.schema.len() + references
-}
-
 impl HttpSchemaRegistry {
     /// Keeps the schema of `id`, which a registry never changes.
     fn remember(&self, id: i32, schema: &SchemaText) {
-        self.by_id.lock().insert(id, schema.clone(), weight(schema));
+        self.by_id
+            .lock()
+            .insert(id, schema.clone(), schema.cached_bytes());
     }
 
     /// A client for the registry `config` points at.
@@ -426,7 +431,7 @@ impl SchemaRegistry for HttpSchemaRegistry {
                 Some(&schema_body(schema)),
             )
             .await?;
-        let bytes = weight(&key.1) + key.0.len();
+        let bytes = key.1.cached_bytes() + key.0.len();
         self.ids.lock().insert(key, answer.id, bytes);
         self.remember(answer.id, schema);
         Ok(answer.id)

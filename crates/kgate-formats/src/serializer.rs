@@ -359,13 +359,9 @@ impl SchemaFormats {
 
     /// Caches the parsed schema of `id`, weighed by its text (and its references' names).
     fn keep(&self, id: i32, codec: &Arc<RecordCodec>, schema: &SchemaText) {
-        let references: usize = schema
-            .references
-            .iter()
-            .map(|r| r.name.len() + r.subject.len())
-            .sum();
-        let bytes = schema.schema.len() + references;
-        self.codecs.lock().insert(id, codec.clone(), bytes);
+        self.codecs
+            .lock()
+            .insert(id, codec.clone(), schema.cached_bytes());
     }
 
     /// Parses `schema`, fetching the schemas it references (and theirs) first.
