@@ -195,18 +195,25 @@ pub struct ConsumerSettings {
 type Reply<T> = oneshot::Sender<Result<T, KafkaError>>;
 
 enum Command {
+    /// Carried out by the worker in one step.
+    Step(Step),
+    /// Carried out by the consumer's task, over as many steps as the read takes.
+    Read(ReadLimits, ChunkSender),
+    Close(Reply<()>),
+}
+
+/// What the worker carries out in one step (see [`Worker::handle`]).
+enum Step {
     Subscribe(Subscription, Reply<()>),
     Unsubscribe(Reply<()>),
     Assign(Vec<TopicPartition>, Reply<()>),
     Assignment(Reply<Vec<TopicPartition>>),
     Seek(Vec<(TopicPartition, SeekTarget)>, Reply<()>),
-    Read(ReadLimits, ChunkSender),
     Commit(Option<Vec<PartitionOffset>>, Reply<Vec<PartitionOffset>>),
     Committed(Vec<TopicPartition>, Reply<Vec<PartitionOffset>>),
     /// Records a read handed over that its reader did not deliver, given back in their
     /// order, with the epoch of that read.
     Unread(u64, Vec<ConsumedRecord>),
-    Close(Reply<()>),
 }
 
 /// What a read hands over: its records in order, a chunk at a time, the last one marked.
@@ -283,7 +290,9 @@ impl RecordChunks {
         }
         if let (false, Some(epoch)) = (records.is_empty(), self.epoch) {
             // A closed consumer has nothing left to give back to.
-            let _ = self.commands.send(Command::Unread(epoch, records));
+            let _ = self
+                .commands
+                .send(Command::Step(Step::Unread(epoch, records)));
         }
     }
 }
@@ -375,6 +384,11 @@ impl Kafka {
 }
 
 impl ConsumerHandle {
+    /// Has the worker carry out one step and waits for its answer.
+    async fn step<T>(&self, step: impl FnOnce(Reply<T>) -> Step) -> Result<T, KafkaError> {
+        self.call(|r| Command::Step(step(r))).await
+    }
+
     async fn call<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, KafkaError> {
         let (tx, rx) = oneshot::channel();
         self.commands
@@ -397,30 +411,30 @@ impl ConsumerHandle {
                 crate::validate::check_protocol_string("topic pattern", pattern)?
             }
         }
-        self.call(|r| Command::Subscribe(subscription, r)).await
+        self.step(|r| Step::Subscribe(subscription, r)).await
     }
 
     /// Drops the subscription and the assignment.
     pub async fn unsubscribe(&self) -> Result<(), KafkaError> {
-        self.call(Command::Unsubscribe).await
+        self.step(Step::Unsubscribe).await
     }
 
     /// Reads these partitions without group management, replacing any subscription.
     pub async fn assign(&self, partitions: Vec<TopicPartition>) -> Result<(), KafkaError> {
         check_topics(partitions.iter().map(|tp| tp.topic.as_str()))?;
-        self.call(|r| Command::Assign(partitions, r)).await
+        self.step(|r| Step::Assign(partitions, r)).await
     }
 
     /// The partitions the consumer holds now, assigned manually or by its group.
     pub async fn assignment(&self) -> Result<Vec<TopicPartition>, KafkaError> {
-        self.call(Command::Assignment).await
+        self.step(Step::Assignment).await
     }
 
     /// Moves the next read of each partition. A subscribed partition not assigned yet is
     /// moved when the group assigns it.
     pub async fn seek(&self, targets: Vec<(TopicPartition, SeekTarget)>) -> Result<(), KafkaError> {
         check_topics(targets.iter().map(|(tp, _)| tp.topic.as_str()))?;
-        self.call(|r| Command::Seek(targets, r)).await
+        self.step(|r| Step::Seek(targets, r)).await
     }
 
     /// Starts a read within `limits`, whose records come in chunks as they are polled.
@@ -468,7 +482,7 @@ impl ConsumerHandle {
                 crate::validate::check_protocol_string("commit metadata", &o.metadata)?;
             }
         }
-        self.call(|r| Command::Commit(offsets, r)).await
+        self.step(|r| Step::Commit(offsets, r)).await
     }
 
     /// The group's committed offsets of these partitions; partitions without one are left
@@ -478,7 +492,7 @@ impl ConsumerHandle {
         partitions: Vec<TopicPartition>,
     ) -> Result<Vec<PartitionOffset>, KafkaError> {
         check_topics(partitions.iter().map(|tp| tp.topic.as_str()))?;
-        self.call(|r| Command::Committed(partitions, r)).await
+        self.step(|r| Step::Committed(partitions, r)).await
     }
 
     /// Closes the consumer, leaving its group, and waits until it is done.
@@ -886,9 +900,9 @@ async fn drive(
                 let _ = reply.send(Ok(()));
                 return;
             }
-            command => {
+            Command::Step(step) => {
                 if slot
-                    .step(move |core| core.worker.handle(command))
+                    .step(move |core| core.worker.handle(step))
                     .await
                     .is_none()
                 {
@@ -1041,19 +1055,19 @@ impl Worker {
         }
     }
 
-    /// Carries out a command other than a read or a close.
-    fn handle(&mut self, command: Command) {
-        match command {
-            Command::Subscribe(s, reply) => {
+    /// Carries out one step.
+    fn handle(&mut self, step: Step) {
+        match step {
+            Step::Subscribe(s, reply) => {
                 let _ = reply.send(self.subscribe(s));
             }
-            Command::Unsubscribe(reply) => {
+            Step::Unsubscribe(reply) => {
                 let _ = reply.send(self.unsubscribe());
             }
-            Command::Assign(p, reply) => {
+            Step::Assign(p, reply) => {
                 let _ = reply.send(self.assign(p));
             }
-            Command::Assignment(reply) => {
+            Step::Assignment(reply) => {
                 self.handle_rebalance();
                 let mut held: Vec<TopicPartition> = match &self.mode {
                     Mode::Assigned(p) => p.clone(),
@@ -1062,26 +1076,16 @@ impl Worker {
                 held.sort();
                 let _ = reply.send(Ok(held));
             }
-            Command::Seek(t, reply) => {
+            Step::Seek(t, reply) => {
                 let _ = reply.send(self.seek(t));
             }
-            Command::Commit(o, reply) => {
+            Step::Commit(o, reply) => {
                 let _ = reply.send(self.commit(o));
             }
-            Command::Committed(p, reply) => {
+            Step::Committed(p, reply) => {
                 let _ = reply.send(self.committed(p));
             }
-            Command::Unread(epoch, records) => self.unread(epoch, records),
-            Command::Read(_, chunks) => {
-                let _ = chunks.try_send(Err(KafkaError::Internal(
-                    "a read reached the wrong step".into(),
-                )));
-            }
-            Command::Close(reply) => {
-                let _ = reply.send(Err(KafkaError::Internal(
-                    "a close reached the wrong step".into(),
-                )));
-            }
+            Step::Unread(epoch, records) => self.unread(epoch, records),
         }
     }
 
