@@ -7,7 +7,10 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{Server, closed_within, raw_exchange, read_until_closed, relaxed, status_and_json};
+use common::{
+    Server, closed_within, drip_until_cut_off, raw_exchange, read_until_closed, relaxed,
+    status_and_json,
+};
 use kgate_http::ServeConfig;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -54,17 +57,8 @@ async fn headers_dripped_slowly_are_cut_off_by_the_header_timeout() {
         .expect("write");
     // One header byte every 100 ms keeps the connection busy, never idle, for 20 s
     // unless the server cuts it off.
-    let mut cut_off = false;
-    while started.elapsed() < Duration::from_secs(20) {
-        if slow.write_all(b"X").await.is_err() {
-            cut_off = true;
-            break;
-        }
-        if closed_within(&mut slow, Duration::from_millis(100)).await {
-            cut_off = true;
-            break;
-        }
-    }
+    let cut_off =
+        drip_until_cut_off(&mut slow, std::iter::repeat(b'X'), Duration::from_secs(20)).await;
     assert!(cut_off, "a request whose headers never end was kept open");
     assert!(
         started.elapsed() >= header,
@@ -72,10 +66,7 @@ async fn headers_dripped_slowly_are_cut_off_by_the_header_timeout() {
     );
     // The idle timeout (two minutes here) had nothing to do with it; other clients are
     // still served.
-    let ok = reqwest::get(format!("{}/ok", server.base))
-        .await
-        .expect("GET /ok");
-    assert_eq!(ok.status().as_u16(), 200);
+    server.assert_serves_new_clients().await;
     server.stop().await;
 }
 
@@ -193,10 +184,7 @@ async fn idle_connections_past_the_limit_make_room_and_busy_ones_get_503() {
         .expect("read");
         assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
     }
-    let ok = reqwest::get(format!("{}/ok", server.base))
-        .await
-        .expect("served again");
-    assert_eq!(ok.status().as_u16(), 200);
+    server.assert_serves_new_clients().await;
     drop(busy);
     server.stop().await;
 }
@@ -235,10 +223,7 @@ async fn errors_hyper_answers_itself_are_in_the_envelope() {
     );
 
     // The server is unharmed.
-    let ok = reqwest::get(format!("{}/ok", server.base))
-        .await
-        .expect("GET");
-    assert_eq!(ok.status().as_u16(), 200);
+    server.assert_serves_new_clients().await;
     server.stop().await;
 }
 
@@ -644,25 +629,19 @@ async fn http2_header_blocks_dripped_slowly_are_cut_off_by_the_header_timeout() 
     // The preface itself, dripped, is held to the header timeout like an HTTP/1 head.
     let mut dripping = TcpStream::connect(server.addr).await.expect("connect");
     let started = Instant::now();
-    let mut cut_off = false;
-    for byte in b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" {
-        if dripping.write_all(&[*byte]).await.is_err()
-            || closed_within(&mut dripping, Duration::from_millis(100)).await
-        {
-            cut_off = true;
-            break;
-        }
-    }
+    let cut_off = drip_until_cut_off(
+        &mut dripping,
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".iter().copied(),
+        Duration::from_secs(20),
+    )
+    .await;
     assert!(cut_off, "a dripped preface was kept open");
     assert!(
         started.elapsed() >= header,
         "cut off before the header timeout"
     );
     // Other clients are still served.
-    let ok = reqwest::get(format!("{}/ok", server.base))
-        .await
-        .expect("GET /ok");
-    assert_eq!(ok.status().as_u16(), 200);
+    server.assert_serves_new_clients().await;
     server.stop().await;
 }
 
@@ -887,10 +866,7 @@ async fn a_client_that_stops_reading_a_response_is_cut_off_after_the_body_timeou
     assert!(ended.is_ok(), "the connection was not closed");
     assert!(received < common::BIG, "the whole answer was sent");
     // Other clients are served as before.
-    let ok = reqwest::get(format!("{}/ok", server.base))
-        .await
-        .expect("GET /ok");
-    assert_eq!(ok.status().as_u16(), 200);
+    server.assert_serves_new_clients().await;
     server.stop().await;
 }
 
@@ -983,6 +959,31 @@ async fn the_slot_of_a_client_that_stops_reading_is_freed_when_it_is_cut_off() {
     server.stop().await;
 }
 
+/// Asks for `path` (a `/big` answer) over a new HTTP/2 connection: its response head,
+/// the task driving the connection, and the client's handle (held, so that the connection
+/// ends only when the server ends it, not when the client has nothing left to ask).
+async fn h2_get_big(
+    server: &Server,
+    path: &str,
+) -> (
+    http::Response<h2::RecvStream>,
+    tokio::task::JoinHandle<Result<(), h2::Error>>,
+    h2::client::SendRequest<bytes::Bytes>,
+) {
+    let tcp = TcpStream::connect(server.addr).await.expect("connect");
+    let (client, connection) = h2::client::handshake(tcp).await.expect("handshake");
+    let connection = tokio::spawn(connection);
+    let mut client = client.ready().await.expect("ready");
+    let request = http::Request::builder()
+        .uri(format!("http://{}{path}", server.addr))
+        .body(())
+        .expect("request");
+    let (response, _) = client.send_request(request, true).expect("send");
+    let response = response.await.expect("response");
+    assert_eq!(response.status(), 200);
+    (response, connection, client)
+}
+
 #[tokio::test]
 async fn an_http2_client_that_stops_reading_a_response_is_cut_off_after_the_body_timeout() {
     let timeout = Duration::from_secs(1);
@@ -993,18 +994,8 @@ async fn an_http2_client_that_stops_reading_a_response_is_cut_off_after_the_body
     .await;
     // An HTTP/2 client that keeps reading its socket but never releases the window of
     // its response: kgate sends one window's worth, then waits with its socket empty.
-    let tcp = TcpStream::connect(server.addr).await.expect("connect");
-    let (client, connection) = h2::client::handshake(tcp).await.expect("handshake");
-    let connection = tokio::spawn(connection);
-    let mut client = client.ready().await.expect("ready");
-    let request = http::Request::builder()
-        .uri(format!("http://{}/big", server.addr))
-        .body(())
-        .expect("request");
     let asked = Instant::now();
-    let (response, _) = client.send_request(request, true).expect("send");
-    let response = response.await.expect("response");
-    assert_eq!(response.status(), 200);
+    let (response, connection, _client) = h2_get_big(&server, "/big").await;
     assert!(
         reaches(&server.big_dropped, 1, timeout + Duration::from_secs(10)).await,
         "a response nobody reads held its connection"
@@ -1030,17 +1021,8 @@ async fn an_http2_client_reading_slowly_but_steadily_gets_its_whole_response() {
     })
     .await;
     const BYTES: usize = 192 << 10;
-    let tcp = TcpStream::connect(server.addr).await.expect("connect");
-    let (client, connection) = h2::client::handshake(tcp).await.expect("handshake");
-    tokio::spawn(connection);
-    let mut client = client.ready().await.expect("ready");
-    let request = http::Request::builder()
-        .uri(format!("http://{}/big?bytes={BYTES}", server.addr))
-        .body(())
-        .expect("request");
-    let (response, _) = client.send_request(request, true).expect("send");
-    let response = response.await.expect("response");
-    assert_eq!(response.status(), 200);
+    let (response, _connection, _client) =
+        h2_get_big(&server, &format!("/big?bytes={BYTES}")).await;
     // 4 KiB of window every 100 ms (40 KB/s, five seconds in all): kgate waits on the
     // client's window the whole time, longer than the timeout for each 64 KiB piece
     // of the body, but never a whole timeout without sending a byte.

@@ -200,6 +200,15 @@ impl Server {
         }
     }
 
+    /// Checks that a new client is served: what a test asserts after one client was cut
+    /// off or refused.
+    pub async fn assert_serves_new_clients(&self) {
+        let ok = reqwest::get(format!("{}/ok", self.base))
+            .await
+            .expect("GET /ok on a new connection");
+        assert_eq!(ok.status().as_u16(), 200);
+    }
+
     /// Stops the server and checks that `serve` returned within 30 s.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -251,6 +260,27 @@ pub async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
     })
     .await
     .is_ok()
+}
+
+/// Writes `bytes` one at a time, 100 ms apart, until the server closes `stream` (or
+/// `limit` passes, or the bytes run out); whether it closed it.
+pub async fn drip_until_cut_off(
+    stream: &mut TcpStream,
+    bytes: impl IntoIterator<Item = u8>,
+    limit: Duration,
+) -> bool {
+    let started = std::time::Instant::now();
+    for byte in bytes {
+        if started.elapsed() >= limit {
+            return false;
+        }
+        if stream.write_all(&[byte]).await.is_err()
+            || closed_within(stream, Duration::from_millis(100)).await
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// The status code and the JSON body of a raw HTTP/1.1 answer.
