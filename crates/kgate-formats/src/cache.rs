@@ -10,7 +10,8 @@ use std::hash::Hash;
 /// Most entries of one cache: the size of Confluent's serializer caches.
 pub const CACHE_ENTRIES: usize = 1000;
 
-/// Most bytes of schema text behind the entries of one cache.
+/// Most bytes behind the entries of one cache: schema text, and for parsed JSON
+/// Schemas what their validators compiled.
 pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// A map that keeps at most `max_entries` entries weighing at most `max_bytes` in all
@@ -78,6 +79,26 @@ impl<K: Eq + Hash + Clone, V: Clone> BoundedCache<K, V> {
         );
     }
 
+    /// Weighs every entry again with `weigh`, for values whose size changes while they
+    /// are kept, and drops the least recently used entries while the cache is too heavy
+    /// (and any entry too heavy alone).
+    pub fn reweigh(&mut self, weigh: impl Fn(&V) -> usize) {
+        let max_bytes = self.max_bytes;
+        self.entries.retain(|_, entry| {
+            entry.bytes = weigh(&entry.value);
+            entry.bytes <= max_bytes
+        });
+        self.bytes = self.entries.values().map(|e| e.bytes).sum();
+        while self.bytes > self.max_bytes {
+            self.evict_one();
+        }
+    }
+
+    /// The weight of the entries kept, in all.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// How many entries are kept.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -136,5 +157,27 @@ mod tests {
         cache.insert("b", 5, 6);
         assert_eq!((cache.get(&"b"), cache.get(&"c")), (Some(5), Some(3)));
         assert!(cache.bytes <= 10);
+    }
+
+    #[test]
+    fn entries_that_grew_are_weighed_again_and_the_oldest_make_room() {
+        // Each value is what its entry weighs once it has grown; inserted light.
+        let mut cache = BoundedCache::new(100, 10);
+        cache.insert("a", 4usize, 1);
+        cache.insert("b", 9, 1);
+        cache.insert("c", 4, 1);
+        assert_eq!(cache.get(&"a"), Some(4), "a is now the most recently used");
+        assert_eq!(cache.bytes(), 3);
+        cache.reweigh(|v| *v);
+        // 17 bytes in all: b, the least recently used, goes.
+        assert_eq!(cache.get(&"b"), None);
+        assert_eq!((cache.get(&"a"), cache.get(&"c")), (Some(4), Some(4)));
+        assert_eq!(cache.bytes(), 8);
+        // An entry that grew past the whole cache's bound goes, however recently used.
+        cache.insert("d", 11, 1);
+        assert_eq!(cache.get(&"d"), Some(11));
+        cache.reweigh(|v| *v);
+        assert_eq!(cache.get(&"d"), None);
+        assert_eq!((cache.len(), cache.bytes()), (2, 8));
     }
 }

@@ -153,7 +153,42 @@ impl RecordSerializer {
 /// parsed schemas by id (bounded: see [`crate::cache`]).
 pub struct SchemaFormats {
     registry: Arc<dyn SchemaRegistry>,
-    codecs: Mutex<BoundedCache<i32, Arc<RecordCodec>>>,
+    codecs: Mutex<Codecs>,
+}
+
+/// The parsed schemas kept, each with the weight of its text, and the count of JSON
+/// Schema validators' growth they were last weighed at.
+///
+/// A JSON Schema validator compiles more of its schema as records of new shapes reach it,
+/// up to its budget ([`crate::limits::MAX_SCHEMA_UNFOLDED_BYTES`] beyond its plain
+/// size): an entry weighs its text and its validator's compiled size, weighed again at
+/// the next use of the cache whenever some validator grew, so that the schemas kept stay
+/// within the cache's bound however records make them grow.
+struct Codecs {
+    cache: BoundedCache<i32, (Arc<RecordCodec>, usize)>,
+    weighed_at: u64,
+}
+
+impl Codecs {
+    /// What an entry weighs: its text's weight and, for JSON Schema, its validator's
+    /// compiled size as it stands.
+    fn weight((codec, text_bytes): &(Arc<RecordCodec>, usize)) -> usize {
+        match &**codec {
+            RecordCodec::Json(validator, _) => {
+                text_bytes.saturating_add(validator.compiled_bytes())
+            }
+            _ => *text_bytes,
+        }
+    }
+
+    /// Weighs every entry again if a validator grew since they were last weighed.
+    fn settle(&mut self) {
+        let growth = crate::schema::json_validator_growth_count();
+        if growth != self.weighed_at {
+            self.weighed_at = growth;
+            self.cache.reweigh(Self::weight);
+        }
+    }
 }
 
 impl SchemaFormats {
@@ -161,7 +196,10 @@ impl SchemaFormats {
     pub fn new(registry: Arc<dyn SchemaRegistry>) -> Self {
         Self {
             registry,
-            codecs: Mutex::new(BoundedCache::new(CACHE_ENTRIES, CACHE_BYTES)),
+            codecs: Mutex::new(Codecs {
+                cache: BoundedCache::new(CACHE_ENTRIES, CACHE_BYTES),
+                weighed_at: crate::schema::json_validator_growth_count(),
+            }),
         }
     }
 
@@ -348,8 +386,12 @@ impl SchemaFormats {
 
     /// The parsed schema with id `id`, from the cache or the registry.
     pub async fn codec_by_id(&self, id: i32) -> Result<Arc<RecordCodec>, FormatError> {
-        if let Some(c) = self.codecs.lock().get(&id) {
-            return Ok(c);
+        {
+            let mut codecs = self.codecs.lock();
+            codecs.settle();
+            if let Some((codec, _)) = codecs.cache.get(&id) {
+                return Ok(codec);
+            }
         }
         let schema = self.registry.schema_by_id(id).await?;
         let codec = Arc::new(self.parse(&schema).await?);
@@ -357,11 +399,21 @@ impl SchemaFormats {
         Ok(codec)
     }
 
-    /// Caches the parsed schema of `id`, weighed by its text (and its references' names).
+    /// Caches the parsed schema of `id`, weighed by its text (and its references' names)
+    /// and what it compiled (see [`Codecs`]).
     fn keep(&self, id: i32, codec: &Arc<RecordCodec>, schema: &SchemaText) {
-        self.codecs
-            .lock()
-            .insert(id, codec.clone(), schema.cached_bytes());
+        let mut codecs = self.codecs.lock();
+        codecs.settle();
+        let entry = (codec.clone(), schema.cached_bytes());
+        let bytes = Codecs::weight(&entry);
+        codecs.cache.insert(id, entry, bytes);
+    }
+
+    /// How many parsed schemas are kept, and what they weigh in all (bytes).
+    pub fn cached(&self) -> (usize, usize) {
+        let mut codecs = self.codecs.lock();
+        codecs.settle();
+        (codecs.cache.len(), codecs.cache.bytes())
     }
 
     /// Parses `schema`, fetching the schemas it references (and theirs) first.

@@ -1,63 +1,19 @@
 //! Untrusted records and schemas: each test is a class of input that once crashed, hung
 //! or exhausted kgate (issue 13), and must now answer an error.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::MemoryRegistry;
 use kgate_formats::avro::AvroCodec;
 use kgate_formats::limits::{MAX_PROTOBUF_NESTING, MAX_SCHEMA_BYTES, MAX_VALUE_DEPTH};
 use kgate_formats::protobuf::ProtobufCodec;
-use kgate_formats::registry::{SchemaRegistry, SchemaText, SubjectSchema};
+use kgate_formats::registry::SchemaText;
 use kgate_formats::schema::{ParsedSchema, ResolvedReference, SchemaError, SchemaType};
 use kgate_formats::serializer::SchemaFormats;
 use kgate_formats::{EmbeddedFormat, FormatError, json_to_bytes, wire};
-use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
-
-/// A registry held in memory: these tests are about the formats, not about reaching a
-/// registry.
-#[derive(Default)]
-struct MemoryRegistry {
-    schemas: Mutex<Vec<(String, SchemaText)>>,
-}
-
-#[async_trait::async_trait]
-impl SchemaRegistry for MemoryRegistry {
-    async fn register(&self, subject: &str, schema: &SchemaText) -> Result<i32, FormatError> {
-        let mut schemas = self.schemas.lock();
-        schemas.push((subject.to_string(), schema.clone()));
-        Ok(schemas.len() as i32)
-    }
-    async fn schema_by_id(&self, id: i32) -> Result<SchemaText, FormatError> {
-        let schemas = self.schemas.lock();
-        usize::try_from(id - 1)
-            .ok()
-            .and_then(|i| schemas.get(i))
-            .map(|(_, s)| s.clone())
-            .ok_or(FormatError::Registry {
-                status: 404,
-                error_code: 40403,
-                message: "Schema not found".into(),
-            })
-    }
-    async fn subject_version(
-        &self,
-        _subject: &str,
-        _version: Option<i32>,
-    ) -> Result<SubjectSchema, FormatError> {
-        Err(FormatError::Registry {
-            status: 404,
-            error_code: 40401,
-            message: "Subject not found".into(),
-        })
-    }
-    async fn lookup(
-        &self,
-        subject: &str,
-        _schema: &SchemaText,
-    ) -> Result<SubjectSchema, FormatError> {
-        self.subject_version(subject, None).await
-    }
-}
 
 const NODE_AVRO: &str =
     r#"{"type":"record","name":"Node","fields":[{"name":"next","type":["null","Node"]}]}"#;

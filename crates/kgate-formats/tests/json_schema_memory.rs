@@ -5,11 +5,18 @@
 //! Allocations are counted per thread by this test binary's allocator, so that the
 //! tests may run side by side.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::Arc;
 
+use common::MemoryRegistry;
+use kgate_formats::EmbeddedFormat;
+use kgate_formats::cache::CACHE_BYTES;
 use kgate_formats::limits::MAX_SCHEMA_UNFOLDED_BYTES;
 use kgate_formats::schema::{JsonSchema, ParsedSchema, SchemaType};
+use kgate_formats::serializer::{RecordCodec, SchemaFormats};
 use serde_json::{Map, Value, json};
 
 /// The system allocator, counting what each thread holds and the most it held.
@@ -250,6 +257,54 @@ fn a_recursive_schema_stays_within_its_budget_over_many_records() {
         peak_mib_above(base) < ALLOWED_MIB,
         "{} MiB at most",
         peak_mib_above(base)
+    );
+}
+
+/// kgate's cache of parsed schemas weighs a JSON Schema by what its validator compiled,
+/// weighed again as records make it grow: records of new shapes sent to many cached
+/// schemas cannot make the cache hold more than its bound.
+#[tokio::test]
+async fn cached_validators_are_weighed_again_as_records_make_them_grow() {
+    let formats = SchemaFormats::new(Arc::new(MemoryRegistry::default()));
+    let mut serializers = Vec::new();
+    for n in 0..4 {
+        let mut schema = tree_schema();
+        schema["title"] = json!(format!("tree {n}"));
+        let serializer = formats
+            .v2_serializer(
+                EmbeddedFormat::JsonSchema,
+                "trees",
+                false,
+                Some(&schema.to_string()),
+                None,
+            )
+            .await
+            .expect("a tree schema");
+        serializers.push(serializer);
+    }
+    let (kept, light) = formats.cached();
+    assert_eq!(kept, 4);
+    assert!(light < CACHE_BYTES / 4, "{light} bytes before any record");
+    // Each validator grows past a third of the cache's bound: four of them do not fit.
+    for serializer in &serializers {
+        let RecordCodec::Json(validator, _) = serializer.codec() else {
+            panic!("not JSON Schema")
+        };
+        let mut shape = 0;
+        while validator.compiled_bytes() < CACHE_BYTES / 3 {
+            assert!(shape < 40, "the validator does not grow");
+            serializer
+                .serialize(&tree_path(shape * 7919))
+                .expect("a valid record");
+            shape += 1;
+        }
+    }
+    let (kept, heavy) = formats.cached();
+    assert!(heavy <= CACHE_BYTES, "{heavy} bytes kept");
+    assert!((1..4).contains(&kept), "{kept} schemas kept");
+    assert!(
+        heavy >= CACHE_BYTES / 3,
+        "weighed {heavy}: as if nothing grew"
     );
 }
 

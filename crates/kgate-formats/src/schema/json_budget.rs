@@ -18,7 +18,7 @@
 //! build as at every later compilation a document causes; see [`CompileBudget`].
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use serde_json::{Map, Value};
 
@@ -87,6 +87,17 @@ pub(crate) struct CompileBudget {
     spent: AtomicBool,
 }
 
+/// Counts the charges of every validator after its build, in all: a cache that keeps
+/// validators weighs them again when it moved (see [`growth_count`]).
+static GROWTH: AtomicU64 = AtomicU64::new(0);
+
+/// How many times, so far, a document made some validator compile more of its schema
+/// (the validators of this process, all together). A validator's
+/// [`compiled_bytes`](super::JsonValidator::compiled_bytes) only changes when this does.
+pub fn growth_count() -> u64 {
+    GROWTH.load(Ordering::Acquire)
+}
+
 /// The answer to a charge.
 pub(crate) enum Charge {
     /// Within the budget.
@@ -126,9 +137,12 @@ impl CompileBudget {
             if used > self.build_limit {
                 return Charge::Refused;
             }
-        } else if used > self.limit {
-            self.spent.store(true, Ordering::Release);
-            return Charge::Spent;
+        } else {
+            GROWTH.fetch_add(1, Ordering::AcqRel);
+            if used > self.limit {
+                self.spent.store(true, Ordering::Release);
+                return Charge::Spent;
+            }
         }
         Charge::Fits
     }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use avro::AvroSchema;
 pub use json::{JsonSchema, JsonValidator};
+pub use json_budget::growth_count as json_validator_growth_count;
 pub use protobuf::ProtobufSchema;
 
 /// The type of a registered schema, as Confluent Schema Registry names it.
