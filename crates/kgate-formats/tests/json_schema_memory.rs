@@ -180,6 +180,59 @@ fn patterns_are_charged_their_automata() {
     assert!(schema.validate(&json!({"p3": "jean"})).is_err());
 }
 
+/// A pattern of 15 bytes whose DFA has 2^15 states: the regex library builds that DFA
+/// lazily as strings are matched, in a cache it keeps with the pattern.
+const EXPLOSIVE_PATTERN: &str = "^(a|b)*a(a|b){14}$";
+
+/// An object whose `n` properties `p0..` are strings of 4,000 a's and b's matching
+/// [`EXPLOSIVE_PATTERN`], each different.
+fn explosive_matches(n: usize) -> Value {
+    let mut seed = 12345u64;
+    let record: Map<String, Value> = (0..n)
+        .map(|i| {
+            let mut text: String = (0..4000)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    if (seed >> 33) & 1 == 1 { 'a' } else { 'b' }
+                })
+                .collect();
+            text.replace_range(4000 - 15..4000 - 14, "a");
+            (format!("p{i}"), Value::String(text))
+        })
+        .collect();
+    Value::Object(record)
+}
+
+#[test]
+fn patterns_are_charged_the_cache_their_matching_fills() {
+    // 200 copies took 105 MiB after one record matched them, charged 3 KB each.
+    let explosive = json!({"type": "string", "pattern": EXPLOSIVE_PATTERN});
+    let many = with_properties(200, explosive.clone(), json!({}));
+    let Err(err) = parse(&many) else {
+        panic!("200 copies of a pattern whose DFA explodes were accepted")
+    };
+    assert!(err.contains("MiB"), "{err}");
+    // A few copies are accepted, and what matching them holds stays within their charge.
+    let base = held_now();
+    let schema = parse(&with_properties(8, explosive, json!({}))).expect("accepted");
+    let record = explosive_matches(8);
+    let before = HELD.with(Cell::get);
+    assert_eq!(schema.validate(&record), Ok(()));
+    let grown = usize::try_from(HELD.with(Cell::get) - before).unwrap_or(0);
+    assert!(
+        grown > 1 << 20,
+        "the test's strings no longer fill the cache: {grown} bytes"
+    );
+    let charged = schema.validator.compiled_bytes();
+    assert!(
+        grown <= charged,
+        "matching held {grown} bytes more, the schema was charged {charged} in all"
+    );
+    assert!(peak_mib_above(base) < ALLOWED_MIB);
+}
+
 #[test]
 fn a_large_schema_without_references_is_still_accepted() {
     // About 900 KB of plain subschemas: large, but each compiled once.
