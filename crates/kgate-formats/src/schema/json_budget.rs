@@ -447,7 +447,8 @@ fn measure_pattern(pattern: &str) -> usize {
 }
 
 /// The most the regex library's lazy DFA cache holds for one pattern (its default
-/// capacity), on each thread that matches it at the same time as another.
+/// capacity). The library keeps a cache for each thread that matches the pattern (up to
+/// one per validating thread); kgate charges one.
 const MAX_PATTERN_CACHE_BYTES: usize = 2 * 1024 * 1024;
 
 /// What the lazy DFA of `pattern` (rewritten as for [`measure_pattern`]) may keep: the
