@@ -109,8 +109,8 @@ impl<K: Eq + Hash + Clone, V: Clone> BoundedCache<K, V> {
         self.entries.is_empty()
     }
 
-    /// Drops the least recently used entry. A scan: entries are few and only a miss
-    /// that finds the cache full comes here.
+    /// Drops the least recently used entry. A scan: entries are few, and only a miss
+    /// that finds the cache full, or entries weighed again past its bound, come here.
     fn evict_one(&mut self) {
         let oldest = self
             .entries
