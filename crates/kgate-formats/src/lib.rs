@@ -17,6 +17,7 @@ pub mod schema;
 pub mod serializer;
 pub mod subject;
 pub mod wire;
+pub mod work;
 
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};

@@ -442,7 +442,9 @@ impl SchemaFormats {
             });
         }
         found.reverse();
-        parse_schema(schema, &found)
+        // Compiling a large schema takes seconds: off the async threads.
+        let schema = schema.clone();
+        crate::work::off_runtime(move || parse_schema(&schema, &found)).await
     }
 }
 

@@ -234,6 +234,24 @@ async fn with_schemas(
     } else {
         None
     };
+    let ids = (
+        key.as_ref().map(|k| k.schema_id),
+        value.as_ref().map(|v| v.schema_id),
+    );
+    // Each record's conversion is bounded, a request's many records are not: the batch
+    // is converted off the async threads (kgate_formats::work).
+    let records =
+        kgate_formats::work::off_runtime(move || serialize_all(&request.records, &key, &value))
+            .await?;
+    Ok((records, ids))
+}
+
+/// Serializes every record's key and value with the request's schemas.
+fn serialize_all(
+    records: &[ProduceRecordJson],
+    key: &Option<RecordSerializer>,
+    value: &Option<RecordSerializer>,
+) -> Result<Vec<ProduceRecord>, RestError> {
     let serialize =
         |serializer: &Option<RecordSerializer>, v: &Value, what: &str, i: usize| match serializer {
             Some(s) => s.serialize(v).map_err(|e| match e {
@@ -244,23 +262,18 @@ async fn with_schemas(
             }),
             None => Ok(None),
         };
-    let records = request
-        .records
+    records
         .iter()
         .enumerate()
         .map(|(i, r)| {
             Ok(ProduceRecord {
-                key: serialize(&key, r.key(), "key", i)?,
-                value: serialize(&value, r.value(), "value", i)?,
+                key: serialize(key, r.key(), "key", i)?,
+                value: serialize(value, r.value(), "value", i)?,
                 partition: r.partition,
                 ..ProduceRecord::default()
             })
         })
-        .collect::<Result<_, RestError>>()?;
-    Ok((
-        records,
-        (key.map(|k| k.schema_id), value.map(|v| v.schema_id)),
-    ))
+        .collect()
 }
 
 fn convert(
