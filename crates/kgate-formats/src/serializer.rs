@@ -443,8 +443,12 @@ impl SchemaFormats {
         }
         found.reverse();
         // Compiling a large schema takes seconds: off the async threads.
+        let bytes = schema.schema.len() + found.iter().map(|r| r.schema.len()).sum::<usize>();
         let schema = schema.clone();
-        crate::work::off_runtime(move || parse_schema(&schema, &found)).await
+        crate::work::off_runtime(crate::work::Lane::for_schema(bytes), move || {
+            parse_schema(&schema, &found)
+        })
+        .await
     }
 }
 

@@ -4,6 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use kgate_formats::serializer::RecordSerializer;
+use kgate_formats::work::{Lane, off_runtime};
 use kgate_formats::{EmbeddedFormat, FormatError, json_to_bytes};
 use kgate_http::{HttpError, LimitedBody};
 use kgate_kafka::{KafkaError, ProduceRecord, RecordPosition};
@@ -240,9 +241,8 @@ async fn with_schemas(
     );
     // Each record's conversion is bounded, a request's many records are not: the batch
     // is converted off the async threads (kgate_formats::work).
-    let records =
-        kgate_formats::work::off_runtime(move || serialize_all(&request.records, &key, &value))
-            .await?;
+    let lane = Lane::for_batch(request.records.len());
+    let records = off_runtime(lane, move || serialize_all(&request.records, &key, &value)).await?;
     Ok((records, ids))
 }
 
