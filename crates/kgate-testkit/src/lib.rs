@@ -488,10 +488,26 @@ impl TestCluster {
                 && t.partitions.len() == partitions as usize
                 && t.partitions.iter().all(|p| p.leader >= 0)
             {
-                return;
+                break;
             }
             assert!(Instant::now() < deadline, "topic {name} never appeared");
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if peer().is_embedded() {
+            return;
+        }
+        // On several brokers, the one that answered the metadata request may know the
+        // topic before the others do, and a client that asks a broker still behind
+        // hears that the topic does not exist (and may keep that answer a while). Wait
+        // until kgate's own offset lookups find every partition too.
+        for p in 0..partitions {
+            while let Err(e) = self.kafka.partition_offsets(name, p).await {
+                assert!(
+                    Instant::now() < deadline,
+                    "partition {p} of topic {name} never answered offsets: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     }
 
