@@ -65,11 +65,14 @@ impl KafkaError {
         matches!(self, KafkaError::Retriable { .. } | KafkaError::Timeout(_))
     }
 
-    /// True for librdkafka's local "Unknown partition": the client's metadata does not
-    /// know the partition yet, as right after another client created its topic.
+    /// True for librdkafka's local "Unknown partition", and its "No leaders found" (the
+    /// no-entry code) of an admin request's leader lookup: the client's metadata does not
+    /// know the partition or its leader yet, as right after another client created its
+    /// topic (seen starting Connect on a 3-broker Apache Kafka cluster).
     pub fn is_partition_unknown_to_client(&self) -> bool {
         matches!(self, KafkaError::Kafka { code, .. }
-            if *code == RDKafkaErrorCode::UnknownPartition as i32)
+            if *code == RDKafkaErrorCode::UnknownPartition as i32
+                || *code == RDKafkaErrorCode::NoEnt as i32)
     }
 
     /// True for a broker's POLICY_VIOLATION refusal (classified as
@@ -208,10 +211,12 @@ mod tests {
         assert!(KafkaError::from_code(RDKafkaErrorCode::NotLeaderForPartition, "").is_retriable());
         assert!(KafkaError::from_code(RDKafkaErrorCode::MessageTimedOut, "").is_retriable());
         assert!(!KafkaError::from_code(RDKafkaErrorCode::InvalidConfig, "").is_retriable());
-        assert!(
-            KafkaError::from_code(RDKafkaErrorCode::UnknownPartition, "t")
-                .is_partition_unknown_to_client()
-        );
+        for code in [RDKafkaErrorCode::UnknownPartition, RDKafkaErrorCode::NoEnt] {
+            assert!(
+                KafkaError::from_code(code, "t").is_partition_unknown_to_client(),
+                "{code:?}"
+            );
+        }
         assert!(
             !KafkaError::from_code(RDKafkaErrorCode::UnknownTopicOrPartition, "t")
                 .is_partition_unknown_to_client()

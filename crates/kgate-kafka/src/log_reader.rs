@@ -445,8 +445,8 @@ fn creation_may_succeed_later(e: &KafkaError) -> bool {
 
 /// Whether a failed end-offsets lookup of a topic known to exist may succeed when asked
 /// again: "not found" too, since a broker, or the asking client itself (librdkafka's
-/// local "Unknown partition", seen on a 3-broker Apache Kafka cluster right after the
-/// topic was created), has not caught up with the topic yet.
+/// local "Unknown partition" or "No leaders found", seen on a 3-broker Apache Kafka
+/// cluster right after the topic was created), has not caught up with the topic yet.
 fn end_offsets_not_known_yet(e: &KafkaError) -> bool {
     e.is_retriable()
         || e.is_partition_unknown_to_client()
@@ -640,6 +640,7 @@ mod tests {
             C::NotLeaderForPartition,
             C::LeaderNotAvailable,
             C::UnknownPartition,
+            C::NoEnt,
             C::RequestTimedOut,
         ] {
             assert!(
