@@ -1,7 +1,8 @@
 //! Where this crate's CPU-heavy work runs when a face asks for it asynchronously: parsing
-//! a schema (a JSON Schema of 100,000 subschemas or a large `.proto` file takes seconds
-//! to compile) and converting a request's batch of records (each record is held to
-//! [`crate::limits::MAX_RECORD_STEPS`], but a batch of many such records is not).
+//! a schema (compiling a JSON Schema of 10,000 alternatives took 0.3 s in a debug build;
+//! the limits allow ten times as many subschemas) and converting a request's batch of
+//! records (each record is held to [`crate::limits::MAX_RECORD_STEPS`], but a batch of
+//! many such records is not).
 //!
 //! Such work never runs on the async threads, which also serve every other request and,
 //! in the same process, the embedded broker: it runs on the runtime's blocking pool,
