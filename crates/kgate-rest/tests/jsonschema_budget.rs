@@ -2,9 +2,12 @@
 //! without bound (issue 13), through the produce paths that parse and validate them: v2
 //! `value_schema` and v3 inline schemas are refused as invalid schemas and nothing lands;
 //! a recursive schema keeps validating records of ever new shapes (its validator is
-//! compiled afresh when it outgrows kgate's budget) and every record lands.
+//! compiled afresh when it outgrows kgate's budget) and every record lands. A request
+//! whose records are costly to check is converted off the async threads, so the requests
+//! beside it are still served while it runs.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use kgate_testkit::{TestCluster, unique_name};
 use serde_json::{Map, Value, json};
@@ -192,4 +195,72 @@ async fn a_recursive_json_schema_validates_records_of_new_shapes_without_end() {
         );
     }
     cluster.stop().await;
+}
+
+/// An object schema whose records must match one of `n` alternatives, the last one: each
+/// record is checked against all of them.
+fn many_alternatives(n: usize) -> Value {
+    let mut any_of: Vec<Value> = (0..n)
+        .map(|i| json!({"required": [format!("k{i}")]}))
+        .collect();
+    any_of.push(json!({"type": "object"}));
+    json!({"type": "object", "anyOf": any_of})
+}
+
+// One async thread for kgate and the test's client alike: work that held it would hold
+// every request beside it until done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_costly_batch_is_converted_while_other_requests_are_served() {
+    let cluster = TestCluster::builder().with_registry().start().await;
+    let topic = unique_name("heavy");
+    cluster.create_topic(&topic, 1).await;
+    // Each record is checked against 10,000 alternatives (inside kgate's step budget):
+    // 20,000 of them took 6 s of conversion in a debug build.
+    let count = 20_000;
+    let records: Vec<Value> = (0..count).map(|i| json!({"value": {"a": i}})).collect();
+    let body = json!({"value_schema": many_alternatives(10_000).to_string(), "records": records});
+
+    let started = Instant::now();
+    let done = AtomicBool::new(false);
+    let heavy = async {
+        let answer = v2_produce(&cluster, &topic, body).await;
+        done.store(true, Ordering::SeqCst);
+        answer
+    };
+    // Small requests one after another while it runs: the longest time between two
+    // answers.
+    let small = async {
+        let mut longest = Duration::ZERO;
+        let mut answered = 0;
+        let mut last = Instant::now();
+        while !done.load(Ordering::SeqCst) {
+            let (status, _) = cluster.get_json("/topics").await;
+            assert_eq!(status, 200);
+            answered += 1;
+            longest = longest.max(last.elapsed());
+            last = Instant::now();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        (answered, longest)
+    };
+    let ((status, answer), (answered, longest)) = tokio::join!(heavy, small);
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{answer}");
+    let offsets = answer["offsets"].as_array().expect("offsets");
+    assert_eq!(offsets.len(), count);
+    assert!(
+        offsets.iter().all(|o| o["error_code"].is_null()),
+        "{answer}"
+    );
+    let landed = cluster
+        .consume_all(&topic, count, Duration::from_secs(60))
+        .await;
+    assert_eq!(landed.len(), count);
+    // Held on the async thread, the conversion would have kept every small request
+    // waiting for most of the produce.
+    println!("produce took {took:?}; {answered} small requests, the longest {longest:?}");
+    assert!(
+        longest < took / 4,
+        "a small request waited {longest:?} during a produce of {took:?}"
+    );
 }
